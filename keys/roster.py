@@ -1,0 +1,283 @@
+"""The signed roster: who takes part, with which keys, and the authority that vouches for it.
+
+The roster authority (the co-chairs' secretariat) signs each version offline. A node pins the authority's
+public key at setup and accepts a roster only if that signature verifies and its version is higher than the
+one it holds, so an old roster (with a since-revoked key in it) can never be replayed. Revocation is read at
+verification time, whatever time the signature claims: a revoked key stops working at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from pydantic import Field
+
+from keys.identity import PublicCard
+from protocol.encoding import b64d, b64e, canonical
+from protocol.envelope import parse_model
+from protocol.errors import (
+    ExpiredKey,
+    Malformed,
+    NoUsableKey,
+    RevokedKey,
+    RosterRollback,
+    UnknownKey,
+    UnknownSender,
+)
+from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
+from protocol.signing import ed25519_public, key_id, raw_public, sign, verify, x25519_public
+
+MAX_ROSTER_BYTES = 4 * 1024 * 1024
+
+
+class Role(StrEnum):
+    """What a participant does in the exchange."""
+
+    NODE = "node"
+    COORDINATOR = "coordinator"
+
+
+class Status(StrEnum):
+    """Whether a participant or key is still trusted."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class RosterKey(Model):
+    """One public key with its validity window."""
+
+    kid: KeyId
+    public: B64Bytes
+    not_before: UtcTime
+    not_after: UtcTime | None = None
+    status: Status = Status.ACTIVE
+
+
+class Participant(Model):
+    """One roster member."""
+
+    id: ParticipantId
+    role: Role = Role.NODE
+    name: str = ""
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    status: Status = Status.ACTIVE
+    signing_keys: list[RosterKey]
+    encryption_keys: list[RosterKey]
+
+
+class RosterBody(Model):
+    """The signed content of a roster."""
+
+    v: Literal[1] = 1
+    version: int = Field(ge=1)
+    issued_at: UtcTime
+    authority_key: KeyId
+    participants: list[Participant] = []
+
+
+class SignedRoster(Model):
+    """A roster body with the authority's signature; what travels and what is stored."""
+
+    roster: RosterBody
+    sig: B64Bytes
+
+    def to_bytes(self) -> bytes:
+        """Canonical bytes (stable, so two copies of one version compare equal)."""
+        return canonical(self.wire())
+
+
+def parse_roster(raw: bytes) -> SignedRoster:
+    """Parse roster bytes (not yet verified)."""
+    return parse_model(SignedRoster, raw, MAX_ROSTER_BYTES)
+
+
+def sign_roster(body: RosterBody, authority: Ed25519PrivateKey) -> SignedRoster:
+    """Sign ``body`` with the authority key."""
+    if body.authority_key != key_id(authority.public_key()):
+        raise ValueError("roster names another authority key")
+    return SignedRoster(roster=body, sig=sign(authority, "roster", canonical(body.wire())))
+
+
+class Roster:
+    """A verified roster, indexed for lookups. Implements ``protocol.signing.KeyDirectory``."""
+
+    def __init__(self, signed: SignedRoster, authority: Ed25519PublicKey) -> None:
+        if signed.roster.authority_key != key_id(authority):
+            raise UnknownKey("roster is signed by another authority")
+        verify(authority, "roster", canonical(signed.roster.wire()), signed.sig)
+        self.signed = signed
+        self.authority = authority
+        self._by_id = {p.id: p for p in signed.roster.participants}
+
+    @property
+    def version(self) -> int:
+        """The roster's version number."""
+        return self.signed.roster.version
+
+    @property
+    def participants(self) -> list[Participant]:
+        """All members, in roster order."""
+        return list(self.signed.roster.participants)
+
+    def get(self, participant: str) -> Participant:
+        """The member ``participant``, or :class:`UnknownSender`."""
+        member = self._by_id.get(participant)
+        if member is None:
+            raise UnknownSender
+        return member
+
+    def signing_key(self, participant: str, kid: str, at: datetime) -> Ed25519PublicKey:
+        """See ``KeyDirectory.signing_key``."""
+        member = self.get(participant)
+        if member.status is Status.REVOKED:
+            raise RevokedKey("participant has been revoked")
+        return ed25519_public(_valid(member.signing_keys, kid, at).public)
+
+    def encryption_key(self, participant: str, at: datetime) -> tuple[str, X25519PublicKey]:
+        """See ``KeyDirectory.encryption_key``."""
+        member = self.get(participant)
+        usable = [
+            k
+            for k in member.encryption_keys
+            if k.status is Status.ACTIVE and k.not_before <= at and (k.not_after is None or at <= k.not_after)
+        ]
+        if member.status is Status.REVOKED or not usable:
+            raise NoUsableKey(f"no valid encryption key for {participant}")
+        newest = max(usable, key=lambda k: k.not_before)
+        return newest.kid, x25519_public(newest.public)
+
+    def newer(self, candidate: SignedRoster) -> Roster:
+        """Verify ``candidate`` and return it if it is a newer version; refuse rollbacks and forks."""
+        verified = Roster(candidate, self.authority)
+        if verified.version < self.version:
+            raise RosterRollback
+        if verified.version == self.version and candidate.to_bytes() != self.signed.to_bytes():
+            raise RosterRollback("a different roster with the same version")
+        return verified
+
+
+def _valid(keys: Iterable[RosterKey], kid: str, at: datetime) -> RosterKey:
+    for key in keys:
+        if key.kid == kid:
+            if key.status is Status.REVOKED:
+                raise RevokedKey
+            if at < key.not_before or (key.not_after is not None and at > key.not_after):
+                raise ExpiredKey
+            return key
+    raise UnknownKey
+
+
+# -- the authority's edits: each returns the next version --
+
+
+def new_roster(authority: Ed25519PublicKey, now: datetime) -> RosterBody:
+    """Version 1 of an empty roster."""
+    return RosterBody(version=1, issued_at=now, authority_key=key_id(authority))
+
+
+def _next(body: RosterBody, participants: list[Participant], now: datetime) -> RosterBody:
+    return body.model_copy(
+        update={"version": body.version + 1, "issued_at": now, "participants": participants}
+    )
+
+
+def _card_keys(card: PublicCard, now: datetime) -> tuple[RosterKey, RosterKey]:
+    signing = RosterKey(kid=key_id(ed25519_public(card.signing_key)), public=card.signing_key, not_before=now)
+    encryption = RosterKey(
+        kid=key_id(x25519_public(card.encryption_key)), public=card.encryption_key, not_before=now
+    )
+    return signing, encryption
+
+
+def add_participant(
+    body: RosterBody, card: PublicCard, url: str, role: Role, name: str, now: datetime
+) -> RosterBody:
+    """Add a member from its public card."""
+    if any(p.id == card.participant for p in body.participants):
+        raise Malformed(f"{card.participant} is already in the roster; use rotate to change its keys")
+    signing, encryption = _card_keys(card, now)
+    member = Participant(
+        id=card.participant,
+        role=role,
+        name=name,
+        url=url.rstrip("/"),
+        signing_keys=[signing],
+        encryption_keys=[encryption],
+    )
+    return _next(body, [*body.participants, member], now)
+
+
+def _replace(body: RosterBody, participant: str, new: Participant, now: datetime) -> RosterBody:
+    if not any(p.id == participant for p in body.participants):
+        raise UnknownSender(f"{participant} is not in the roster")
+    return _next(body, [new if p.id == participant else p for p in body.participants], now)
+
+
+def _member(body: RosterBody, participant: str) -> Participant:
+    for member in body.participants:
+        if member.id == participant:
+            return member
+    raise UnknownSender(f"{participant} is not in the roster")
+
+
+def revoke(body: RosterBody, participant: str, kid: str | None, now: datetime) -> RosterBody:
+    """Revoke one key of a member, or the whole member when ``kid`` is None. Effective at once."""
+    member = _member(body, participant)
+    if kid is None:
+        return _replace(body, participant, member.model_copy(update={"status": Status.REVOKED}), now)
+
+    def mark(keys: list[RosterKey]) -> list[RosterKey]:
+        return [k.model_copy(update={"status": Status.REVOKED}) if k.kid == kid else k for k in keys]
+
+    if not any(k.kid == kid for k in [*member.signing_keys, *member.encryption_keys]):
+        raise UnknownKey(f"{participant} has no key {kid}")
+    updated = member.model_copy(
+        update={"signing_keys": mark(member.signing_keys), "encryption_keys": mark(member.encryption_keys)}
+    )
+    return _replace(body, participant, updated, now)
+
+
+def rotate(
+    body: RosterBody, card: PublicCard, overlap: timedelta, now: datetime, url: str | None = None
+) -> RosterBody:
+    """Add a member's new keys; its current keys stay valid for ``overlap`` so that in-flight messages open."""
+    member = _member(body, card.participant)
+    signing, encryption = _card_keys(card, now)
+    if any(k.kid == signing.kid for k in member.signing_keys):
+        raise Malformed("the card's keys are already in the roster")
+
+    def close(keys: list[RosterKey]) -> list[RosterKey]:
+        end = now + overlap
+        return [
+            k.model_copy(update={"not_after": end}) if k.not_after is None or k.not_after > end else k
+            for k in keys
+        ]
+
+    updated = member.model_copy(
+        update={
+            "signing_keys": [*close(member.signing_keys), signing],
+            "encryption_keys": [*close(member.encryption_keys), encryption],
+            "url": (url or member.url).rstrip("/"),
+        }
+    )
+    return _replace(body, card.participant, updated, now)
+
+
+def authority_public_text(key: Ed25519PublicKey) -> str:
+    """The one-line form of the authority's public key that operators pin at setup."""
+    return "ncpx-authority:" + b64e(raw_public(key))
+
+
+def parse_authority_public(text: str) -> Ed25519PublicKey:
+    """Inverse of :func:`authority_public_text`."""
+    prefix = "ncpx-authority:"
+    text = text.strip()
+    if not text.startswith(prefix):
+        raise Malformed("authority public key must start with 'ncpx-authority:'")
+    return ed25519_public(b64d(text[len(prefix) :]))

@@ -1,0 +1,108 @@
+"""Canonical bytes, digests and the text forms of binary values used on the wire.
+
+Signatures are computed over RFC 8785 (JCS) bytes so that any implementation that parses and re-serialises
+a structure arrives at the same bytes. Binary values travel as unpadded base64url; decoding is strict, so that
+one value has exactly one text form.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from protocol.errors import Malformed, TooLarge
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON-compatible value (dicts, lists, str, int, bool, None)."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise Malformed("value cannot be canonicalised") from exc
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 digest (the only digest ncpx uses, named once)."""
+    return hashlib.sha256(data).digest()
+
+
+def b64e(data: bytes) -> str:
+    """Unpadded base64url text of ``data``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    """Strict inverse of :func:`b64e`: refuses padding, other alphabets and non-canonical trailing bits."""
+    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
+        raise Malformed("invalid base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise Malformed("invalid base64url") from exc
+    if b64e(data) != text:
+        raise Malformed("non-canonical base64url")
+    return data
+
+
+def digest_text(data: bytes) -> str:
+    """The form digests take inside signed structures: base64url of SHA-256."""
+    return b64e(sha256(data))
+
+
+def parse_json(raw: bytes, limit: int) -> Any:
+    """Parse untrusted JSON bytes under a size limit, refusing duplicate keys and non-finite numbers."""
+    if len(raw) > limit:
+        raise TooLarge(f"input larger than {limit} bytes")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise Malformed("duplicate key in JSON object")
+            result[key] = value
+        return result
+
+    def no_constant(name: str) -> Any:
+        raise Malformed("non-finite number in JSON")
+
+    try:
+        return json.loads(raw, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed("input is not valid JSON") from exc
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC text with millisecond precision, the only time form on the wire."""
+    if moment.tzinfo is None:
+        raise Malformed("time without a time zone")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of :func:`format_time`; accepts any RFC 3339 offset and normalises to UTC milliseconds."""
+    if not isinstance(text, str) or not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", text):
+        raise Malformed("time must be RFC 3339")
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError as exc:
+        raise Malformed("time must be RFC 3339") from exc
+    if moment.tzinfo is None:
+        raise Malformed("time without a time zone")
+    return truncate_ms(moment.astimezone(UTC))
+
+
+def truncate_ms(moment: datetime) -> datetime:
+    """``moment`` cut to whole milliseconds, the precision every signed time carries."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

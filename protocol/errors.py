@@ -1,0 +1,229 @@
+"""Every way ncpx can refuse something, as one hierarchy with stable machine-readable codes.
+
+Codes are part of the wire contract: peers and dashboards match on them, so a code is never renamed.
+The HTTP layer, the CLI and the tests translate these classes in one place each; nowhere else decides
+what a rejection is called. Messages never quote the offending input, so that a refusal cannot leak content.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class NcpxError(Exception):
+    """Base of every named ncpx error."""
+
+    code: ClassVar[str] = "ncpx_error"
+    title: ClassVar[str] = "ncpx error"
+    #: HTTP status the error maps to when it crosses an API boundary.
+    status: ClassVar[int] = 400
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+
+class PeerError(NcpxError):
+    """The other side sent something we must refuse (a bad or hostile input)."""
+
+
+class LocalError(NcpxError):
+    """We cannot do what was asked with what we hold (configuration, keys, state)."""
+
+    status = 500
+
+
+# -- refusals of input --
+
+
+class Malformed(PeerError):
+    """The bytes do not parse as the expected structure."""
+
+    code = "malformed"
+    title = "Malformed input"
+
+
+class TooLarge(PeerError):
+    """The input is larger than the configured limit."""
+
+    code = "too_large"
+    title = "Input exceeds the size limit"
+    status = 413
+
+
+class BadSignature(PeerError):
+    """A signature does not verify under the key the roster gives for the claimed signer."""
+
+    code = "bad_signature"
+    title = "Signature does not verify"
+    status = 401
+
+
+class TamperedHeader(PeerError):
+    """The sealed part was made for a different header than the one it travels with."""
+
+    code = "tampered_header"
+    title = "Header does not match the sealed content"
+
+
+class NotForUs(PeerError):
+    """The envelope or request is addressed to another participant."""
+
+    code = "not_for_us"
+    title = "Addressed to another participant"
+    status = 421
+
+
+class UnknownSender(PeerError):
+    """The claimed sender is not in the roster (or not active in it)."""
+
+    code = "unknown_sender"
+    title = "Sender is not a roster member"
+    status = 403
+
+
+class UnknownKey(PeerError):
+    """A key id named in a header is not in the roster for that participant."""
+
+    code = "unknown_key"
+    title = "Key id is not known for this participant"
+    status = 403
+
+
+class RevokedKey(PeerError):
+    """The key (or the whole participant) has been revoked in the roster."""
+
+    code = "revoked_key"
+    title = "Key has been revoked"
+    status = 403
+
+
+class ExpiredKey(PeerError):
+    """The key exists but was not valid at the time it was used."""
+
+    code = "expired_key"
+    title = "Key is outside its validity window"
+    status = 403
+
+
+class Replayed(PeerError):
+    """A message id already seen from this sender arrived with different bytes."""
+
+    code = "replayed"
+    title = "Message id already used with different content"
+    status = 409
+
+
+class StaleTimestamp(PeerError):
+    """A timestamp lies outside the accepted clock-skew window."""
+
+    code = "stale_timestamp"
+    title = "Timestamp outside the accepted window"
+
+
+class CannotOpen(PeerError):
+    """The sealed part does not decrypt with any key we hold for the named key id."""
+
+    code = "cannot_open"
+    title = "Sealed content cannot be opened"
+
+
+class RosterRollback(PeerError):
+    """A roster with a version lower than (or equal to, but different from) the one held."""
+
+    code = "roster_rollback"
+    title = "Roster version is not newer than the one held"
+    status = 409
+
+
+class Unauthorized(PeerError):
+    """The caller did not present a valid credential."""
+
+    code = "unauthorized"
+    title = "Authentication required"
+    status = 401
+
+
+class NotFound(PeerError):
+    """No such resource visible to the caller."""
+
+    code = "not_found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(PeerError):
+    """The request conflicts with the current state (e.g. an idempotency key reused for another request)."""
+
+    code = "conflict"
+    title = "Conflicts with the current state"
+    status = 409
+
+
+class InvalidState(PeerError):
+    """The operation is not allowed in the message's current state (e.g. answering a reply)."""
+
+    code = "invalid_state"
+    title = "Not allowed in the current state"
+    status = 409
+
+
+# -- local failures --
+
+
+class KeyFileError(LocalError):
+    """A key file is missing, unreadable, too permissive or the passphrase is wrong."""
+
+    code = "key_file"
+    title = "Key file cannot be used"
+
+
+class NoUsableKey(LocalError):
+    """The roster holds no currently valid key for a participant we need to address."""
+
+    code = "no_usable_key"
+    title = "No valid key for the participant"
+    status = 422
+
+
+class ConfigError(LocalError):
+    """The node configuration is incomplete or inconsistent."""
+
+    code = "config"
+    title = "Configuration error"
+
+
+ALL_ERRORS: tuple[type[NcpxError], ...] = (
+    Malformed,
+    TooLarge,
+    BadSignature,
+    TamperedHeader,
+    NotForUs,
+    UnknownSender,
+    UnknownKey,
+    RevokedKey,
+    ExpiredKey,
+    Replayed,
+    StaleTimestamp,
+    CannotOpen,
+    RosterRollback,
+    Unauthorized,
+    NotFound,
+    Conflict,
+    InvalidState,
+    KeyFileError,
+    NoUsableKey,
+    ConfigError,
+)
+
+_BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
+
+
+def error_for_code(code: str) -> type[NcpxError]:
+    """The class a peer meant by a code it sent back; unknown codes fall back to the base."""
+    return _BY_CODE.get(code, NcpxError)
+
+
+def problem_type(code: str) -> str:
+    """Stable RFC 9457 ``type`` URI for a code."""
+    return f"https://ncpx.invalid/problems/{code}"

@@ -1,0 +1,288 @@
+"""The structures ncpx exchanges, as pydantic models that parse untrusted JSON and dump canonical JSON.
+
+Two groups: what travels in clear (:class:`Header`, :class:`Receipt`, :class:`MetadataRecord`) and what is
+only ever sealed (:class:`EnquiryBody`, :class:`ReplyBody` with their subjects and attachments). Every model
+forbids unknown fields: a field a peer invents is refused, never silently dropped before a signature check.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from protocol.codes import (
+    CrimeArea,
+    Handling,
+    InformationAccuracy,
+    Kind,
+    LabourSector,
+    SourceReliability,
+    Tlp,
+    TravelDocumentType,
+    Urgency,
+    normalise_country,
+    normalise_participant,
+)
+from protocol.encoding import b64d, b64e, format_time, parse_time
+from protocol.ids import check_uuid
+
+PROTOCOL_VERSION: Literal[1] = 1
+
+
+def _time_in(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return parse_time(format_time(value))
+    return parse_time(value)
+
+
+def _bytes_in(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return b64d(value)
+
+
+UtcTime = Annotated[
+    datetime,
+    BeforeValidator(_time_in),
+    PlainSerializer(format_time, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A UTC instant with millisecond precision, RFC 3339 on the wire."""
+
+B64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_bytes_in),
+    PlainSerializer(b64e, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64url"}),
+]
+"""Bytes as unpadded base64url text."""
+
+ParticipantId = Annotated[
+    str,
+    AfterValidator(normalise_participant),
+    WithJsonSchema({"type": "string", "pattern": "^([A-Z]{2}|XI-[A-Z0-9]{2,32})$"}),
+]
+CountryCode = Annotated[
+    str, AfterValidator(normalise_country), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})
+]
+MessageId = Annotated[str, AfterValidator(check_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
+KeyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+Text = Annotated[str, Field(max_length=20_000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class Model(BaseModel):
+    """Base of every ncpx model: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-compatible dict that gets canonicalised and signed (``None`` fields omitted)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Header(Model):
+    """What every envelope shows in clear: metadata by design, visible to the coordinator."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    id: MessageId
+    """UUIDv7, unique per sender."""
+    kind: Kind
+    thread: MessageId
+    """Shared by every message of one exchange (an enquiry sent to several countries, and its replies)."""
+    sender: ParticipantId
+    recipient: ParticipantId
+    created_at: UtcTime
+    in_reply_to: MessageId | None = None
+    area: CrimeArea
+    urgency: Urgency
+    due_at: UtcTime | None = None
+    """When an answer is due (requests only); follows from urgency and created_at."""
+    sender_key: KeyId
+    """Key id of the sender's signing key."""
+    recipient_key: KeyId
+    """Key id of the recipient's encryption key the body is sealed to."""
+
+
+# -- sealed content --
+
+
+class TravelDocument(Model):
+    """A passport, identity card, visa or other document."""
+
+    number: Annotated[str, Field(min_length=1, max_length=40)]
+    type: TravelDocumentType = TravelDocumentType.PASSPORT
+    issuing_country: CountryCode | None = None
+    expires_on: date | None = None
+
+
+class Person(Model):
+    """A person of interest."""
+
+    family_name: ShortText
+    given_names: Annotated[str, Field(max_length=300)] | None = None
+    date_of_birth: date | None = None
+    nationality: CountryCode | None = None
+    aliases: Annotated[list[ShortText], Field(max_length=50)] = []
+    travel_documents: Annotated[list[TravelDocument], Field(max_length=20)] = []
+
+
+class Phone(Model):
+    """A phone number, E.164 (``+`` then up to 15 digits)."""
+
+    number: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+    note: Annotated[str, Field(max_length=300)] | None = None
+
+
+def _check_imo(value: str) -> str:
+    digits = [int(ch) for ch in value]
+    if sum(d * w for d, w in zip(digits[:6], range(7, 1, -1), strict=True)) % 10 != digits[6]:
+        raise ValueError("IMO number check digit does not match")
+    return value
+
+
+class Vessel(Model):
+    """A vessel, with its IMO number when it has one (the check digit is verified)."""
+
+    name: ShortText
+    imo: Annotated[str, Field(pattern=r"^[0-9]{7}$"), AfterValidator(_check_imo)] | None = None
+    flag: CountryCode | None = None
+
+
+class BankAccount(Model):
+    """A bank account: IBAN or national account number."""
+
+    account: Annotated[str, Field(min_length=4, max_length=40)]
+    bank: Annotated[str, Field(max_length=300)] | None = None
+    country: CountryCode | None = None
+    holder: Annotated[str, Field(max_length=300)] | None = None
+
+
+class Address(Model):
+    """A postal or street address."""
+
+    lines: Annotated[list[ShortText], Field(min_length=1, max_length=6)]
+    city: Annotated[str, Field(max_length=200)] | None = None
+    country: CountryCode | None = None
+
+
+class Subjects(Model):
+    """Structured subjects of interest, so that the receiving side can search its own systems."""
+
+    persons: Annotated[list[Person], Field(max_length=200)] = []
+    phones: Annotated[list[Phone], Field(max_length=200)] = []
+    travel_documents: Annotated[list[TravelDocument], Field(max_length=200)] = []
+    vessels: Annotated[list[Vessel], Field(max_length=200)] = []
+    bank_accounts: Annotated[list[BankAccount], Field(max_length=200)] = []
+    addresses: Annotated[list[Address], Field(max_length=200)] = []
+
+
+class Evaluation(Model):
+    """4x4 source and information evaluation."""
+
+    source: SourceReliability
+    information: InformationAccuracy
+
+
+_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,200}$")
+
+
+class Attachment(Model):
+    """A file travelling inside the sealed body."""
+
+    name: Annotated[str, Field(pattern=_SAFE_NAME.pattern)]
+    media_type: Annotated[str, Field(pattern=r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$", max_length=127)]
+    data: B64Bytes
+
+
+class _Content(Model):
+    """Fields shared by enquiries and replies."""
+
+    handling: Handling = Handling.H0
+    handling_note: Annotated[str, Field(max_length=2_000)] | None = None
+    """Free-text restrictions; required with H3."""
+    tlp: Tlp = Tlp.AMBER
+    evaluation: Evaluation | None = None
+    text: Text
+    subjects: Subjects = Subjects()
+    attachments: Annotated[list[Attachment], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _h3_needs_note(self) -> _Content:
+        if self.handling is Handling.H3 and not (self.handling_note or "").strip():
+            raise ValueError("handling code H3 requires handling_note")
+        return self
+
+    def attachment_bytes(self) -> int:
+        """Total attachment size, checked against the node's configured limit."""
+        return sum(len(a.data) for a in self.attachments)
+
+
+class EnquiryBody(_Content):
+    """The sealed content of an enquiry (a request for information)."""
+
+    kind: Literal["enquiry"] = "enquiry"
+    subject: ShortText
+    sector: LabourSector | None = None
+
+
+class ReplyBody(_Content):
+    """The sealed content of an answer to an enquiry."""
+
+    kind: Literal["reply"] = "reply"
+
+
+Body = Annotated[EnquiryBody | ReplyBody, Field(discriminator="kind")]
+
+
+# -- in clear, signed --
+
+
+class Receipt(Model):
+    """The receiver's signed word that it stored an envelope: the sender's proof of delivery."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    message_id: MessageId
+    sender: ParticipantId
+    receiver: ParticipantId
+    envelope_digest: str
+    """base64url SHA-256 of the canonical envelope as stored."""
+    received_at: UtcTime
+    receiver_key: KeyId
+    sig: B64Bytes = b""
+
+
+class MetadataRecord(Model):
+    """What a node tells the coordinator about one event of an exchange: header fields and digests only."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    record_id: MessageId
+    event: Literal["sent", "received", "read", "answered", "notice"]
+    reporter: ParticipantId
+    at: UtcTime
+    message_id: MessageId
+    thread: MessageId
+    kind: Kind
+    sender: ParticipantId
+    recipient: ParticipantId
+    area: CrimeArea
+    urgency: Urgency
+    created_at: UtcTime
+    due_at: UtcTime | None = None
+    in_reply_to: MessageId | None = None
+    envelope_digest: str
+    receipt_digest: str | None = None
+    reporter_key: KeyId
+    sig: B64Bytes = b""

@@ -1,0 +1,64 @@
+"""Signed receipts (proof of delivery) and signed metadata records (what the coordinator tallies).
+
+Both are clear-text structures signed by their author over their canonical form without the ``sig`` field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from protocol.encoding import canonical, digest_text
+from protocol.envelope import Envelope
+from protocol.errors import Malformed, NotForUs
+from protocol.models import MetadataRecord, Receipt
+from protocol.signing import KeyDirectory, LocalKeys, sign, verify
+
+
+def _unsigned(model: Receipt | MetadataRecord) -> bytes:
+    data = model.wire()
+    data.pop("sig", None)
+    return canonical(data)
+
+
+def make_receipt(envelope: Envelope, me: LocalKeys, received_at: datetime) -> Receipt:
+    """The receipt ``me`` returns for an envelope it has durably stored."""
+    unsigned = Receipt(
+        message_id=envelope.header.id,
+        sender=envelope.header.sender,
+        receiver=me.participant,
+        envelope_digest=envelope.digest(),
+        received_at=received_at,
+        receiver_key=me.signing_kid,
+    )
+    return unsigned.model_copy(update={"sig": sign(me.signing, "receipt", _unsigned(unsigned))})
+
+
+def verify_receipt(receipt: Receipt, envelope: Envelope, directory: KeyDirectory) -> None:
+    """Check that ``receipt`` is the addressed recipient's signed acknowledgement of exactly ``envelope``."""
+    header = envelope.header
+    if receipt.receiver != header.recipient or receipt.sender != header.sender:
+        raise NotForUs("receipt names other parties than the envelope")
+    if receipt.message_id != header.id or receipt.envelope_digest != envelope.digest():
+        raise Malformed("receipt is for another envelope")
+    key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
+    verify(key, "receipt", _unsigned(receipt), receipt.sig)
+
+
+def receipt_digest(receipt: Receipt) -> str:
+    """Digest of a signed receipt, as metadata records name it."""
+    return digest_text(canonical(receipt.wire()))
+
+
+def sign_record(record: MetadataRecord, me: LocalKeys) -> MetadataRecord:
+    """``record`` signed by its reporter."""
+    if record.reporter != me.participant or record.reporter_key != me.signing_kid:
+        raise ValueError("record names another reporter or key than the one signing it")
+    return record.model_copy(update={"sig": sign(me.signing, "record", _unsigned(record))})
+
+
+def verify_record(record: MetadataRecord, directory: KeyDirectory) -> None:
+    """Check a metadata record's signature, and that its reporter is a party to the exchange it describes."""
+    if record.reporter not in (record.sender, record.recipient):
+        raise NotForUs("a record may only be made by a party to the exchange")
+    key = directory.signing_key(record.reporter, record.reporter_key, record.at)
+    verify(key, "record", _unsigned(record), record.sig)
