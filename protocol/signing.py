@@ -82,9 +82,20 @@ class KeyDirectory(Protocol):
 class LocalKeys(Protocol):
     """The private half of one participant's identity, as the protocol core needs it."""
 
-    participant: str
-    signing: Ed25519PrivateKey
-    signing_kid: str
+    @property
+    def participant(self) -> str:
+        """Our participant id."""
+        ...
+
+    @property
+    def signing(self) -> Ed25519PrivateKey:
+        """The signing key in use."""
+        ...
+
+    @property
+    def signing_kid(self) -> str:
+        """Key id of :attr:`signing`."""
+        ...
 
     def decryption_key(self, kid: str) -> X25519PrivateKey | None:
         """The private encryption key for ``kid`` if we still hold it (old keys stay during an overlap)."""

@@ -1,0 +1,171 @@
+"""Shapes of the officer API: what officers send and what they get back. The OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from protocol.codes import CrimeArea, Handling, LabourSector, Tlp, Urgency
+from protocol.models import (
+    Attachment,
+    EnquiryBody,
+    Evaluation,
+    Model,
+    ParticipantId,
+    Receipt,
+    ReplyBody,
+    ShortText,
+    Subjects,
+    Text,
+)
+
+
+class _Content(Model):
+    handling: Handling = Handling.H0
+    handling_note: Annotated[str, Field(max_length=2_000)] | None = None
+    tlp: Tlp = Tlp.AMBER
+    evaluation: Evaluation | None = None
+    text: Text
+    subjects: Subjects = Subjects()
+    attachments: Annotated[list[Attachment], Field(max_length=50)] = []
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "handling": self.handling,
+            "handling_note": self.handling_note,
+            "tlp": self.tlp,
+            "evaluation": self.evaluation,
+            "text": self.text,
+            "subjects": self.subjects,
+            "attachments": self.attachments,
+        }
+
+
+class NewEnquiry(_Content):
+    """An enquiry to one or more countries; becomes one sealed message per recipient in one thread."""
+
+    recipients: Annotated[list[ParticipantId], Field(min_length=1, max_length=50)]
+    area: CrimeArea
+    urgency: Urgency = Urgency.NORMAL
+    subject: ShortText
+    sector: LabourSector | None = None
+
+    def body(self) -> EnquiryBody:
+        """The sealed part."""
+        return EnquiryBody(subject=self.subject, sector=self.sector, **self._content())
+
+
+class NewReply(_Content):
+    """The answer to a received enquiry."""
+
+    def body(self) -> ReplyBody:
+        """The sealed part."""
+        return ReplyBody(**self._content())
+
+
+class CreatedMessage(Model):
+    """One message created by a request."""
+
+    id: str
+    recipient: str
+    state: str
+    due_at: str | None = None
+
+
+class Created(Model):
+    """Answer to a new enquiry or reply."""
+
+    thread: str
+    messages: list[CreatedMessage]
+
+
+class MessageSummary(Model):
+    """A message as listed (header fields and state; never content)."""
+
+    id: str
+    thread: str
+    folder: str
+    kind: str
+    sender: str
+    recipient: str
+    peer: str
+    area: str
+    urgency: str
+    created_at: str
+    due_at: str | None = None
+    in_reply_to: str | None = None
+    state: str
+    overdue: bool
+    queued_at: str
+    sent_at: str | None = None
+    delivered_at: str | None = None
+    read_at: str | None = None
+    answered_at: str | None = None
+    last_error: str | None = None
+    officer: str | None = None
+    envelope_digest: str
+
+
+class AttachmentInfo(Model):
+    """An attachment as listed; the bytes come from the attachment URL."""
+
+    index: int
+    name: str
+    media_type: str
+    size: int
+    url: str
+
+
+class MessageDetail(MessageSummary):
+    """A message with its opened content and delivery proof."""
+
+    subject: str | None = None
+    sector: str | None = None
+    handling: str
+    handling_note: str | None = None
+    tlp: str
+    evaluation: Evaluation | None = None
+    text: str
+    subjects: Subjects
+    attachments: list[AttachmentInfo]
+    receipt: Receipt | None = None
+
+
+class Thread(Model):
+    """A message with every message of its thread, oldest first."""
+
+    message: MessageDetail
+    thread: list[MessageDetail]
+
+
+class Page(Model):
+    """One page of a listing; pass ``next`` as ``cursor`` for the following page."""
+
+    items: list[MessageSummary]
+    next: str | None = None
+
+
+class PeerView(Model):
+    """A roster member as this node sees it."""
+
+    id: str
+    name: str
+    role: str
+    url: str
+    status: str
+    backlog: int
+    reachable: bool | None = None
+    failures: int = 0
+    last_error: str | None = None
+    last_success_at: str | None = None
+    last_seen_at: str | None = None
+    next_attempt_in_s: float | None = None
+
+
+class Peers(Model):
+    """The roster view."""
+
+    me: str
+    roster_version: int
+    peers: list[PeerView]

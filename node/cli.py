@@ -1,0 +1,58 @@
+"""The ``ncpx`` command: one typer app, errors turned into messages and exit codes in :func:`main` only.
+
+Exit codes: 0 ok; 1 unexpected; 2 invalid input or configuration; 3 not authorised; 4 not found;
+5 refused by the node for another reason; 6 node unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from node.cli_admin import register_admin
+from node.cli_officer import register_officer
+from node.client import RemoteError
+from protocol.errors import ConfigError, KeyFileError, Malformed, NcpxError, NotFound, Unauthorized
+
+app = typer.Typer(
+    name="ncpx",
+    help="National Contact Point eXchange: signed, end-to-end encrypted enquiries between contact points.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+register_admin(app)
+register_officer(app)
+
+_err = Console(stderr=True)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for a failure."""
+    code = error.code if isinstance(error, RemoteError | NcpxError) else ""
+    if isinstance(error, ConfigError) and "cannot reach" in str(error):
+        return 6
+    if isinstance(error, Malformed | ConfigError | KeyFileError) or code in ("malformed", "too_large"):
+        return 2
+    if isinstance(error, Unauthorized) or code == "unauthorized":
+        return 3
+    if isinstance(error, NotFound) or code == "not_found":
+        return 4
+    if isinstance(error, RemoteError | NcpxError):
+        return 5
+    return 1
+
+
+def main() -> None:
+    """Entry point of the ``ncpx`` console script (typer itself reports usage errors, with exit code 2)."""
+    try:
+        app()
+    except (NcpxError, RemoteError) as exc:
+        _err.print(f"[bold red]error[/] \\[{exc.code}]: {exc.detail}", highlight=False)
+        sys.exit(exit_code(exc))
+
+
+if __name__ == "__main__":
+    main()

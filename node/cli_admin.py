@@ -1,0 +1,289 @@
+"""Operator and roster-authority commands: ``init``, ``keys``, ``roster``, ``officer``, ``node serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from keys.authority import generate_authority, load_authority
+from keys.identity import Identity, read_card
+from keys.keyfile import write_secret_bytes
+from keys.roster import (
+    Role,
+    Roster,
+    RosterBody,
+    add_participant,
+    authority_public_text,
+    new_roster,
+    parse_authority_public,
+    parse_roster,
+    revoke,
+    rotate,
+    sign_roster,
+)
+from node.config import NodeConfig, load_config, write_config
+from node.durations import parse_duration
+from protocol.errors import ConfigError, KeyFileError
+
+out = Console()
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml", envvar="NCPX_CONFIG")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+PassEnv = Annotated[
+    str | None, typer.Option("--passphrase-env", help="Environment variable holding the key-file passphrase")
+]
+AuthorityKey = Annotated[
+    Path, typer.Option("--authority-key", help="The roster authority's private key file")
+]
+RosterOpt = Annotated[Path, typer.Option("--roster", help="Signed roster file to read and update")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _passphrase(env: str | None) -> bytes | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise ConfigError(f"environment variable {env} is not set")
+    return value.encode()
+
+
+def _authority_text(value: str) -> str:
+    """An authority key given inline (``ncpx-authority:...``) or as the path of its ``.pub`` file."""
+    if value.startswith("ncpx-authority:"):
+        return value
+    try:
+        return Path(value).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read authority public key {value}") from exc
+
+
+def register_admin(app: typer.Typer) -> None:
+    """Attach the operator commands to ``app``."""
+    keys_app = typer.Typer(help="A participant's own key material.", no_args_is_help=True)
+    roster_app = typer.Typer(help="The roster authority's signed list of participants.", no_args_is_help=True)
+    officer_app = typer.Typer(help="Officers of this node and their tokens.", no_args_is_help=True)
+    node_app = typer.Typer(help="Run the node.", no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(roster_app, name="roster")
+    app.add_typer(officer_app, name="officer")
+    app.add_typer(node_app, name="node")
+
+    @app.command("init")
+    def init(
+        participant: Annotated[str, typer.Option("--id", help="ISO 3166-1 alpha-2 code, or XI-ORG")],
+        directory: Annotated[Path, typer.Option("--dir", help="Folder of the new node")],
+        authority: Annotated[str, typer.Option("--authority", help="Authority public key or its .pub file")],
+        port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8100,
+        host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Create a node folder: identity keys (0600), node.toml, and the public card for the authority."""
+        config_path = directory / "node.toml"
+        if config_path.exists():
+            raise ConfigError(f"{config_path} exists; refusing to overwrite a node")
+        pinned = _authority_text(authority)
+        parse_authority_public(pinned)
+        identity = Identity.generate(participant)
+        identity.save(directory / "keys", _passphrase(passphrase_env))
+        config = NodeConfig(
+            id=identity.participant,
+            listen_host=host,
+            listen_port=port,
+            authority=pinned,
+            passphrase_env=passphrase_env,
+        )
+        write_config(config_path, config)
+        out.print(f"node {identity.participant} created in {directory}")
+        out.print(f"send {directory / 'keys' / 'public.json'} to the roster authority;")
+        out.print(
+            f"put the signed roster it returns at {directory / 'roster.json'}, then: ncpx node serve -c {config_path}"
+        )
+
+    @keys_app.command("generate")
+    def keys_generate(
+        participant: Annotated[str, typer.Option("--id", help="Participant id")],
+        directory: Annotated[Path, typer.Option("--dir", help="Folder for identity.key and public.json")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Generate an identity: Ed25519 signing and X25519 encryption keys, file mode 0600."""
+        if (directory / "identity.key").exists():
+            raise KeyFileError(f"{directory / 'identity.key'} exists; use 'ncpx keys rotate'")
+        identity = Identity.generate(participant)
+        identity.save(directory, _passphrase(passphrase_env))
+        out.print(f"identity of {identity.participant} written to {directory} (public card: public.json)")
+
+    @keys_app.command("rotate")
+    def keys_rotate(
+        directory: Annotated[Path, typer.Option("--dir", help="Folder holding identity.key")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Add new keys (old ones are kept for the overlap); hand the new public.json to the authority."""
+        passphrase = _passphrase(passphrase_env)
+        identity = Identity.load(directory, passphrase)
+        identity.rotate()
+        identity.save(directory, passphrase)
+        out.print("new keys added; send public.json to the roster authority for 'ncpx roster rotate'")
+
+    @roster_app.command("create")
+    def roster_create(
+        authority_key: AuthorityKey,
+        out_path: Annotated[Path, typer.Option("--out", help="Where to write the signed roster")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Create the authority key (when missing) and version 1 of an empty roster."""
+        passphrase = _passphrase(passphrase_env)
+        if authority_key.exists():
+            key = load_authority(authority_key, passphrase)
+        else:
+            key = generate_authority(authority_key, passphrase)
+            out.print(f"authority key created: {authority_key} (keep it offline)")
+        _write_roster(out_path, new_roster(key.public_key(), _now()), authority_key, passphrase_env)
+        out.print(f"pin this on every node: {authority_public_text(key.public_key())}")
+
+    @roster_app.command("add")
+    def roster_add(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        card: Annotated[Path, typer.Option("--card", help="The participant's public.json")],
+        url: Annotated[str, typer.Option("--url", help="Base URL peers reach it at")],
+        role: Annotated[Role, typer.Option("--role")] = Role.NODE,
+        name: Annotated[str, typer.Option("--name", help="Display name")] = "",
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Add a participant from its public card; bumps the version and re-signs."""
+        body = _read_body(roster)
+        updated = add_participant(body, read_card(card), url, role, name, _now())
+        _write_roster(roster, updated, authority_key, passphrase_env)
+
+    @roster_app.command("revoke")
+    def roster_revoke(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        participant: Annotated[str, typer.Option("--participant")],
+        kid: Annotated[str | None, typer.Option("--kid", help="Revoke one key only")] = None,
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Revoke a participant, or one of its keys; effective at once on every node that adopts it."""
+        updated = revoke(_read_body(roster), participant.upper(), kid, _now())
+        _write_roster(roster, updated, authority_key, passphrase_env)
+
+    @roster_app.command("rotate")
+    def roster_rotate(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        card: Annotated[Path, typer.Option("--card", help="The participant's new public.json")],
+        overlap: Annotated[str, typer.Option("--overlap", help="How long old keys stay valid")] = "7d",
+        url: Annotated[str | None, typer.Option("--url", help="New base URL, if it changes")] = None,
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Replace a participant's keys; the old ones stay valid for the overlap."""
+        updated = rotate(_read_body(roster), read_card(card), parse_duration(overlap), _now(), url)
+        _write_roster(roster, updated, authority_key, passphrase_env)
+
+    @roster_app.command("verify")
+    def roster_verify(
+        roster: RosterOpt,
+        authority: Annotated[str, typer.Option("--authority", help="Pinned public key or its .pub file")],
+    ) -> None:
+        """Check the authority's signature on a roster file."""
+        verified = Roster(
+            parse_roster(roster.read_bytes()), parse_authority_public(_authority_text(authority))
+        )
+        out.print(
+            f"roster version {verified.version}: signature valid, {len(verified.participants)} participants"
+        )
+
+    @roster_app.command("show")
+    def roster_show(roster: RosterOpt, as_json: JsonOpt = False) -> None:
+        """List the participants of a roster file (not verified: use 'verify' for that)."""
+        signed = parse_roster(roster.read_bytes())
+        if as_json:
+            out.print_json(json.dumps(signed.roster.wire()))
+            return
+        table = Table(
+            title=f"roster version {signed.roster.version}, issued {signed.roster.issued_at:%Y-%m-%d %H:%M}Z"
+        )
+        for column in ("id", "role", "name", "url", "status", "signing keys", "encryption keys"):
+            table.add_column(column)
+        for p in signed.roster.participants:
+            table.add_row(
+                p.id,
+                p.role.value,
+                p.name,
+                p.url,
+                p.status.value,
+                "\n".join(f"{k.kid} ({k.status.value})" for k in p.signing_keys),
+                "\n".join(f"{k.kid} ({k.status.value})" for k in p.encryption_keys),
+            )
+        out.print(table)
+
+    @officer_app.command("add")
+    def officer_add(name: Annotated[str, typer.Argument(help="Officer's name")], config: ConfigOpt) -> None:
+        """Create an officer and print its token (shown once, stored hashed)."""
+        token = asyncio.run(_officers(load_config(config), "add", name))
+        out.print(token, highlight=False, soft_wrap=True)
+
+    @officer_app.command("revoke")
+    def officer_revoke(name: Annotated[str, typer.Argument()], config: ConfigOpt) -> None:
+        """Withdraw an officer's token at once."""
+        asyncio.run(_officers(load_config(config), "revoke", name))
+        out.print(f"officer {name} revoked")
+
+    @officer_app.command("list")
+    def officer_list(config: ConfigOpt) -> None:
+        """Officers of this node."""
+        asyncio.run(_officers(load_config(config), "list", ""))
+
+    @node_app.command("serve")
+    def node_serve(config: ConfigOpt) -> None:
+        """Run the node (federation and officer API) until interrupted."""
+        from node.app import serve
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        serve(load_config(config))
+
+
+def _read_body(path: Path) -> RosterBody:
+    return parse_roster(path.read_bytes()).roster
+
+
+def _write_roster(path: Path, body: RosterBody, authority_key: Path, passphrase_env: str | None) -> None:
+    key = load_authority(authority_key, _passphrase(passphrase_env))
+    signed = sign_roster(body, key)
+    write_secret_bytes(path, signed.to_bytes())
+    path.chmod(0o644)  # a roster is public: every node and operator reads it
+    out.print(f"roster version {body.version} written to {path}")
+
+
+async def _officers(config: NodeConfig, action: str, name: str) -> str:
+    from node.officers import Officers
+    from node.storage.database import Database
+
+    db = await Database.open(config.database)
+    try:
+        officers = Officers(db)
+        if action == "add":
+            return await officers.add(name, _now())
+        if action == "revoke":
+            await officers.revoke(name, _now())
+        else:
+            table = Table("officer", "created", "revoked")
+            for officer, created, revoked in await officers.names():
+                table.add_row(officer, created, revoked or "")
+            out.print(table)
+        return ""
+    finally:
+        await db.close()

@@ -1,0 +1,265 @@
+"""The delivery worker: drains the outbox to each peer, in batches, with one backoff per peer.
+
+One task per peer runs the same loop: wait until there is something to send and the peer's backoff has
+passed (or until woken), send up to ``batch_size`` items in one signed request, settle the outcome in one
+transaction. A transport failure doubles the peer's wait (with jitter, capped); any valid request *from* that
+peer (its hello when it comes back, or any other) resets the wait at once, so a returning country gets its
+backlog within seconds instead of after the cap.
+
+Exactly-once: a row leaves the outbox only in the transaction that stores the peer's verified receipt, and the
+peer answers a repeated envelope with its original receipt, so a crash at any point causes at most a resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from keys.roster import MAX_ROSTER_BYTES, parse_roster
+from node.mailbox import Mailbox, OutboxItem
+from node.service import NodeService
+from protocol.encoding import canonical
+from protocol.envelope import Envelope
+from protocol.errors import NcpxError, error_for_code
+from protocol.models import Receipt
+from protocol.receipts import verify_receipt
+from protocol.requests import sign_request
+
+log = logging.getLogger("ncpx.delivery")
+
+ENVELOPES_PATH = "/federation/v1/envelopes"
+STATUS_PATH = "/federation/v1/status"
+HELLO_PATH = "/federation/v1/hello"
+ROSTER_PATH = "/federation/v1/roster"
+
+RETRYABLE = frozenset({"unknown_sender", "unknown_key", "no_usable_key", "stale_timestamp", "ncpx_error"})
+"""Refusals that may pass later (the peer has not yet adopted the newest roster, a clock is off)."""
+
+
+class TransportError(Exception):
+    """The peer could not be reached or answered outside the protocol."""
+
+
+@dataclass
+class PeerState:
+    """Backoff and reachability of one peer, kept in memory (reset by a restart and by the peer's hello)."""
+
+    failures: int = 0
+    next_attempt: float = 0.0
+    last_error: str | None = None
+    last_success: float | None = None
+    last_seen: float | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class DeliveryWorker:
+    """Pushes queued envelopes and notices to peers."""
+
+    def __init__(self, service: NodeService, session: aiohttp.ClientSession) -> None:
+        self.service = service
+        self.mailbox: Mailbox = service.mailbox
+        self.session = session
+        self.delivery = service.config.delivery
+        self.peers: dict[str, PeerState] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        service.on_queued = self.wake
+
+    def state(self, peer: str) -> PeerState:
+        """The backoff record of ``peer``."""
+        if peer not in self.peers:
+            self.peers[peer] = PeerState()
+        return self.peers[peer]
+
+    def wake(self, peers: Any) -> None:
+        """Something was queued for these peers."""
+        for peer in peers:
+            self._ensure_task(peer)
+            self.state(peer).wake.set()
+
+    def peer_alive(self, peer: str) -> None:
+        """A valid request arrived from ``peer``: forget its backoff and retry at once."""
+        state = self.state(peer)
+        state.last_seen = time.time()
+        if state.failures or state.next_attempt > time.time():
+            log.info("peer %s is back; retrying its backlog now", peer)
+        state.failures = 0
+        state.next_attempt = 0.0
+        self._ensure_task(peer)
+        state.wake.set()
+
+    async def start(self) -> None:
+        """Start a loop for every peer with a backlog and say hello to every peer."""
+        for peer in await self.mailbox.peers_with_backlog():
+            self._ensure_task(peer)
+        for peer in self.service.trust.peers():
+            self._tasks.setdefault(f"hello:{peer}", asyncio.create_task(self._hello(peer)))
+
+    async def stop(self) -> None:
+        """Cancel every loop (outbox rows stay; they are retried after a restart)."""
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def _ensure_task(self, peer: str) -> None:
+        task = self._tasks.get(peer)
+        if task is None or task.done():
+            self._tasks[peer] = asyncio.create_task(self._loop(peer), name=f"deliver-{peer}")
+
+    async def _loop(self, peer: str) -> None:
+        state = self.state(peer)
+        while True:
+            wait = state.next_attempt - time.time()
+            if wait > 0:
+                state.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.wake.wait(), timeout=wait)
+                continue
+            state.wake.clear()
+            items = await self.mailbox.due_items(peer, self.delivery.batch_size)
+            if not items:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.wake.wait(), timeout=30)
+                continue
+            try:
+                await self._send(peer, items)
+            except TransportError as exc:
+                self._fail(state, str(exc))
+                await self.mailbox.record_delivery_error(
+                    [i.ref for i in items if i.item == "envelope"], "peer unreachable; will retry"
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop delivery to this peer for good
+                log.exception("delivery to %s failed unexpectedly", peer)
+                self._fail(state, "internal error")
+            else:
+                state.failures = 0
+                state.next_attempt = 0.0
+                state.last_error = None
+                state.last_success = time.time()
+
+    def _fail(self, state: PeerState, error: str) -> None:
+        state.failures += 1
+        delay = min(self.delivery.backoff_cap_s, self.delivery.backoff_initial_s * 2 ** (state.failures - 1))
+        state.next_attempt = time.time() + delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+        state.last_error = error
+
+    async def _post(self, peer: str, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        body = canonical(payload)
+        service = self.service
+        headers = sign_request("POST", path, peer, body, service.trust.identity, service.clock())
+        headers["Content-Type"] = "application/json"
+        url = service.trust.url_of(peer) + path
+        timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
+        try:
+            async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
+                data = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(type(exc).__name__) from exc
+        try:
+            return status, json.loads(data) if data else None
+        except ValueError as exc:
+            raise TransportError(f"peer answered {status} without JSON") from exc
+
+    async def _send(self, peer: str, items: list[OutboxItem]) -> None:
+        now = self.service.clock()
+        give_up = time.time() - self.delivery.give_up_after_s
+        expired = [i for i in items if i.queued_at < give_up and i.item == "envelope"]
+        live = [i for i in items if i not in expired]
+        if expired:
+            await self.mailbox.settle([], [], [(i.seq, i.ref, "gave_up") for i in expired], [], now)
+        envelopes = [i for i in live if i.item == "envelope"]
+        statuses = [i for i in live if i.item == "status"]
+        if envelopes:
+            await self._send_envelopes(peer, envelopes)
+        if statuses:
+            status, _ = await self._post(
+                peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
+            )
+            if status >= 500:
+                raise TransportError(f"peer answered {status}")
+            # A refused notice (the message is unknown there) is dropped: retrying cannot make it valid.
+            await self.mailbox.settle([], [i.seq for i in statuses], [], [], now)
+
+    async def _send_envelopes(self, peer: str, items: list[OutboxItem]) -> None:
+        await self.mailbox.mark_sent([i.ref for i in items], self.service.clock())
+        parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in items}
+        status, data = await self._post(
+            peer, ENVELOPES_PATH, {"envelopes": [json.loads(i.payload) for i in items]}
+        )
+        if status >= 500 or status in (401, 403, 429) or not isinstance(data, dict):
+            raise TransportError(f"peer answered {status}")
+        results = data.get("results")
+        if not isinstance(results, list) or len(results) != len(items):
+            raise TransportError("peer answered without per-envelope results")
+        delivered: list[tuple[int, str, Receipt]] = []
+        failed: list[tuple[int, str, str]] = []
+        retry: list[int] = []
+        for item, result in zip(items, results, strict=True):
+            code = self._receipt_or_code(parsed[item.ref], result)
+            if isinstance(code, Receipt):
+                delivered.append((item.seq, item.ref, code))
+            elif code in RETRYABLE:
+                retry.append(item.seq)
+            else:
+                failed.append((item.seq, item.ref, code))
+        await self.mailbox.settle(delivered, [], failed, retry, self.service.clock())
+        if retry:
+            raise TransportError(f"{len(retry)} envelopes refused for now")
+
+    def _receipt_or_code(self, envelope: Envelope, result: Any) -> Receipt | str:
+        if not isinstance(result, dict):
+            return "ncpx_error"
+        if "receipt" in result:
+            try:
+                receipt = Receipt.model_validate(result["receipt"])
+                verify_receipt(receipt, envelope, self.service.trust.roster)
+            except (NcpxError, ValueError):
+                log.warning("peer %s returned an invalid receipt", envelope.header.recipient)
+                return "ncpx_error"
+            return receipt
+        problem = result.get("problem")
+        code = problem.get("code") if isinstance(problem, dict) else None
+        return error_for_code(code).code if isinstance(code, str) else "ncpx_error"
+
+    def fetch_roster_soon(self, peer: str) -> None:
+        """A peer holds a newer roster than ours: fetch it in the background."""
+        self._tasks[f"roster:{peer}"] = asyncio.create_task(self.fetch_roster(peer))
+
+    async def fetch_roster(self, peer: str) -> bool:
+        """Ask ``peer`` for its roster and adopt it if it verifies and is newer; never raises."""
+        url = self.service.trust.url_of(peer) + ROSTER_PATH
+        timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
+        try:
+            async with self.session.get(url, timeout=timeout) as response:
+                raw = await response.content.read(MAX_ROSTER_BYTES + 1)
+            return await self.service.offer_roster(parse_roster(raw))
+        except (aiohttp.ClientError, TimeoutError, OSError, NcpxError) as exc:
+            log.warning("roster from %s not adopted: %s", peer, getattr(exc, "code", type(exc).__name__))
+            return False
+
+    async def _hello(self, peer: str) -> None:
+        """Announce ourselves so that the peer drops its backoff for us and sends its backlog now."""
+        try:
+            status, data = await self._post(
+                peer, HELLO_PATH, {"roster_version": self.service.trust.roster.version}
+            )
+        except TransportError:
+            return
+        if status == 200 and isinstance(data, dict):
+            self.peer_alive(peer)
+            theirs = data.get("roster_version")
+            if isinstance(theirs, int) and theirs > self.service.trust.roster.version:
+                await self.fetch_roster(peer)

@@ -1,0 +1,95 @@
+"""Federation API (``/federation/v1``): what peer nodes call. Every request is signed by a roster member.
+
+Order of work for envelopes: authenticate the request, verify and open each envelope, store it, and only then
+return the signed receipt. A refused envelope changes nothing stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from node.delivery import DeliveryWorker
+from node.problems import problem_body, problem_response, read_body
+from node.service import NodeService
+from protocol.encoding import parse_json
+from protocol.errors import Malformed
+from protocol.requests import SignedRequest, verify_request
+
+SERVICE = web.AppKey("service", NodeService)
+WORKER = web.AppKey("worker", DeliveryWorker)
+
+
+async def _authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
+    service = request.app[SERVICE]
+    body = await read_body(request, service.config.limits.max_request_bytes)
+    signed = verify_request(
+        request.method,
+        request.path,
+        request.headers,
+        body,
+        service.trust.roster,
+        service.me,
+        service.clock(),
+        service.config.skew,
+    )
+    request.app[WORKER].peer_alive(signed.sender)
+    return signed, parse_json(body, len(body))
+
+
+async def envelopes(request: web.Request) -> web.Response:
+    """Accept a batch of envelopes; per-envelope receipts or problems, 4xx when none was accepted."""
+    signed, payload = await _authenticated(request)
+    items = payload.get("envelopes") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not items or len(items) > 1000:
+        raise Malformed("expected {envelopes: [1..1000 envelopes]}")
+    results = await request.app[SERVICE].receive(signed.sender, items)
+    rendered: list[dict[str, Any]] = []
+    for result in results:
+        if result.receipt is not None:
+            rendered.append({"id": result.id, "receipt": result.receipt.wire()})
+        else:
+            assert result.error is not None
+            rendered.append({"id": result.id, "problem": problem_body(result.error)})
+    if all(r.receipt is None for r in results):
+        first = results[0].error
+        assert first is not None
+        return problem_response(first, results=rendered)
+    return web.json_response({"results": rendered})
+
+
+async def status(request: web.Request) -> web.Response:
+    """Read notices about messages we sent to the requesting peer."""
+    signed, payload = await _authenticated(request)
+    items = payload.get("statuses") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) > 10_000:
+        raise Malformed("expected {statuses: [...]}")
+    applied = await request.app[SERVICE].receive_statuses(signed.sender, items)
+    return web.json_response({"applied": applied})
+
+
+async def hello(request: web.Request) -> web.Response:
+    """A peer (re)started: its backoff is already reset by authentication; tell it our roster version."""
+    signed, payload = await _authenticated(request)
+    service = request.app[SERVICE]
+    theirs = payload.get("roster_version") if isinstance(payload, dict) else None
+    if isinstance(theirs, int) and theirs > service.trust.roster.version:
+        request.app[WORKER].fetch_roster_soon(signed.sender)
+    return web.json_response({"participant": service.me, "roster_version": service.trust.roster.version})
+
+
+async def roster(request: web.Request) -> web.Response:
+    """The signed roster we hold (public: its authority signature is what makes it trustworthy)."""
+    service = request.app[SERVICE]
+    return web.Response(body=service.trust.roster.signed.to_bytes(), content_type="application/json")
+
+
+def routes() -> list[web.RouteDef]:
+    """The federation routes."""
+    return [
+        web.post("/federation/v1/envelopes", envelopes),
+        web.post("/federation/v1/status", status),
+        web.post("/federation/v1/hello", hello),
+        web.get("/federation/v1/roster", roster),
+    ]

@@ -1,0 +1,347 @@
+"""Officer API (``/v1``): bearer token per officer, every action audited, contents never logged.
+
+Handlers parse input into the models of :mod:`node.api_models`, call :class:`node.service.NodeService` and
+render models back; they hold no logic of their own beyond paging and the idempotency record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from node.api_models import (
+    AttachmentInfo,
+    Created,
+    CreatedMessage,
+    MessageDetail,
+    MessageSummary,
+    NewEnquiry,
+    NewReply,
+    Page,
+    Peers,
+    PeerView,
+    Thread,
+)
+from node.delivery import DeliveryWorker
+from node.federation_api import SERVICE, WORKER
+from node.officers import Officers, audit_row, idempotency_row
+from node.problems import read_body
+from node.service import NodeService, Records
+from node.storage.database import Statement
+from protocol.encoding import format_time, parse_json
+from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
+from protocol.ids import check_uuid
+from protocol.models import Header, Receipt
+
+OFFICERS = web.AppKey("officers", Officers)
+OFFICER = "ncpx.officer"
+FOLDERS = ("inbox", "sent", "outbox")
+STATES = ("queued", "sent", "received", "delivered", "read", "answered", "undeliverable", "overdue")
+M = TypeVar("M", bound=BaseModel)
+Submit = Callable[[Records], Awaitable[object]]
+_idempotency_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, text=model.model_dump_json(exclude_none=True), content_type="application/json"
+    )
+
+
+def _parse(model: type[M], raw: bytes) -> M:
+    data = parse_json(raw, len(raw))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        raise Malformed(f"invalid fields: {', '.join(fields)[:300]}") from exc
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Require a valid officer token on every ``/v1`` route except the OpenAPI document."""
+    if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized
+        name = await request.app[OFFICERS].authenticate(token.strip())
+        if name is None:
+            raise Unauthorized
+        request[OFFICER] = name
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def _service(request: web.Request) -> NodeService:
+    return request.app[SERVICE]
+
+
+def _message_id(request: web.Request) -> str:
+    try:
+        return check_uuid(request.match_info["id"])
+    except Malformed as exc:
+        raise NotFound from exc
+
+
+def _summary(row: Any, now: str) -> dict[str, Any]:
+    data = {key: row[key] for key in MessageSummary.model_fields if key != "overdue"}
+    data["overdue"] = bool(
+        row["kind"] == "enquiry"
+        and row["answered_at"] is None
+        and row["state"] != "undeliverable"
+        and row["due_at"] is not None
+        and row["due_at"] < now
+    )
+    return data
+
+
+def _created(headers: list[Header]) -> Created:
+    return Created(
+        thread=headers[0].thread,
+        messages=[
+            CreatedMessage(
+                id=h.id,
+                recipient=h.recipient,
+                state="queued",
+                due_at=format_time(h.due_at) if h.due_at else None,
+            )
+            for h in headers
+        ],
+    )
+
+
+async def _create(request: web.Request, raw: bytes, action: str, submit: Submit) -> web.Response:
+    """Queue new messages; with an Idempotency-Key, a repeat of the same request returns the first answer.
+
+    The audit entry and the idempotency record are written in the same transaction as the messages, so a
+    crash can never leave a message without its record (and a retried request without its answer).
+    """
+    officer: str = request[OFFICER]
+    officers = request.app[OFFICERS]
+    now = _service(request).clock()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise Malformed("Idempotency-Key must be 1 to 200 characters")
+    digest = hashlib.sha256(request.path.encode() + b"\0" + raw).hexdigest()
+    lock = _idempotency_locks.setdefault((officer, key or ""), asyncio.Lock()) if key else asyncio.Lock()
+    async with lock:
+        if key is not None:
+            stored = await officers.idempotent_response(officer, key)
+            if stored is not None:
+                request_hash, status, body = stored
+                if request_hash != digest:
+                    raise Conflict("Idempotency-Key was used for a different request")
+                return web.Response(status=status, body=body, content_type="application/json")
+        answer: list[bytes] = []
+
+        def records(headers: list[Header]) -> list[Statement]:
+            body = _created(headers).model_dump_json(exclude_none=True).encode()
+            answer.append(body)
+            rows = [audit_row(now, officer, action, headers[0].thread, "ok")]
+            if key is not None:
+                rows.append(idempotency_row(officer, key, digest, 201, body, now))
+            return rows
+
+        await submit(records)
+        return web.Response(status=201, body=answer[0], content_type="application/json")
+
+
+async def create_enquiry(request: web.Request) -> web.Response:
+    """POST /v1/enquiries."""
+    service = _service(request)
+    raw = await read_body(request, service.config.limits.max_request_bytes)
+    new = _parse(NewEnquiry, raw)
+    officer: str = request[OFFICER]
+    return await _create(
+        request,
+        raw,
+        "send_enquiry",
+        lambda records: service.submit_enquiry(
+            new.body(), new.recipients, new.area, new.urgency, officer, records
+        ),
+    )
+
+
+async def create_reply(request: web.Request) -> web.Response:
+    """POST /v1/messages/{id}/replies."""
+    service = _service(request)
+    message_id = _message_id(request)
+    raw = await read_body(request, service.config.limits.max_request_bytes)
+    new = _parse(NewReply, raw)
+    officer: str = request[OFFICER]
+    return await _create(
+        request,
+        raw,
+        "send_reply",
+        lambda records: service.submit_reply(message_id, new.body(), officer, records),
+    )
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """GET /v1/messages?folder=&peer=&state=&area=&overdue=&limit=&cursor=."""
+    service = _service(request)
+    query = request.query
+    folder = query.get("folder", "inbox")
+    if folder not in FOLDERS:
+        raise Malformed(f"folder must be one of {', '.join(FOLDERS)}")
+    state = query.get("state") or None
+    if state is not None and state not in STATES:
+        raise Malformed(f"state must be one of {', '.join(STATES)}")
+    overdue = query.get("overdue", "").lower() in ("1", "true", "yes") or state == "overdue"
+    try:
+        limit = min(max(int(query.get("limit", "50")), 1), 500)
+    except ValueError as exc:
+        raise Malformed("limit must be a number") from exc
+    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    peer = query.get("peer")
+    now = format_time(service.clock())
+    rows = await service.mailbox.listing(
+        folder,
+        peer=peer.upper() if peer else None,
+        state=None if state == "overdue" else state,
+        area=query.get("area") or None,
+        overdue_at=now if overdue else None,
+        after=after,
+        limit=limit + 1,
+    )
+    items = [MessageSummary.model_validate(_summary(r, now)) for r in rows[:limit]]
+    cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return _json(Page(items=items, next=cursor))
+
+
+def _encode_cursor(row: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps([row["created_at"], row["id"]]).encode()).decode()
+
+
+def _decode_cursor(text: str) -> tuple[str, str]:
+    try:
+        created_at, message_id = json.loads(base64.urlsafe_b64decode(text.encode()))
+        return str(created_at), check_uuid(str(message_id))
+    except (ValueError, TypeError, Malformed) as exc:
+        raise Malformed("invalid cursor") from exc
+
+
+def _detail(service: NodeService, row: Any, now: str) -> MessageDetail:
+    body = service.open_row(row)
+    data = _summary(row, now)
+    content = body.model_dump(exclude={"attachments", "kind"})
+    data.update(content)
+    data["attachments"] = [
+        AttachmentInfo(
+            index=i,
+            name=a.name,
+            media_type=a.media_type,
+            size=len(a.data),
+            url=f"/v1/messages/{row['id']}/attachments/{i}",
+        )
+        for i, a in enumerate(body.attachments)
+    ]
+    data["receipt"] = Receipt.model_validate_json(row["receipt"]) if row["receipt"] else None
+    return MessageDetail.model_validate(data)
+
+
+async def show_message(request: web.Request) -> web.Response:
+    """GET /v1/messages/{id}: the message, opened, with its whole thread."""
+    service = _service(request)
+    message_id = _message_id(request)
+    row = await service.mailbox.get(message_id)
+    now = format_time(service.clock())
+    thread = [_detail(service, r, now) for r in await service.mailbox.thread(row["thread"])]
+    await request.app[OFFICERS].audit(request[OFFICER], "open_message", message_id, "ok", service.clock())
+    current = next(m for m in thread if m.id == message_id)
+    return _json(Thread(message=current, thread=thread))
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    """POST /v1/messages/{id}/read."""
+    service = _service(request)
+    message_id = _message_id(request)
+    await service.mark_read(message_id)
+    await request.app[OFFICERS].audit(request[OFFICER], "mark_read", message_id, "ok", service.clock())
+    row = await service.mailbox.get(message_id)
+    return web.json_response({"id": message_id, "state": row["state"], "read_at": row["read_at"]})
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
+    service = _service(request)
+    message_id = _message_id(request)
+    body = service.open_row(await service.mailbox.get(message_id))
+    try:
+        item = body.attachments[int(request.match_info["index"])]
+    except (ValueError, IndexError) as exc:
+        raise NotFound from exc
+    await request.app[OFFICERS].audit(
+        request[OFFICER], "download_attachment", message_id, "ok", service.clock()
+    )
+    safe_name = item.name.replace('"', "_")
+    return web.Response(
+        body=item.data,
+        content_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "X-Content-Type-Options": "nosniff",
+            "X-Ncpx-Media-Type": item.media_type,
+        },
+    )
+
+
+def _ago(moment: float | None) -> str | None:
+    return format_time(datetime.fromtimestamp(moment).astimezone()) if moment else None
+
+
+async def peers(request: web.Request) -> web.Response:
+    """GET /v1/peers: the roster with delivery state per peer."""
+    service = _service(request)
+    worker: DeliveryWorker = request.app[WORKER]
+    backlog = await service.mailbox.backlog()
+    now = datetime.now().timestamp()
+    views = []
+    for member in service.trust.roster.participants:
+        if member.id == service.me:
+            continue
+        state = worker.peers.get(member.id)
+        reachable = None
+        if state is not None and (state.last_success or state.failures):
+            reachable = state.failures == 0
+        views.append(
+            PeerView(
+                id=member.id,
+                name=member.name,
+                role=member.role.value,
+                url=member.url,
+                status=member.status.value,
+                backlog=backlog.get(member.id, 0),
+                reachable=reachable,
+                failures=state.failures if state else 0,
+                last_error=state.last_error if state else None,
+                last_success_at=_ago(state.last_success) if state else None,
+                last_seen_at=_ago(state.last_seen) if state else None,
+                next_attempt_in_s=round(state.next_attempt - now, 1)
+                if state and state.next_attempt > now
+                else None,
+            )
+        )
+    return _json(Peers(me=service.me, roster_version=service.trust.roster.version, peers=views))
+
+
+def routes() -> list[web.RouteDef]:
+    """The officer routes."""
+    return [
+        web.post("/v1/enquiries", create_enquiry),
+        web.get("/v1/messages", list_messages),
+        web.get("/v1/messages/{id}", show_message),
+        web.post("/v1/messages/{id}/replies", create_reply),
+        web.post("/v1/messages/{id}/read", mark_read),
+        web.get("/v1/messages/{id}/attachments/{index}", attachment),
+        web.get("/v1/peers", peers),
+    ]

@@ -1,0 +1,123 @@
+"""Officers, their tokens, the audit trail and the idempotency record.
+
+Tokens are shown once and stored only as SHA-256 digests: a copied database does not let anyone act as an
+officer. Tokens carry 256 bits of randomness, so a plain digest (no salt, no stretching) is enough, and the
+lookup by digest leaks nothing useful through timing; the final comparison is constant-time all the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import aiosqlite
+
+from node.storage.database import Database, Statement
+from protocol.encoding import format_time
+from protocol.errors import Conflict, Malformed, NotFound
+
+TOKEN_PREFIX = "ncpx_"  # noqa: S105 - a prefix that makes leaked tokens easy to scan for, not a secret
+
+
+def token_digest(token: str) -> str:
+    """What is stored for a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Officers:
+    """Repository of officers, audit entries and idempotent responses."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, name: str, now: datetime) -> str:
+        """Create an officer and return its token (the only time it is ever available)."""
+        name = name.strip()
+        if not name or len(name) > 100 or any(ch.isspace() and ch != " " for ch in name):
+            raise Malformed("officer name must be 1 to 100 characters on one line")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM officers WHERE name = ?", (name,)) as cursor:
+                if await cursor.fetchone():
+                    raise Conflict(f"officer {name!r} exists; revoke it first to issue a new token")
+            await conn.execute(
+                "INSERT INTO officers (name, token_hash, created_at) VALUES (?, ?, ?)",
+                (name, token_digest(token), format_time(now)),
+            )
+            await self._audit(conn, now, "operator", "officer_add", name, "ok")
+        return token
+
+    async def revoke(self, name: str, now: datetime) -> None:
+        """Withdraw an officer's token at once."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE officers SET revoked_at = ?, token_hash = 'revoked:' || name "
+                "WHERE name = ? AND revoked_at IS NULL",
+                (format_time(now), name),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no active officer {name!r}")
+            await self._audit(conn, now, "operator", "officer_revoke", name, "ok")
+
+    async def names(self) -> list[tuple[str, str, str | None]]:
+        """(name, created_at, revoked_at) of every officer."""
+        rows = await self.db.fetchall("SELECT name, created_at, revoked_at FROM officers ORDER BY name")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def authenticate(self, token: str) -> str | None:
+        """The officer a token belongs to, or None."""
+        digest = token_digest(token)
+        row = await self.db.fetchone(
+            "SELECT name, token_hash FROM officers WHERE token_hash = ? AND revoked_at IS NULL", (digest,)
+        )
+        if row is None or not hmac.compare_digest(row[1], digest):
+            return None
+        name: str = row[0]
+        return name
+
+    async def audit(self, actor: str, action: str, target: str | None, outcome: str, now: datetime) -> None:
+        """Append one audit entry."""
+        async with self.db.transaction() as conn:
+            await self._audit(conn, now, actor, action, target, outcome)
+
+    @staticmethod
+    async def _audit(
+        conn: aiosqlite.Connection, now: datetime, actor: str, action: str, target: str | None, outcome: str
+    ) -> None:
+        await conn.execute(*audit_row(now, actor, action, target, outcome))
+
+    async def audit_trail(self, limit: int = 100) -> list[tuple[str, str, str, str | None, str]]:
+        """The newest audit entries."""
+        rows = await self.db.fetchall(
+            "SELECT at, actor, action, target, outcome FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def idempotent_response(self, officer: str, key: str) -> tuple[str, int, bytes] | None:
+        """The stored answer to an earlier request with this Idempotency-Key."""
+        row = await self.db.fetchone(
+            "SELECT request_hash, status, response FROM idempotency WHERE officer = ? AND key = ?",
+            (officer, key),
+        )
+        return (row[0], row[1], row[2]) if row else None
+
+
+def audit_row(now: datetime, actor: str, action: str, target: str | None, outcome: str) -> Statement:
+    """The statement that appends one audit entry (run inside the transaction of the action it records)."""
+    return (
+        "INSERT INTO audit (at, actor, action, target, outcome) VALUES (?, ?, ?, ?, ?)",
+        (format_time(now), actor, action, target, outcome),
+    )
+
+
+def idempotency_row(
+    officer: str, key: str, request_hash: str, status: int, body: bytes, now: datetime
+) -> Statement:
+    """The statement that keeps the answer to an idempotent request."""
+    return (
+        "INSERT INTO idempotency (officer, key, request_hash, status, response, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (officer, key, request_hash, status, body, format_time(now)),
+    )

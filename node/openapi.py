@@ -1,0 +1,150 @@
+"""The officer API's OpenAPI 3.1 document, generated from the same pydantic models the handlers use."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from node.api_models import Created, NewEnquiry, NewReply, Page, Peers, Thread
+from protocol.codes import CrimeArea
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(model)}}
+
+
+_PROBLEM = {
+    "description": "Refused; RFC 9457 problem document with a stable `code`",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
+def _op(summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": ok | {"4XX": _PROBLEM}, **extra}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document (computed once)."""
+    models: list[type[BaseModel]] = [NewEnquiry, NewReply, Created, Page, Thread, Peers]
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    schemas: dict[str, Any] = defs.get("$defs", {})
+    schemas["Problem"] = {
+        "type": "object",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string"},
+            "detail": {"type": "string"},
+        },
+    }
+    list_params = [
+        {"name": "folder", "in": "query", "schema": {"enum": ["inbox", "sent", "outbox"]}},
+        {"name": "peer", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "state",
+            "in": "query",
+            "schema": {
+                "enum": [
+                    "queued",
+                    "sent",
+                    "received",
+                    "delivered",
+                    "read",
+                    "answered",
+                    "undeliverable",
+                    "overdue",
+                ]
+            },
+        },
+        {"name": "area", "in": "query", "schema": {"enum": [a.value for a in CrimeArea]}},
+        {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    ]
+    idempotency = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ncpx officer API",
+            "version": "1",
+            "description": "Send and answer end-to-end encrypted enquiries between national contact points.",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/enquiries": {
+                "post": _op(
+                    "Send an enquiry to one or more countries",
+                    {"201": {"description": "Queued", "content": _json(Created)}},
+                    parameters=[idempotency],
+                    requestBody={"required": True, "content": _json(NewEnquiry)},
+                )
+            },
+            "/v1/messages": {
+                "get": _op(
+                    "List a folder",
+                    {"200": {"description": "A page", "content": _json(Page)}},
+                    parameters=list_params,
+                )
+            },
+            "/v1/messages/{id}": {
+                "get": _op(
+                    "Open a message with its thread",
+                    {"200": {"description": "The thread", "content": _json(Thread)}},
+                    parameters=[_ID],
+                )
+            },
+            "/v1/messages/{id}/replies": {
+                "post": _op(
+                    "Answer a received enquiry",
+                    {"201": {"description": "Queued", "content": _json(Created)}},
+                    parameters=[_ID, idempotency],
+                    requestBody={"required": True, "content": _json(NewReply)},
+                )
+            },
+            "/v1/messages/{id}/read": {
+                "post": _op(
+                    "Mark a received message read (the sender is told)",
+                    {"200": {"description": "Marked"}},
+                    parameters=[_ID],
+                )
+            },
+            "/v1/messages/{id}/attachments/{index}": {
+                "get": _op(
+                    "Download an attachment",
+                    {
+                        "200": {
+                            "description": "The bytes",
+                            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+                        }
+                    },
+                    parameters=[
+                        _ID,
+                        {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    ],
+                )
+            },
+            "/v1/peers": {
+                "get": _op(
+                    "Roster members and their reachability",
+                    {"200": {"description": "Peers", "content": _json(Peers)}},
+                )
+            },
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,77 @@
+"""The one place where named errors become HTTP responses: RFC 9457 ``application/problem+json``.
+
+The body carries the stable code and a generic detail; never any part of the request, so a refusal cannot
+echo content back (or into a log that records responses).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from protocol.errors import Malformed, NcpxError, NotFound, TooLarge, problem_type
+
+log = logging.getLogger("ncpx.http")
+
+PROBLEM_JSON = "application/problem+json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem_body(error: NcpxError) -> dict[str, Any]:
+    """The problem document for ``error``."""
+    return {
+        "type": problem_type(error.code),
+        "title": error.title,
+        "status": error.status,
+        "code": error.code,
+        "detail": error.detail,
+    }
+
+
+def problem_response(error: NcpxError, **extra: Any) -> web.Response:
+    """An HTTP response carrying ``error``."""
+    body = problem_body(error) | extra
+    return web.Response(status=error.status, text=json.dumps(body), content_type=PROBLEM_JSON)
+
+
+@web.middleware
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Translate every failure of a handler into problem+json."""
+    try:
+        return await handler(request)
+    except NcpxError as exc:
+        return problem_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return problem_response(TooLarge("request body exceeds the size limit"))
+    except web.HTTPNotFound:
+        return problem_response(NotFound())
+    except web.HTTPMethodNotAllowed:
+        error = Malformed("method not allowed")
+        return web.Response(
+            status=405, text=json.dumps(problem_body(error) | {"status": 405}), content_type=PROBLEM_JSON
+        )
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {
+            "type": problem_type("internal"),
+            "title": "Internal error",
+            "status": 500,
+            "code": "internal",
+        }
+        return web.Response(status=500, text=json.dumps(body), content_type=PROBLEM_JSON)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with :class:`TooLarge` beyond ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge("request body exceeds the size limit")
+    data = await request.read()
+    if len(data) > limit:
+        raise TooLarge("request body exceeds the size limit")
+    return data

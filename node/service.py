@@ -1,0 +1,218 @@
+"""A running node: the protocol core wired to storage, the clock, randomness and the delivery worker.
+
+The HTTP handlers call these methods and nothing else; they never touch SQL or keys themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from keys.roster import SignedRoster
+from node.config import NodeConfig
+from node.mailbox import Accepted, Mailbox
+from node.storage.database import Statement
+from node.trust import Trust
+from protocol.codes import CrimeArea, Kind, Urgency
+from protocol.compose import compose_enquiry, compose_reply
+from protocol.encoding import format_time, parse_time
+from protocol.envelope import Envelope, open_body, open_envelope
+from protocol.errors import CannotOpen, InvalidState, Malformed, NcpxError, Replayed, TooLarge, UnknownSender
+from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
+from protocol.receipts import make_receipt
+from protocol.signing import ed25519_public, raw_public
+
+log = logging.getLogger("ncpx.node")
+
+Clock = Callable[[], datetime]
+Records = Callable[[list[Header]], Sequence[Statement]]
+"""Given the headers of new messages, the rows (audit, idempotency) to store in the same transaction."""
+
+
+def system_clock() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IncomingResult:
+    """Outcome of one envelope of a federation batch."""
+
+    id: str | None
+    receipt: Receipt | None = None
+    error: NcpxError | None = None
+
+
+class NodeService:
+    """Everything a node does, independent of HTTP."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        trust: Trust,
+        mailbox: Mailbox,
+        clock: Clock = system_clock,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.config = config
+        self.trust = trust
+        self.mailbox = mailbox
+        self.clock = clock
+        self.random = random
+        self.on_queued: Callable[[Sequence[str]], None] = lambda peers: None
+        """Set by the delivery worker: wakes it for these peers."""
+
+    @property
+    def me(self) -> str:
+        """This node's participant id."""
+        return self.trust.identity.participant
+
+    def _own_key(self) -> Any:
+        return self.trust.identity.encryption_keys[-1].public_key()
+
+    def _check_attachments(self, body: EnquiryBody | ReplyBody) -> None:
+        if body.attachment_bytes() > self.config.limits.max_attachment_bytes:
+            raise TooLarge("attachments exceed the configured limit")
+
+    # -- officer actions --
+
+    async def submit_enquiry(
+        self,
+        body: EnquiryBody,
+        recipients: list[str],
+        area: CrimeArea,
+        urgency: Urgency,
+        officer: str,
+        records: Records = lambda headers: (),
+    ) -> list[Header]:
+        """Seal and queue an enquiry to each recipient; returns their headers."""
+        self._check_attachments(body)
+        for recipient in recipients:
+            if recipient not in self.trust.peers():
+                raise UnknownSender(f"{recipient} is not an active node in the roster")
+        now = self.clock()
+        identity = self.trust.identity
+        items = compose_enquiry(
+            body, recipients, area, urgency, identity, self.trust.roster, self._own_key(), now, self.random
+        )
+        headers = [i.envelope.header for i in items]
+        signer = raw_public(identity.signing.public_key())
+        await self.mailbox.store_outgoing(items, officer, signer, now, records(headers))
+        self.on_queued([h.recipient for h in headers])
+        return headers
+
+    async def submit_reply(
+        self, message_id: str, body: ReplyBody, officer: str, records: Records = lambda headers: ()
+    ) -> Header:
+        """Answer a received enquiry."""
+        self._check_attachments(body)
+        row = await self.mailbox.get(message_id)
+        if row["folder"] != "inbox" or row["kind"] != Kind.ENQUIRY.value:
+            raise InvalidState("only a received enquiry can be answered")
+        request = Envelope.model_validate_json(row["envelope"]).header
+        now = self.clock()
+        identity = self.trust.identity
+        item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
+        signer = raw_public(identity.signing.public_key())
+        await self.mailbox.store_outgoing([item], officer, signer, now, records([item.envelope.header]))
+        self.on_queued([request.sender])
+        return item.envelope.header
+
+    async def mark_read(self, message_id: str) -> None:
+        """An officer has read a received message: record it and tell the sender."""
+        row = await self.mailbox.get(message_id)
+        if row["folder"] != "inbox":
+            raise InvalidState("only received messages are marked read")
+        now = self.clock()
+        if await self.mailbox.mark_read(message_id, now):
+            await self.mailbox.queue_status(
+                row["sender"], message_id, {"message_id": message_id, "state": "read", "at": format_time(now)}
+            )
+            self.on_queued([row["sender"]])
+
+    def open_row(self, row: Any) -> EnquiryBody | ReplyBody:
+        """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
+        envelope = Envelope.model_validate_json(row["envelope"])
+        identity = self.trust.identity
+        signer = ed25519_public(row["signer_key"])
+        if row["folder"] == "inbox":
+            key = identity.decryption_key(envelope.header.recipient_key)
+            candidates = [(envelope.sealed, key)] if key is not None else []
+        else:
+            candidates = [(row["local_sealed"], k) for k in reversed(identity.encryption_keys)]
+        for sealed, candidate in candidates:
+            try:
+                return open_body(envelope.header, sealed, candidate, signer, 1 << 62)
+            except CannotOpen:
+                continue
+        raise CannotOpen("no key held any more opens this message")
+
+    # -- federation --
+
+    async def receive(self, sender: str, envelopes: Sequence[Any]) -> list[IncomingResult]:
+        """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated)."""
+        now = self.clock()
+        identity = self.trust.identity
+        checked: list[tuple[int, Accepted]] = []
+        results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
+        for index, data in enumerate(envelopes):
+            message_id = data.get("header", {}).get("id") if isinstance(data, dict) else None
+            try:
+                try:
+                    envelope = Envelope.model_validate(data)
+                except ValidationError as exc:
+                    raise Malformed("envelope does not match its schema") from exc
+                if envelope.header.sender != sender:
+                    raise UnknownSender("envelope sender differs from the request signer")
+                open_envelope(
+                    envelope,
+                    self.trust.roster,
+                    identity,
+                    now,
+                    skew=self.config.skew,
+                    max_age=self.config.max_age,
+                    max_attachment_bytes=self.config.limits.max_attachment_bytes,
+                )
+                signer: Ed25519PublicKey = self.trust.roster.signing_key(
+                    sender, envelope.header.sender_key, envelope.header.created_at
+                )
+                receipt = make_receipt(envelope, identity, now)
+                raw = envelope.canonical_bytes()
+                checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer))))
+                results[index] = IncomingResult(id=envelope.header.id)
+            except NcpxError as exc:
+                results[index] = IncomingResult(
+                    id=message_id if isinstance(message_id, str) else None, error=exc
+                )
+        if checked:
+            stored = await self.mailbox.accept([a for _, a in checked], now)
+            for (index, accepted), outcome in zip(checked, stored, strict=True):
+                if isinstance(outcome, Replayed):
+                    results[index] = IncomingResult(id=accepted.envelope.header.id, error=outcome)
+                else:
+                    results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
+        return results
+
+    async def receive_statuses(self, sender: str, statuses: Sequence[Any]) -> int:
+        """Apply ``read`` notices from ``sender`` about messages we sent it; returns how many applied."""
+        applied = 0
+        for status in statuses:
+            if not isinstance(status, dict) or status.get("state") != "read":
+                raise Malformed("status must be {message_id, state: read, at}")
+            message_id, at = status.get("message_id"), status.get("at")
+            if not isinstance(message_id, str) or not isinstance(at, str):
+                raise Malformed("status must be {message_id, state: read, at}")
+            await self.mailbox.apply_status(sender, message_id, "read", parse_time(at))
+            applied += 1
+        return applied
+
+    async def offer_roster(self, candidate: SignedRoster) -> bool:
+        """A newer roster from a peer or the operator's file."""
+        return await self.trust.offer(candidate, self.clock())

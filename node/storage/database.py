@@ -1,0 +1,91 @@
+"""The node's SQLite file: WAL, full sync, numbered migrations, one writer at a time.
+
+Every write happens inside :meth:`Database.transaction`, which takes an asyncio lock and a ``BEGIN IMMEDIATE``
+so that a response or a receipt is only ever sent after the ``COMMIT`` that makes it true. With
+``synchronous=FULL`` the commit has reached the disk when it returns: a message acknowledged survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+Row = aiosqlite.Row
+Statement = tuple[str, tuple[Any, ...]]
+"""One SQL statement with its parameters, to be run inside a caller's transaction."""
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("node.storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Database:
+    """One aiosqlite connection shared by the node's tasks."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating and migrating when needed) the database at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        db = cls(conn)
+        await db._migrate()
+        await asyncio.to_thread(path.chmod, 0o600)
+        return db
+
+    async def _migrate(self) -> None:
+        await self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = await self.fetchone("SELECT max(version) AS v FROM schema_version")
+        current = row["v"] if row and row["v"] is not None else 0
+        for number, script in _migrations():
+            if number <= current:
+                continue
+            await self.conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;"
+            )
+
+    async def close(self) -> None:
+        """Close the connection (a clean shutdown; a kill is also safe)."""
+        await self.conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Serialised write transaction; commits on success, rolls back on any exception."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """One row of a read query."""
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """All rows of a read query."""
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())

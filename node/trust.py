@@ -1,0 +1,95 @@
+"""The node's view of who to trust: its own identity and the newest verified roster it has seen.
+
+A roster is accepted from three places (the operator's roster file, the database after a restart, a peer's
+``/federation/v1/roster``) and only ever through :meth:`Trust.offer`, which verifies the authority's signature
+and refuses anything not newer. The accepted version is stored before it is used, so a restart cannot roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from keys.identity import Identity
+from keys.roster import Roster, SignedRoster, Status, parse_roster
+from node.storage.database import Database
+from protocol.encoding import format_time
+from protocol.errors import ConfigError, RosterRollback
+
+log = logging.getLogger("ncpx.trust")
+
+
+class Trust:
+    """Identity plus current roster, shared by every part of a node."""
+
+    def __init__(self, identity: Identity, roster: Roster, db: Database) -> None:
+        self.identity = identity
+        self.roster = roster
+        self._db = db
+        self._pick_signing_key()
+
+    @classmethod
+    async def load(
+        cls, identity: Identity, authority: Ed25519PublicKey, db: Database, roster_file_bytes: bytes | None
+    ) -> Trust:
+        """Start from the newest of the stored roster and the roster file."""
+        candidates: list[SignedRoster] = []
+        row = await db.fetchone("SELECT roster FROM rosters ORDER BY version DESC LIMIT 1")
+        if row is not None:
+            candidates.append(parse_roster(row["roster"]))
+        if roster_file_bytes is not None:
+            candidates.append(parse_roster(roster_file_bytes))
+        if not candidates:
+            raise ConfigError("no roster: put the authority's signed roster.json in the node folder")
+        best = max((Roster(c, authority) for c in candidates), key=lambda r: r.version)
+        trust = cls(identity, best, db)
+        await trust._store(best)
+        return trust
+
+    async def offer(self, candidate: SignedRoster, now: datetime) -> bool:
+        """Adopt ``candidate`` if it verifies and is newer; returns whether it was adopted."""
+        try:
+            newer = self.roster.newer(candidate)
+        except RosterRollback:
+            if candidate.roster.version == self.roster.version:
+                return False
+            raise
+        if newer.version == self.roster.version:
+            return False
+        await self._store(newer, now)
+        self.roster = newer
+        self._pick_signing_key()
+        log.info("roster version %d adopted", newer.version)
+        return True
+
+    async def _store(self, roster: Roster, now: datetime | None = None) -> None:
+        stamp = format_time(now) if now else format_time(roster.signed.roster.issued_at)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO rosters (version, roster, accepted_at) VALUES (?, ?, ?)",
+                (roster.version, roster.signed.to_bytes(), stamp),
+            )
+
+    def _pick_signing_key(self) -> None:
+        """Sign with the newest of our keys that the roster lists as active (rotation takes effect here)."""
+        me = self.roster.get(self.identity.participant)
+        listed = {k.kid for k in me.signing_keys if k.status is Status.ACTIVE}
+        for kid in reversed(self.identity.signing_kids()):
+            if kid in listed:
+                self.identity.use_signing_key(kid)
+                return
+        raise ConfigError("the roster lists none of this node's signing keys")
+
+    def peers(self) -> list[str]:
+        """Ids of the other active nodes (the coordinator is not a recipient of envelopes)."""
+        return [
+            p.id
+            for p in self.roster.participants
+            if p.id != self.identity.participant and p.status is Status.ACTIVE
+        ]
+
+    def url_of(self, participant: str) -> str:
+        """Base URL of a roster member."""
+        return self.roster.get(participant).url
