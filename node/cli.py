@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from node.cli_admin import register_admin
 from node.cli_officer import register_officer
@@ -50,7 +51,7 @@ def main() -> None:
     try:
         app()
     except (NcpxError, RemoteError) as exc:
-        _err.print(f"[bold red]error[/] \\[{exc.code}]: {exc.detail}", highlight=False)
+        _err.print(Text.assemble(("error", "bold red"), f" [{exc.code}]: {exc.detail}"), highlight=False)
         sys.exit(exit_code(exc))
 
 

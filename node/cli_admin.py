@@ -247,6 +247,38 @@ def register_admin(app: typer.Typer) -> None:
         """Officers of this node."""
         asyncio.run(_officers(load_config(config), "list", ""))
 
+    @app.command("lab")
+    def lab(
+        root: Annotated[Path, typer.Option("--root", help="Folder for the authority and every node folder")],
+        ids: Annotated[str, typer.Option("--ids", help="Comma-separated participant ids, e.g. TH,MY,ID")],
+        url_template: Annotated[
+            str, typer.Option("--url-template", help="Peer URL of each node; {id} is its lower-case id")
+        ] = "http://ncpx-{id}:8100",
+        host: Annotated[str, typer.Option("--host", help="Address each node listens on")] = "0.0.0.0",  # noqa: S104 - containers
+        port: Annotated[int, typer.Option("--port", help="Port each node listens on")] = 8100,
+    ) -> None:
+        """Set up a whole multi-country exchange in one folder (authority, nodes, roster, officer tokens).
+
+        For trying ncpx out with docker-compose; a real deployment has one authority and one operator per
+        country, each running 'ncpx init' on its own machine.
+        """
+        from node.topology import Topology
+
+        if (root / "authority" / "roster.json").exists():
+            out.print(f"{root} is already set up; leaving it as it is")
+            return
+        topology = Topology(
+            root,
+            [i.strip().upper() for i in ids.split(",") if i.strip()],
+            host=host,
+            port=port,
+            url_template=url_template,
+        )
+        topology.create()
+        for node in topology.nodes.values():
+            write_secret_bytes(node.folder / "officer.token", node.token.encode() + b"\n")
+            out.print(f"{node.id}: {node.url}  officer token in {node.folder / 'officer.token'}")
+
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
         """Run the node (federation and officer API) until interrupted."""

@@ -17,7 +17,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,12 +68,13 @@ class LocalNode:
     port: int
     token: str = ""
     process: subprocess.Popen[bytes] | None = None
-    extra_config: dict[str, Any] = field(default_factory=dict)
+    public_url: str = ""
+    """How peers reach it; loopback by default, a container name in docker-compose."""
 
     @property
     def url(self) -> str:
         """Base URL of the node."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @property
     def config(self) -> Path:
@@ -127,11 +128,29 @@ class LocalNode:
 class Topology:
     """An authority, a roster and several nodes in one folder."""
 
-    def __init__(self, root: Path, ids: list[str], node_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ids: list[str],
+        node_config: dict[str, Any] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        url_template: str | None = None,
+    ) -> None:
         self.root = root
         self.authority_key = root / "authority" / "authority.key"
         self.roster = root / "authority" / "roster.json"
-        self.nodes = {pid: LocalNode(pid, root / pid, free_port()) for pid in ids}
+        self.host = host
+        self.nodes = {
+            pid: LocalNode(
+                pid,
+                root / pid,
+                port or free_port(),
+                public_url=url_template.format(id=pid.lower()) if url_template else "",
+            )
+            for pid in ids
+        }
         self.node_config = node_config or {}
 
     def create(self) -> None:
@@ -140,7 +159,7 @@ class Topology:
         ncpx("roster", "create", "--authority-key", str(self.authority_key), "--out", str(self.roster))
         for node in self.nodes.values():
             ncpx(
-                "init", "--id", node.id, "--dir", str(node.folder), "--port", str(node.port),
+                "init", "--id", node.id, "--dir", str(node.folder), "--port", str(node.port), "--host", self.host,
                 "--authority", str(self.authority_key.with_suffix(".pub")),
             )  # fmt: skip
             if self.node_config:
