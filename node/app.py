@@ -87,7 +87,7 @@ async def _refresh_roster(app: web.Application) -> None:
                 await service.offer_roster(parse_roster(raw))
             except NcpxError as exc:
                 log.warning("roster file not adopted: %s", exc.code)
-        for peer in service.trust.peers():
+        for peer in service.trust.peers(role=None):
             await worker.fetch_roster(peer)
 
 
@@ -139,7 +139,8 @@ def serve(config: NodeConfig) -> None:
         host=config.listen_host,
         port=config.listen_port,
         ssl_context=tls_context(config),
-        access_log=None,
+        access_log=logging.getLogger("ncpx.access"),
+        access_log_format='%a "%r" %s %b %Tfs',
         print=lambda text: log.info("%s", text),
         handle_signals=True,
     )

@@ -99,7 +99,7 @@ class DeliveryWorker:
         """Start a loop for every peer with a backlog and say hello to every peer."""
         for peer in await self.mailbox.peers_with_backlog():
             self._ensure_task(peer)
-        for peer in self.service.trust.peers():
+        for peer in self.service.trust.peers(role=None):
             self._tasks.setdefault(f"hello:{peer}", asyncio.create_task(self._hello(peer)))
 
     async def stop(self) -> None:

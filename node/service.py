@@ -24,7 +24,16 @@ from protocol.codes import CrimeArea, Kind, Urgency
 from protocol.compose import compose_enquiry, compose_reply
 from protocol.encoding import format_time, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
-from protocol.errors import CannotOpen, InvalidState, Malformed, NcpxError, Replayed, TooLarge, UnknownSender
+from protocol.errors import (
+    CannotOpen,
+    InvalidState,
+    Malformed,
+    NcpxError,
+    Replayed,
+    TooLarge,
+    UnknownRecipient,
+    UnknownSender,
+)
 from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
 from protocol.receipts import make_receipt
 from protocol.signing import ed25519_public, raw_public
@@ -96,7 +105,7 @@ class NodeService:
         self._check_attachments(body)
         for recipient in recipients:
             if recipient not in self.trust.peers():
-                raise UnknownSender(f"{recipient} is not an active node in the roster")
+                raise UnknownRecipient(f"{recipient} is not an active node in the roster")
         now = self.clock()
         identity = self.trust.identity
         items = compose_enquiry(

@@ -13,7 +13,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from keys.identity import Identity
-from keys.roster import Roster, SignedRoster, Status, parse_roster
+from keys.roster import Role, Roster, SignedRoster, Status, parse_roster
 from node.storage.database import Database
 from protocol.encoding import format_time
 from protocol.errors import ConfigError, RosterRollback
@@ -82,12 +82,14 @@ class Trust:
                 return
         raise ConfigError("the roster lists none of this node's signing keys")
 
-    def peers(self) -> list[str]:
-        """Ids of the other active nodes (the coordinator is not a recipient of envelopes)."""
+    def peers(self, role: Role | None = Role.NODE) -> list[str]:
+        """Ids of the other active participants of ``role`` (nodes by default: a coordinator gets no envelopes)."""
         return [
             p.id
             for p in self.roster.participants
-            if p.id != self.identity.participant and p.status is Status.ACTIVE
+            if p.id != self.identity.participant
+            and p.status is Status.ACTIVE
+            and (role is None or p.role is role)
         ]
 
     def url_of(self, participant: str) -> str:

@@ -82,6 +82,14 @@ class UnknownSender(PeerError):
     status = 403
 
 
+class UnknownRecipient(PeerError):
+    """A message is addressed to someone who is not an active node in the roster."""
+
+    code = "unknown_recipient"
+    title = "Recipient is not an active node in the roster"
+    status = 422
+
+
 class UnknownKey(PeerError):
     """A key id named in a header is not in the roster for that participant."""
 
@@ -200,6 +208,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     TamperedHeader,
     NotForUs,
     UnknownSender,
+    UnknownRecipient,
     UnknownKey,
     RevokedKey,
     ExpiredKey,
