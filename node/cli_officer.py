@@ -136,7 +136,10 @@ def register_officer(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps(page))
             return
-        table = Table("id", "kind", "from", "to", "area", "urgency", "created", "due", "state", title=folder)
+        table = Table(title=folder)
+        table.add_column("id", no_wrap=True, min_width=36)
+        for column in ("kind", "from", "to", "area", "urgency", "created", "due", "state"):
+            table.add_column(column)
         for item in page["items"]:
             table.add_row(
                 item["id"],

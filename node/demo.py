@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from node.client import Client
-from node.topology import Topology, wait_until
+from node.topology import Topology, ncpx, wait_until
 
-console = Console()
+console = Console(width=150)
 
 
 def _state(client: Client, message_id: str, folder: str, wanted: str) -> dict[str, Any] | None:
@@ -72,6 +72,7 @@ def run(root: Path) -> list[str]:
         check(delivered["delivered_at"] is not None, "TH holds MY's signed receipt: state delivered")
 
         console.rule("MY's officer opens the inbox and reads the enquiry")
+        _cli(topology, "MY", "inbox")
         inbox = my.json("GET", "/v1/messages", query={"folder": "inbox"})
         check(any(i["id"] == enquiry for i in inbox["items"]), "the enquiry is in MY's inbox")
         opened = my.json("GET", f"/v1/messages/{enquiry}")["message"]
@@ -101,9 +102,18 @@ def run(root: Path) -> list[str]:
             "TH reads the reply in the enquiry's thread",
         )
         _print_exchange(thread["thread"])
+        _cli(topology, "TH", "inbox", "--folder", "sent")
     finally:
         topology.stop()
     return failures
+
+
+def _cli(topology: Topology, node_id: str, *args: str) -> None:
+    """Show what an officer sees with the ncpx command (the same token, the same API)."""
+    node = topology.nodes[node_id]
+    console.print(f"[dim]$ ncpx {' '.join(args)}    # officer at {node_id}[/]")
+    env = {"NCPX_NODE": node.url, "NCPX_TOKEN": node.token, "COLUMNS": "150"}
+    console.print(ncpx(*args, env=env), end="", markup=False, highlight=False)
 
 
 def _print_exchange(thread: list[dict[str, Any]]) -> None:
