@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator
 
@@ -105,7 +106,8 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         db, service = await open_service(config, clock)
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4))
+        client_tls = ssl.create_default_context(cafile=config.peer_ca_file) if config.peer_ca_file else True
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4, ssl=client_tls))
         worker = DeliveryWorker(service, session)
         app[SERVICE], app[WORKER], app[OFFICERS] = service, worker, Officers(db)
         await worker.start()
@@ -133,7 +135,8 @@ def tls_context(config: NodeConfig) -> ssl.SSLContext | None:
 
 
 def serve(config: NodeConfig) -> None:
-    """Run a node until interrupted."""
+    """Run a node until interrupted; files it creates (database, WAL, logs) are private to its user."""
+    os.umask(0o077)
     web.run_app(
         build_app(config),
         host=config.listen_host,

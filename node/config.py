@@ -69,6 +69,8 @@ class NodeConfig(BaseModel):
     """Name of the environment variable holding the key-file passphrase, if the key file has one."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    peer_ca_file: Path | None = None
+    """CA bundle to verify peers' TLS certificates with (system CAs when unset)."""
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
 
@@ -115,7 +117,7 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"invalid configuration {path}: {exc}") from exc
     base = path.parent.resolve()
     updates: dict[str, Any] = {"data_dir": (base / config.data_dir).resolve()}
-    for name in ("roster_file", "tls_cert", "tls_key"):
+    for name in ("roster_file", "tls_cert", "tls_key", "peer_ca_file"):
         value = getattr(config, name)
         if value is not None:
             updates[name] = (updates["data_dir"] / value).resolve()
