@@ -1,0 +1,374 @@
+"""Building blocks for node integration tests: real keys, a real signed roster, real servers on loopback.
+
+Nothing here replaces code of ours: nodes are the real ``node.app.build_app`` served by aiohttp on 127.0.0.1,
+their databases are real SQLite files, and crafted federation requests are signed with real keys so that each
+test can probe exactly one refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from keys.identity import Identity
+from keys.roster import (
+    Role,
+    Roster,
+    RosterBody,
+    SignedRoster,
+    add_participant,
+    authority_public_text,
+    new_roster,
+    sign_roster,
+)
+from node.app import build_app
+from node.config import Delivery, Limits, NodeConfig
+from node.delivery import DeliveryWorker
+from node.federation_api import SERVICE, WORKER
+from node.officer_api import OFFICERS
+from node.service import NodeService
+from protocol.codes import CrimeArea, Urgency
+from protocol.compose import Outgoing, compose_enquiry
+from protocol.encoding import canonical
+from protocol.envelope import Envelope
+from protocol.models import EnquiryBody
+from protocol.requests import sign_request
+from protocol.signing import LocalKeys
+
+T = TypeVar("T")
+
+ENVELOPES = "/federation/v1/envelopes"
+STATUS = "/federation/v1/status"
+HELLO = "/federation/v1/hello"
+ROSTER = "/federation/v1/roster"
+PROBLEM_JSON = "application/problem+json"
+
+FAST_DELIVERY = Delivery(backoff_initial_s=0.05, backoff_cap_s=0.5, request_timeout_s=5.0)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[T | None] | T | None], within: float = 10.0, what: str = "condition"
+) -> T:
+    """Poll ``condition`` (sync or async) until it returns something other than None/False, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value is not None and value is not False:
+            return value  # type: ignore[return-value]
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class TestClock:
+    """The wall clock plus an offset a test can move (a node's ``clock`` callable)."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@dataclass
+class Response:
+    """What a test looks at in an HTTP answer."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def problem(self, code: str, status: int | None = None) -> dict[str, Any]:
+        """Assert this is an RFC 9457 problem with ``code`` and return it."""
+        assert self.content_type == PROBLEM_JSON, (self.status, self.content_type, self.body[:300])
+        data = self.json()
+        assert data["code"] == code, data
+        assert data["status"] == self.status
+        assert data["type"].endswith("/" + code)
+        if status is not None:
+            assert self.status == status, data
+        return dict(data)
+
+
+@dataclass
+class Node:
+    """One running node: its real app served on loopback, with an officer token."""
+
+    id: str
+    config: NodeConfig
+    app: web.Application
+    runner: web.AppRunner
+    session: aiohttp.ClientSession
+    clock: TestClock
+    token: str = ""
+    running: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.config.listen_port}"
+
+    @property
+    def service(self) -> NodeService:
+        return self.app[SERVICE]
+
+    @property
+    def worker(self) -> DeliveryWorker:
+        return self.app[WORKER]
+
+    @property
+    def db_path(self) -> Path:
+        return self.config.database
+
+    async def stop(self) -> None:
+        if self.running:
+            self.running = False
+            await self.runner.cleanup()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = "",
+        params: dict[str, str] | None = None,
+    ) -> Response:
+        """An officer API call (``token=""`` means this node's officer; None sends no Authorization)."""
+        sent = dict(headers or {})
+        if token == "":
+            token = self.token
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        return await http(self.session, method, self.url + path, data=data, headers=sent, params=params)
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """An officer API call expected to succeed; returns the decoded JSON."""
+        response = await self.request(method, path, **kwargs)
+        assert response.status < 300, (response.status, response.body[:500])
+        return response.json()
+
+    async def listing(self, **query: str) -> list[dict[str, Any]]:
+        """Items of ``GET /v1/messages`` (one page of up to 500)."""
+        page = await self.call("GET", "/v1/messages", params={"limit": "500", **query})
+        return list(page["items"])
+
+    async def summary(self, message_id: str, folder: str) -> dict[str, Any] | None:
+        for item in await self.listing(folder=folder):
+            if item["id"] == message_id:
+                return item
+        return None
+
+    async def state_is(self, message_id: str, folder: str, state: str) -> dict[str, Any] | None:
+        item = await self.summary(message_id, folder)
+        return item if item is not None and item["state"] == state else None
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read the node's SQLite file directly, read-only."""
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return list(conn.execute(sql, params).fetchall())
+        finally:
+            conn.close()
+
+    def count(self, table: str = "messages") -> int:
+        return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608 - test's own table names
+
+
+async def http(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> Response:
+    async with session.request(method, url, data=data, headers=headers, params=params) as response:
+        body = await response.read()
+        return Response(response.status, response.content_type, body, dict(response.headers))
+
+
+@dataclass
+class Federation:
+    """An authority, the identities of several participants, their roster, and the nodes started from it."""
+
+    root: Path
+    session: aiohttp.ClientSession
+    ids: list[str]
+    epoch: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(days=60))
+    """Keys are valid from here on, so that old timestamps can be tested without ``expired_key``."""
+    authority: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    identities: dict[str, Identity] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    body: RosterBody | None = None
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        body = new_roster(self.authority.public_key(), self.epoch)
+        for pid in self.ids:
+            self.identities[pid] = Identity.generate(pid)
+            self.ports[pid] = free_port()
+            body = add_participant(
+                body,
+                self.identities[pid].card(),
+                self.url(pid),
+                Role.NODE,
+                f"{pid} contact point",
+                self.epoch,
+            )
+        self.body = body
+
+    def url(self, pid: str) -> str:
+        return f"http://127.0.0.1:{self.ports[pid]}"
+
+    @property
+    def authority_text(self) -> str:
+        return authority_public_text(self.authority.public_key())
+
+    def signed(self, body: RosterBody | None = None) -> SignedRoster:
+        """The current roster body (or ``body``) signed by the authority."""
+        chosen = body or self.body
+        assert chosen is not None
+        return sign_roster(chosen, self.authority)
+
+    def roster(self) -> Roster:
+        return Roster(self.signed(), self.authority.public_key())
+
+    def config(
+        self,
+        pid: str,
+        *,
+        limits: Limits | None = None,
+        delivery: Delivery | None = None,
+        roster: SignedRoster | None = None,
+    ) -> NodeConfig:
+        """Write the node folder (keys, roster file) and return its configuration."""
+        folder = self.root / pid
+        keys = folder / "keys"
+        if not (keys / "identity.key").exists():
+            self.identities[pid].save(keys)
+        (folder / "roster.json").write_bytes((roster or self.signed()).to_bytes())
+        return NodeConfig(
+            id=pid,
+            listen_port=self.ports[pid],
+            data_dir=folder,
+            authority=self.authority_text,
+            roster_file=folder / "roster.json",
+            limits=limits or Limits(),
+            delivery=delivery or FAST_DELIVERY,
+        )
+
+    async def start(
+        self,
+        pid: str,
+        *,
+        clock: TestClock | None = None,
+        limits: Limits | None = None,
+        delivery: Delivery | None = None,
+        roster: SignedRoster | None = None,
+    ) -> Node:
+        """Build the node's real app and serve it on its loopback port; add one officer."""
+        config = self.config(pid, limits=limits, delivery=delivery, roster=roster)
+        clock = clock or TestClock()
+        app = build_app(config, clock)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", config.listen_port)
+        await site.start()
+        node = Node(pid, config, app, runner, self.session, clock)
+        node.token = await app[OFFICERS].add(f"officer-{pid.lower()}", datetime.now(UTC))
+        self.nodes[pid] = node
+        return node
+
+    async def stop_all(self) -> None:
+        for node in self.nodes.values():
+            await node.stop()
+
+    # -- crafting what a (possibly hostile) peer sends --
+
+    def compose(
+        self,
+        sender: str,
+        recipients: list[str],
+        *,
+        now: datetime | None = None,
+        body: EnquiryBody | None = None,
+        urgency: Urgency = Urgency.NORMAL,
+        keys: LocalKeys | None = None,
+    ) -> list[Outgoing]:
+        """Real envelopes from ``sender``, exactly as its node would make them."""
+        identity = self.identities[sender]
+        return compose_enquiry(
+            body or EnquiryBody(subject="crafted enquiry", text="crafted text"),
+            recipients,
+            CrimeArea.PEOPLE_SMUGGLING,
+            urgency,
+            keys or identity,
+            self.roster(),
+            identity.encryption_keys[-1].public_key(),
+            now or datetime.now(UTC),
+            os.urandom,
+        )
+
+    def envelope(self, sender: str, recipient: str, **kwargs: Any) -> Envelope:
+        return self.compose(sender, [recipient], **kwargs)[0].envelope
+
+
+def batch(*envelopes: Envelope | dict[str, Any]) -> bytes:
+    """The body of a federation envelopes request."""
+    return canonical({"envelopes": [e.wire() if isinstance(e, Envelope) else e for e in envelopes]})
+
+
+async def post_signed(
+    session: aiohttp.ClientSession,
+    node: Node,
+    path: str,
+    body: bytes,
+    signer: LocalKeys,
+    *,
+    recipient: str | None = None,
+    now: datetime | None = None,
+    tweak: Callable[[dict[str, str]], None] | None = None,
+) -> Response:
+    """A federation request signed by ``signer`` (a real key), optionally altered after signing."""
+    headers = sign_request("POST", path, recipient or node.id, body, signer, now or datetime.now(UTC))
+    headers["Content-Type"] = "application/json"
+    if tweak is not None:
+        tweak(headers)
+    return await http(session, "POST", node.url + path, data=body, headers=headers)
