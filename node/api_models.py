@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from protocol.codes import CrimeArea, Handling, LabourSector, Tlp, Urgency
 from protocol.models import (
@@ -29,6 +29,13 @@ class _Content(Model):
     text: Text
     subjects: Subjects = Subjects()
     attachments: Annotated[list[Attachment], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _h3_needs_note(self) -> _Content:
+        # The sealed body refuses this too; checking here makes it a 400 instead of a 500 after parsing.
+        if self.handling is Handling.H3 and not (self.handling_note or "").strip():
+            raise ValueError("handling code H3 requires handling_note")
+        return self
 
     def _content(self) -> dict[str, Any]:
         return {

@@ -61,8 +61,16 @@ def _parse(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        fields = sorted({_field(err) for err in exc.errors()})
         raise Malformed(f"invalid fields: {', '.join(fields)[:300]}") from exc
+
+
+def _field(error: Any) -> str:
+    """Where a validation error is, named by our own field names only: an unknown key is not echoed."""
+    loc = [str(p) for p in error["loc"]]
+    if error["type"] == "extra_forbidden":
+        loc = [*loc[:-1], "(unknown field)"]
+    return ".".join(loc) or "(body)"
 
 
 @web.middleware
