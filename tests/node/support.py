@@ -312,7 +312,11 @@ class Federation:
         site = web.TCPSite(runner, "127.0.0.1", config.listen_port)
         await site.start()
         node = Node(pid, config, app, runner, self.session, clock)
-        node.token = await app[OFFICERS].add(f"officer-{pid.lower()}", datetime.now(UTC))
+        previous = self.nodes.get(pid)
+        if previous is not None:  # a restart: the officer (and its token) is already in the database
+            node.token = previous.token
+        else:
+            node.token = await app[OFFICERS].add(f"officer-{pid.lower()}", datetime.now(UTC))
         self.nodes[pid] = node
         return node
 

@@ -1,0 +1,146 @@
+"""The delivery worker between real nodes: backlogs, backoff reset by hello, giving up, exactly-once."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from node.config import Delivery, Limits
+from protocol.envelope import Envelope
+from protocol.models import Receipt
+from protocol.receipts import verify_receipt
+from tests.node.support import Federation, Node, wait_for
+
+
+def enquiry(to: str, **extra: Any) -> dict[str, Any]:
+    return {"recipients": [to], "area": "other", "subject": "s", "text": "backlog", **extra}
+
+
+async def send(node: Node, to: str, **extra: Any) -> str:
+    created = await node.call("POST", "/v1/enquiries", body=enquiry(to, **extra))
+    return str(created["messages"][0]["id"])
+
+
+async def all_in_state(node: Node, ids: list[str], state: str) -> bool:
+    states = {i["id"]: i["state"] for i in await node.listing(folder="sent")}
+    return all(states.get(m) == state for m in ids)
+
+
+async def test_backlog_drains_when_peer_comes_up(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    ids = [await send(th, "MY") for _ in range(6)]
+    await wait_for(lambda: th.worker.peers["MY"].failures >= 2, what="failed attempts at MY")
+    for item in await th.listing(folder="sent"):
+        assert item["state"] in ("queued", "sent")
+        assert item.get("delivered_at") is None
+    assert th.count("outbox") == 6
+    assert {i["id"] for i in await th.listing(folder="outbox")} == set(ids)
+
+    my = await fed.start("MY")
+    await wait_for(lambda: all_in_state(th, ids, "delivered"), what="the backlog to drain")
+    assert th.count("outbox") == 0
+    received = [r["id"] for r in my.rows("SELECT id FROM messages WHERE folder = 'inbox'")]
+    assert sorted(received) == sorted(ids)  # each exactly once
+    for row in th.rows("SELECT envelope, receipt FROM messages"):
+        verify_receipt(
+            Receipt.model_validate_json(row["receipt"]),
+            Envelope.model_validate_json(row["envelope"]),
+            fed.roster(),
+        )
+
+
+async def test_hello_resets_backoff(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    slow = Delivery(backoff_initial_s=60, backoff_cap_s=300, request_timeout_s=5)
+    th = await fed.start("TH", delivery=slow)
+    message_id = await send(th, "MY")
+    await wait_for(lambda: th.worker.peers["MY"].failures == 1, what="the first failed attempt")
+    assert th.worker.peers["MY"].next_attempt - time.time() > 20  # the next try is far away...
+
+    await fed.start("MY")  # ...but MY's hello on start makes TH retry at once
+    await wait_for(
+        lambda: th.state_is(message_id, "sent", "delivered"), within=5, what="delivery after hello"
+    )
+    assert th.worker.peers["MY"].failures == 0
+    assert th.worker.peers["MY"].last_seen is not None
+
+
+async def test_outbox_survives_a_restart_of_the_sender(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    message_id = await send(th, "MY")
+    await wait_for(lambda: th.worker.peers["MY"].failures >= 1, what="a failed attempt")
+    await th.stop()
+
+    th = await fed.start("TH")
+    assert th.count("outbox") == 1
+    await fed.start("MY")
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery after restart")
+    assert th.count("outbox") == 0
+
+
+async def test_gives_up_on_an_unreachable_peer(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    impatient = Delivery(backoff_initial_s=0.05, backoff_cap_s=0.1, give_up_after_s=0.3)
+    th = await fed.start("TH", delivery=impatient)
+    message_id = await send(th, "MY", urgency="urgent_direct")
+    item = await wait_for(
+        lambda: th.state_is(message_id, "sent", "undeliverable"), what="the worker to give up"
+    )
+    assert item["last_error"] == "gave_up"
+    assert item.get("delivered_at") is None
+    assert th.count("outbox") == 0
+    assert [i["id"] for i in await th.listing(folder="sent", state="undeliverable")] == [message_id]
+    assert await th.listing(folder="outbox") == []
+
+    # If the peer comes back, nothing is sent any more and the state stays terminal.
+    my = await fed.start("MY")
+    await wait_for(lambda: th.worker.peers.get("MY") and th.worker.peers["MY"].last_seen, what="MY's hello")
+    assert my.count() == 0
+    assert (await th.summary(message_id, "sent") or {})["state"] == "undeliverable"
+
+
+async def test_permanent_refusal_makes_a_message_undeliverable(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    my = await fed.start("MY", limits=Limits(max_attachment_bytes=1000))
+    attachment = {
+        "name": "big.bin",
+        "media_type": "application/octet-stream",
+        "data": base64.urlsafe_b64encode(os.urandom(2000)).rstrip(b"=").decode(),
+    }
+    big = await send(th, "MY", attachments=[attachment])
+    small = await send(th, "MY")
+    item = await wait_for(lambda: th.state_is(big, "sent", "undeliverable"), what="the refusal")
+    assert item["last_error"] == "too_large"
+    await wait_for(lambda: th.state_is(small, "sent", "delivered"), what="the other message")
+    assert [r["id"] for r in my.rows("SELECT id FROM messages")] == [small]
+    assert th.count("outbox") == 0
+
+
+async def test_resend_after_lost_receipt_is_acknowledged_with_the_original_receipt(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    my = await fed.start("MY")
+    message_id = await send(th, "MY")
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery")
+    [first] = th.rows("SELECT envelope, receipt FROM messages WHERE id = ?", (message_id,))
+
+    # As if TH had crashed before deleting the outbox row: the same envelope goes out again.
+    async with th.service.mailbox.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES ('MY', 'envelope', ?, ?, ?)",
+            (message_id, bytes(first["envelope"]), time.time()),
+        )
+    th.worker.wake(["MY"])
+    await wait_for(lambda: th.count("outbox") == 0, what="the resend to settle")
+    [again] = th.rows("SELECT state, receipt FROM messages WHERE id = ?", (message_id,))
+    assert again["state"] == "delivered"
+    assert bytes(again["receipt"]) == bytes(first["receipt"])
+    assert my.count() == 1
