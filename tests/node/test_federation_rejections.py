@@ -28,7 +28,7 @@ from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
 from protocol.requests import content_digest
 from protocol.signing import key_id, sign
-from tests.node.support import ENVELOPES, STATUS, Federation, Node, Response, batch, post_signed
+from tests.node.support import ENVELOPES, HELLO, STATUS, Federation, Node, Response, batch, http, post_signed
 
 LIMITS = Limits(max_request_bytes=65536, max_attachment_bytes=4096)
 BODY = EnquiryBody(subject="crafted enquiry", text="crafted text")
@@ -413,3 +413,33 @@ async def test_unknown_route_and_method_are_problems(bench: Bench) -> None:
         assert response.status == 405
         assert response.content_type == "application/problem+json"
     assert bench.my.count() == 0
+
+
+async def test_chunked_body_above_limit(bench: Bench) -> None:
+    """Without a Content-Length the limit still holds while reading."""
+
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * 8192
+
+    async with bench.session.post(
+        bench.my.url + ENVELOPES, data=chunks(), headers={"Content-Type": "application/json"}
+    ) as raw:
+        response = Response(raw.status, raw.content_type, await raw.read(), dict(raw.headers))
+    await bench.refused(response, "too_large", 413)
+
+
+@pytest.mark.parametrize("path", [STATUS, HELLO])
+async def test_other_federation_routes_require_a_valid_signature(bench: Bench, path: str) -> None:
+    body = canonical({"statuses": []} if path == STATUS else {"roster_version": 1})
+    unsigned = await http(bench.session, "POST", bench.my.url + path, data=body)
+    unsigned.problem("bad_signature", 401)
+    forged = b64e(Ed25519PrivateKey.generate().sign(b"x"))
+    tweaked = await post_signed(
+        bench.session, bench.my, path, body, bench.th, tweak=lambda h: h.__setitem__("Ncpx-Signature", forged)
+    )
+    tweaked.problem("bad_signature", 401)
+    outsider = await post_signed(bench.session, bench.my, path, body, Identity.generate("FR"))
+    outsider.problem("unknown_sender", 403)
+    ok = await post_signed(bench.session, bench.my, path, body, bench.th)
+    assert ok.status == 200

@@ -3,6 +3,7 @@ peers, health, audit and the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
+from node.config import Limits
 from node.officer_api import OFFICERS
 from tests.node.support import Federation, Node, wait_for
 
@@ -352,3 +354,25 @@ async def test_openapi_document_is_valid(pair: Pair) -> None:
     validate(document, cls=OpenAPIV31SpecValidator)
     validate(document)
     assert {"/v1/enquiries", "/v1/messages", "/v1/messages/{id}", "/v1/peers"} <= set(document["paths"])
+
+
+async def test_concurrent_requests_with_one_idempotency_key(pair: Pair) -> None:
+    headers = {"Idempotency-Key": "burst"}
+    responses = await asyncio.gather(
+        *(pair.th.request("POST", "/v1/enquiries", body=enquiry(), headers=headers) for _ in range(5))
+    )
+    assert {r.status for r in responses} == {201}
+    assert len({r.body for r in responses}) == 1
+    assert pair.th.count() == 1
+
+
+async def test_size_limits_on_the_officer_api(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH", limits=Limits(max_request_bytes=65536, max_attachment_bytes=1000))
+    big_request = await th.request("POST", "/v1/enquiries", body=enquiry(text="x" * 70_000))
+    big_request.problem("too_large", 413)
+    attachment = {"name": "a.bin", "media_type": "application/octet-stream", "data": b64(os.urandom(1500))}
+    big_attachment = await th.request("POST", "/v1/enquiries", body=enquiry(attachments=[attachment]))
+    big_attachment.problem("too_large", 413)
+    assert th.count() == 0
+    assert th.count("outbox") == 0
