@@ -5,16 +5,13 @@ Construction (version 1), all digests SHA-256 and all structures RFC 8785 canoni
     hd        = H(canonical(header))
     inner     = sign_sender("inner", hd || H(canonical(body)))
     plaintext = canonical({"h": b64(hd), "body": body, "sig": b64(inner)})
-    e, E      = X25519 ephemeral pair from 32 caller-supplied random bytes
-    k         = HKDF-SHA256(ikm = X25519(e, R), info = "ncpx/v1/seal" || E || R, 32 bytes)
-    sealed    = E || ChaCha20-Poly1305(k, nonce = 0^12, plaintext)
+    sealed    = encrypt_to(R, plaintext)          (X25519 + HKDF-SHA256 + ChaCha20-Poly1305: protocol.sealing)
     outer     = sign_sender("outer", hd || H(sealed))
 
 The outer signature lets anyone holding the roster (a receiver before decrypting, the coordinator without any
 key to the body) check that header and sealed bytes come unaltered from the sender. The inner signature and
 the header digest inside the plaintext prove that the body was written for exactly this header, so a sealed
-part lifted into another envelope is detected after opening (``tampered_header``). A fresh ephemeral key per
-seal makes the all-zero nonce safe.
+part lifted into another envelope is detected after opening (``tampered_header``).
 """
 
 from __future__ import annotations
@@ -22,23 +19,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import TypeAdapter, ValidationError
 
 from protocol.codes import Kind, due_at
 from protocol.encoding import b64d, b64e, canonical, digest_text, parse_json, sha256
 from protocol.errors import CannotOpen, Malformed, NotForUs, StaleTimestamp, TamperedHeader, TooLarge
 from protocol.models import B64Bytes, Body, EnquiryBody, Header, Model, ReplyBody
-from protocol.signing import KeyDirectory, LocalKeys, raw_public, sign, verify
+from protocol.sealing import EPHEMERAL_BYTES as EPHEMERAL_BYTES  # re-exported: callers size their randomness
+from protocol.sealing import decrypt_with, encrypt_to
+from protocol.signing import KeyDirectory, LocalKeys, sign, verify
 
-EPHEMERAL_BYTES = 32
-"""Random bytes :func:`seal` consumes per envelope."""
-_NONCE = bytes(12)
 M = TypeVar("M", bound=Model)
 _BODY = TypeAdapter[EnquiryBody | ReplyBody](Body)
 
@@ -78,16 +70,6 @@ def check_header(header: Header) -> None:
             raise Malformed("a reply carries no deadline")
 
 
-def _derive(shared: bytes, ephemeral_public: bytes, recipient_public: bytes) -> bytes:
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=None,
-        info=b"ncpx/v1/seal" + ephemeral_public + recipient_public,
-    )
-    return hkdf.derive(shared)
-
-
 def seal_body(
     header: Header,
     body: EnquiryBody | ReplyBody,
@@ -96,17 +78,10 @@ def seal_body(
     ephemeral: bytes,
 ) -> bytes:
     """Sign ``body`` bound to ``header`` and encrypt it to ``to``; returns the sealed bytes."""
-    if len(ephemeral) != EPHEMERAL_BYTES:
-        raise ValueError("seal needs exactly 32 random bytes")
     hd = header_digest(header)
     body_wire = body.wire()
     inner = sign(signer, "inner", hd + sha256(canonical(body_wire)))
-    plaintext = canonical({"h": b64e(hd), "body": body_wire, "sig": b64e(inner)})
-    eph = X25519PrivateKey.from_private_bytes(ephemeral)
-    eph_public = raw_public(eph.public_key())
-    to_public = raw_public(to)
-    key = _derive(eph.exchange(to), eph_public, to_public)
-    return eph_public + ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, None)
+    return encrypt_to(canonical({"h": b64e(hd), "body": body_wire, "sig": b64e(inner)}), to, ephemeral)
 
 
 def open_body(
@@ -117,17 +92,7 @@ def open_body(
     max_attachment_bytes: int,
 ) -> EnquiryBody | ReplyBody:
     """Decrypt and check a sealed body made by :func:`seal_body` for ``header``."""
-    if len(sealed) < EPHEMERAL_BYTES + 16:
-        raise CannotOpen
-    eph_public = sealed[:EPHEMERAL_BYTES]
-    try:
-        eph = X25519PublicKey.from_public_bytes(eph_public)
-        shared = key.exchange(eph)
-        plaintext = ChaCha20Poly1305(_derive(shared, eph_public, raw_public(key.public_key()))).decrypt(
-            _NONCE, sealed[EPHEMERAL_BYTES:], None
-        )
-    except (InvalidTag, ValueError) as exc:
-        raise CannotOpen from exc
+    plaintext = decrypt_with(sealed, key)
     inner = parse_json(plaintext, len(plaintext))
     if not isinstance(inner, dict) or set(inner) != {"h", "body", "sig"}:
         raise Malformed("sealed content has the wrong shape")
