@@ -40,6 +40,12 @@ STATUS_PATH = "/federation/v1/status"
 HELLO_PATH = "/federation/v1/hello"
 ROSTER_PATH = "/federation/v1/roster"
 
+_LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
+"""Where to reach our own server when it listens on every address."""
+
+ROSTER_FETCH_INTERVAL_S = 2.0
+"""Least time between two roster fetches from one peer."""
+
 RETRYABLE = frozenset({"unknown_sender", "unknown_key", "no_usable_key", "stale_timestamp", "ncpx_error"})
 """Refusals that may pass later (the peer has not yet adopted the newest roster, a clock is off)."""
 
@@ -57,6 +63,8 @@ class PeerState:
     last_error: str | None = None
     last_success: float | None = None
     last_seen: float | None = None
+    last_roster_fetch: float = float("-inf")
+    """``time.monotonic()`` of the last roster fetch from this peer."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -86,8 +94,12 @@ class DeliveryWorker:
 
     def peer_alive(self, peer: str) -> None:
         """A valid request arrived from ``peer``: forget its backoff and retry at once."""
+        self.state(peer).last_seen = time.time()
+        self.retry_now(peer)
+
+    def retry_now(self, peer: str) -> None:
+        """Forget ``peer``'s backoff and send its backlog at once."""
         state = self.state(peer)
-        state.last_seen = time.time()
         if state.failures or state.next_attempt > time.time():
             log.info("peer %s is back; retrying its backlog now", peer)
         state.failures = 0
@@ -235,8 +247,25 @@ class DeliveryWorker:
         return error_for_code(code).code if isinstance(code, str) else "ncpx_error"
 
     def fetch_roster_soon(self, peer: str) -> None:
-        """A peer holds a newer roster than ours: fetch it in the background."""
-        self._tasks[f"roster:{peer}"] = asyncio.create_task(self.fetch_roster(peer))
+        """A peer holds (or seems to hold) a newer roster than ours: fetch it in the background.
+
+        At most one fetch per peer at a time and per ``ROSTER_FETCH_INTERVAL_S``, so that requests naming an
+        unknown key (which trigger this unauthenticated) cannot make us hammer a peer.
+        """
+        state = self.state(peer)
+        running = self._tasks.get(f"roster:{peer}")
+        now = time.monotonic()
+        busy = running is not None and not running.done()
+        if busy or now - state.last_roster_fetch < ROSTER_FETCH_INTERVAL_S:
+            return
+        state.last_roster_fetch = now
+        self._tasks[f"roster:{peer}"] = asyncio.create_task(self._fetch_roster_and_retry(peer))
+
+    async def _fetch_roster_and_retry(self, peer: str) -> None:
+        if await self.fetch_roster(peer):
+            # Requests between us may have failed only because one side lacked this roster (a rotated key):
+            # the backlog for this peer is worth retrying at once rather than after its backoff.
+            self.retry_now(peer)
 
     async def fetch_roster(self, peer: str) -> bool:
         """Ask ``peer`` for its roster and adopt it if it verifies and is newer; never raises."""
@@ -250,8 +279,29 @@ class DeliveryWorker:
             log.warning("roster from %s not adopted: %s", peer, getattr(exc, "code", type(exc).__name__))
             return False
 
+    async def _listening(self, within: float = 10.0) -> None:
+        """Wait until this node's own server accepts connections (the worker starts before it listens).
+
+        A peer answers our hello by sending its backlog (and fetching our roster) at once: said before we
+        listen, the hello would only earn us that peer's backoff again.
+        """
+        config = self.service.config
+        host = _LOCAL.get(config.listen_host, config.listen_host)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection(host, config.listen_port)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+
     async def _hello(self, peer: str) -> None:
         """Announce ourselves so that the peer drops its backoff for us and sends its backlog now."""
+        await self._listening()
         try:
             status, data = await self._post(
                 peer, HELLO_PATH, {"roster_version": self.service.trust.roster.version}

@@ -13,27 +13,46 @@ from aiohttp import web
 from node.delivery import DeliveryWorker
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
+from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
-from protocol.errors import Malformed
-from protocol.requests import SignedRequest, verify_request
+from protocol.errors import Malformed, UnknownKey, UnknownSender
+from protocol.requests import SENDER, SignedRequest, verify_request
 
 SERVICE = web.AppKey("service", NodeService)
 WORKER = web.AppKey("worker", DeliveryWorker)
 
 
+def _member(service: NodeService, claimed: str) -> str | None:
+    """The roster member a request claims to come from, if it is one (and not ourselves)."""
+    try:
+        participant = normalise_participant(claimed)
+        service.trust.roster.get(participant)
+    except (Malformed, UnknownSender):
+        return None
+    return participant if participant != service.me else None
+
+
 async def _authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
     service = request.app[SERVICE]
     body = await read_body(request, service.config.limits.max_request_bytes)
-    signed = verify_request(
-        request.method,
-        request.path,
-        request.headers,
-        body,
-        service.trust.roster,
-        service.me,
-        service.clock(),
-        service.config.skew,
-    )
+    try:
+        signed = verify_request(
+            request.method,
+            request.path,
+            request.headers,
+            body,
+            service.trust.roster,
+            service.me,
+            service.clock(),
+            service.config.skew,
+        )
+    except UnknownKey:
+        # A member signing with a key we do not know has most likely rotated, so its roster is newer than ours:
+        # fetch it (the authority's signature on it, not this request, decides whether it is adopted).
+        member = _member(service, request.headers.get(SENDER, ""))
+        if member is not None:
+            request.app[WORKER].fetch_roster_soon(member)
+        raise
     request.app[WORKER].peer_alive(signed.sender)
     return signed, parse_json(body, len(body))
 

@@ -3,13 +3,15 @@ forked roster is never adopted, whether a peer serves it or the operator drops i
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from keys.identity import Identity
 from keys.roster import (
@@ -19,6 +21,7 @@ from keys.roster import (
     add_participant,
     new_roster,
     parse_roster,
+    rotate,
     sign_roster,
 )
 from node.config import Delivery
@@ -180,3 +183,57 @@ async def test_operator_drops_a_roster_file(
     await wait_for(lambda: th.service.trust.roster.version == version + 1, what="the file's roster")
     ready = await (await session.get(th.url + "/readyz")).json()
     assert ready["roster_version"] == version + 1
+
+
+async def test_key_rotation_spreads_without_stalling_delivery(federation: Callable[..., Federation]) -> None:
+    """MY rotates its keys while TH holds an enquiry sealed to MY's old key. When MY comes back signing with its
+    new key, TH (still on the old roster) learns the new roster from MY at once instead of at its next
+    periodic refresh; the old message still opens, new ones are sealed to the new key."""
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")  # roster refresh at its default: once a minute
+    assert th.config.delivery.roster_refresh_s >= 60
+    body = {"recipients": ["MY"], "area": "other", "subject": "s", "text": "sealed to the old key"}
+    old_message = (await th.call("POST", "/v1/enquiries", body=body))["messages"][0]["id"]
+    await wait_for(lambda: th.worker.peers["MY"].failures >= 1, what="a failed attempt at MY")
+
+    identity = fed.identities["MY"]
+    old_kid = identity.encryption_kid
+    fed.config("MY")  # the node folder with the current keys, then rotate them in place
+    identity.rotate()
+    identity.save(fed.root / "MY" / "keys")
+    assert fed.body is not None
+    fed.body = rotate(fed.body, identity.card(), timedelta(days=7), datetime.now(UTC))
+    my = await fed.start("MY")
+    assert my.service.trust.identity.signing_kid == identity.signing_kids()[-1]  # MY signs with its new key
+
+    await wait_for(lambda: th.service.trust.roster.version == fed.body.version, within=5, what="TH to adopt")
+    await wait_for(lambda: th.state_is(old_message, "sent", "delivered"), within=5, what="the old message")
+    opened = await my.call("GET", f"/v1/messages/{old_message}")
+    assert opened["message"]["text"] == "sealed to the old key"
+    [row] = my.rows("SELECT envelope FROM messages WHERE id = ?", (old_message,))
+    assert json.loads(row["envelope"])["header"]["recipient_key"] == old_kid
+
+    new_message = (await th.call("POST", "/v1/enquiries", body=body | {"text": "new key"}))["messages"][0][
+        "id"
+    ]
+    await wait_for(lambda: th.state_is(new_message, "sent", "delivered"), what="the new message")
+    [row] = my.rows("SELECT envelope FROM messages WHERE id = ?", (new_message,))
+    assert json.loads(row["envelope"])["header"]["recipient_key"] == identity.encryption_kid != old_kid
+    await my.call("POST", f"/v1/messages/{new_message}/replies", body={"text": "signed with the new key"})
+    await wait_for(lambda: th.state_is(new_message, "sent", "answered"), what="MY's answer")
+
+
+async def test_requests_naming_unknown_keys_cannot_make_a_node_hammer_a_peer(
+    hostile: tuple[Federation, HostilePeer],
+) -> None:
+    fed, peer = hostile
+    peer.roster = fed.signed().to_bytes()
+    th = await fed.start("TH")
+    await wait_for(lambda: peer.fetches >= 1, what="TH's hello to be answered")  # TH's own hello: 999 > ours
+    before = peer.fetches
+    impostor = Identity("MY", [Ed25519PrivateKey.generate()], [X25519PrivateKey.generate()])
+    for _ in range(20):
+        response = await post_signed(fed.session, th, HELLO, canonical({"roster_version": 1}), impostor)
+        response.problem("unknown_key", 403)
+    await wait_for(lambda: peer.fetches > before, what="one fetch prompted by the unknown key")
+    assert peer.fetches == before + 1
