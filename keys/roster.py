@@ -23,6 +23,7 @@ from protocol.envelope import parse_model
 from protocol.errors import (
     ExpiredKey,
     Malformed,
+    NotFound,
     NoUsableKey,
     RevokedKey,
     RosterRollback,
@@ -30,6 +31,7 @@ from protocol.errors import (
     UnknownSender,
 )
 from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
+from protocol.period import Period
 from protocol.signing import ed25519_public, key_id, raw_public, sign, verify, x25519_public
 
 MAX_ROSTER_BYTES = 4 * 1024 * 1024
@@ -79,6 +81,8 @@ class RosterBody(Model):
     issued_at: UtcTime
     authority_key: KeyId
     participants: list[Participant] = []
+    periods: list[Period] | None = None
+    """Periods of Action the authority has declared (absent until the first one)."""
 
 
 class SignedRoster(Model):
@@ -131,6 +135,20 @@ class Roster:
         if member is None:
             raise UnknownSender
         return member
+
+    def period(self, name: str) -> Period:
+        """The period called ``name``, or :class:`NotFound`."""
+        for period in self.signed.roster.periods or []:
+            if period.name == name:
+                return period
+        raise NotFound(f"no period called {name!r} in the roster")
+
+    def coordinator(self) -> Participant | None:
+        """The active coordinator, if the roster names one."""
+        for member in self.signed.roster.participants:
+            if member.role is Role.COORDINATOR and member.status is Status.ACTIVE:
+                return member
+        return None
 
     def signing_key(self, participant: str, kid: str, at: datetime) -> Ed25519PublicKey:
         """See ``KeyDirectory.signing_key``."""
@@ -267,6 +285,18 @@ def rotate(
         }
     )
     return _replace(body, card.participant, updated, now)
+
+
+def add_period(body: RosterBody, period: Period, now: datetime) -> RosterBody:
+    """Declare a Period of Action (or replace the one with the same name)."""
+    known = {p.id for p in body.participants}
+    missing = [p for p in [*period.participants, period.coordinator] if p not in known]
+    if missing:
+        raise UnknownSender(f"not in the roster: {', '.join(missing)}")
+    periods = [p for p in body.periods or [] if p.name != period.name]
+    return body.model_copy(
+        update={"version": body.version + 1, "issued_at": now, "periods": [*periods, period]}
+    )
 
 
 def authority_public_text(key: Ed25519PublicKey) -> str:
