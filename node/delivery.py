@@ -194,8 +194,8 @@ class DeliveryWorker:
             await self.mailbox.settle([], [], [(i.seq, i.ref, "gave_up") for i in expired], [], now)
         envelopes = [i for i in live if i.item == "envelope"]
         statuses = [i for i in live if i.item == "status"]
-        if envelopes:
-            await self._send_envelopes(peer, envelopes)
+        for chunk in self._chunks(envelopes):
+            await self._send_envelopes(peer, chunk)
         if statuses:
             status, _ = await self._post(
                 peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
@@ -205,12 +205,35 @@ class DeliveryWorker:
             # A refused notice (the message is unknown there) is dropped: retrying cannot make it valid.
             await self.mailbox.settle([], [i.seq for i in statuses], [], [], now)
 
+    def _chunks(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
+        """``items`` in requests no larger than our own request limit (which a peer configured like us accepts)."""
+        budget = self.service.config.limits.max_request_bytes - 1024
+        chunks: list[list[OutboxItem]] = []
+        size = 0
+        for item in items:
+            if not chunks or size + len(item.payload) + 1 > budget:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += len(item.payload) + 1
+        return chunks
+
     async def _send_envelopes(self, peer: str, items: list[OutboxItem]) -> None:
         await self.mailbox.mark_sent([i.ref for i in items], self.service.clock())
         parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in items}
         status, data = await self._post(
             peer, ENVELOPES_PATH, {"envelopes": [json.loads(i.payload) for i in items]}
         )
+        if status == 413 and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
+            # The request as a whole exceeds the peer's limit: send halves; one envelope alone too large for
+            # the peer can never be delivered, and must not hold up everything queued behind it.
+            if len(items) == 1:
+                refused = [(items[0].seq, items[0].ref, "too_large")]
+                await self.mailbox.settle([], [], refused, [], self.service.clock())
+                return
+            await self._send_envelopes(peer, items[: len(items) // 2])
+            await self._send_envelopes(peer, items[len(items) // 2 :])
+            return
         if status >= 500 or status in (401, 403, 429) or not isinstance(data, dict):
             raise TransportError(f"peer answered {status}")
         results = data.get("results")

@@ -144,3 +144,41 @@ async def test_resend_after_lost_receipt_is_acknowledged_with_the_original_recei
     assert again["state"] == "delivered"
     assert bytes(again["receipt"]) == bytes(first["receipt"])
     assert my.count() == 1
+
+
+async def test_backlog_larger_than_one_request_still_drains(federation: Callable[..., Federation]) -> None:
+    """Queued envelopes that together exceed the peer's request size limit go in several requests."""
+    fed = federation(["TH", "MY"])
+    limits = Limits(max_request_bytes=65536, max_attachment_bytes=30000)
+    th = await fed.start("TH", limits=limits)
+    attachment = {
+        "name": "scan.bin",
+        "media_type": "application/octet-stream",
+        "data": base64.urlsafe_b64encode(os.urandom(30000)).rstrip(b"=").decode(),
+    }
+    ids = [await send(th, "MY", attachments=[attachment]) for _ in range(4)]
+    await wait_for(lambda: th.worker.peers["MY"].failures >= 1, what="a failed attempt at MY")
+
+    my = await fed.start("MY", limits=limits)
+    await wait_for(lambda: all_in_state(th, ids, "delivered"), what="the large backlog to drain")
+    assert sorted(r["id"] for r in my.rows("SELECT id FROM messages")) == sorted(ids)
+    assert th.count("outbox") == 0
+
+
+async def test_envelope_too_large_for_the_peer_does_not_block_the_queue(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")  # TH accepts 10 MiB attachments; MY takes requests of 64 KiB at most
+    my = await fed.start("MY", limits=Limits(max_request_bytes=65536))
+    attachment = {
+        "name": "video.bin",
+        "media_type": "application/octet-stream",
+        "data": base64.urlsafe_b64encode(os.urandom(60000)).rstrip(b"=").decode(),
+    }
+    huge = await send(th, "MY", attachments=[attachment])
+    small = await send(th, "MY")
+    item = await wait_for(lambda: th.state_is(huge, "sent", "undeliverable"), what="the refusal")
+    assert item["last_error"] == "too_large"
+    await wait_for(lambda: th.state_is(small, "sent", "delivered"), what="the message queued behind it")
+    assert [r["id"] for r in my.rows("SELECT id FROM messages")] == [small]
