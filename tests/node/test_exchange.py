@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protocol.envelope import Envelope, open_body, open_envelope
+from protocol.codes import Kind
+from protocol.envelope import Envelope, open_body, open_envelope, seal
 from protocol.errors import CannotOpen, NotForUs
-from protocol.models import Receipt
+from protocol.ids import uuid7
+from protocol.models import Header, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
-from tests.node.support import Federation, Node, wait_for
+from tests.node.support import Federation, Node, batch, post_signed, wait_for
 
 ENQUIRY = {
     "recipients": ["MY"],
@@ -198,3 +200,61 @@ async def test_three_nodes_one_enquiry_two_countries(federation: Callable[..., F
         dump = b"".join(bytes(r["envelope"]) for r in node.rows("SELECT envelope FROM messages"))
         assert ENQUIRY["text"].encode() not in dump
         assert b"Known to us." not in dump
+
+
+async def test_only_the_asked_country_can_answer(federation: Callable[..., Federation]) -> None:
+    """A reply binds to the enquiry only when it comes from the country the enquiry went to."""
+    fed = federation(["TH", "MY", "ID"])
+    th = await fed.start("TH")
+    my = await fed.start("MY")
+    enquiry = (await th.call("POST", "/v1/enquiries", body=ENQUIRY))["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(enquiry, "sent", "delivered"), what="delivery")
+
+    # ID (a roster member, played here with its real keys) sends TH a "reply" to the enquiry TH sent MY.
+    request = stored_envelope(th, enquiry).header
+    now = datetime.now(UTC)
+    identity = fed.identities["ID"]
+    kid, to = fed.roster().encryption_key("TH", now)
+    header = Header(
+        id=uuid7(now, os.urandom(10)),
+        kind=Kind.REPLY,
+        thread=request.thread,
+        sender="ID",
+        recipient="TH",
+        created_at=now,
+        in_reply_to=enquiry,
+        area=request.area,
+        urgency=request.urgency,
+        sender_key=identity.signing_kid,
+        recipient_key=kid,
+    )
+    forged = seal(header, ReplyBody(text="not asked"), identity, to, os.urandom(32))
+    response = await post_signed(fed.session, th, "/federation/v1/envelopes", batch(forged), identity)
+    assert response.status == 200  # a well-formed message from a member is stored...
+    assert (await th.summary(enquiry, "sent") or {})["state"] == "delivered"  # ...but answers nothing
+
+    # Marking one's own sent message read is refused; MY's real answer does bind.
+    (await th.request("POST", f"/v1/messages/{enquiry}/read")).problem("invalid_state", 409)
+    await my.call("POST", f"/v1/messages/{enquiry}/replies", body={"text": "asked, and answered"})
+    await wait_for(lambda: th.state_is(enquiry, "sent", "answered"), what="MY's answer")
+
+
+async def test_attachment_names_outside_ascii(federation: Callable[..., Federation]) -> None:
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    my = await fed.start("MY")
+    data = os.urandom(100)
+    names = ["ảnh tàu.jpg", "เรือ.pdf", 'quote"d; name.txt']
+    body = ENQUIRY | {
+        "attachments": [
+            {"name": n, "media_type": "application/octet-stream", "data": b64(data)} for n in names
+        ]
+    }
+    enquiry = (await th.call("POST", "/v1/enquiries", body=body))["messages"][0]["id"]
+    await wait_for(lambda: my.summary(enquiry, "inbox"), what="delivery")
+    detail = (await my.call("GET", f"/v1/messages/{enquiry}"))["message"]
+    assert [a["name"] for a in detail["attachments"]] == names
+    for info in detail["attachments"]:
+        download = await my.request("GET", info["url"])
+        assert download.status == 200
+        assert download.body == data
