@@ -16,6 +16,10 @@ from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
 from node import federation_api, officer_api
 from node.config import NodeConfig
+from node.coordinator import api as coordinator_api
+from node.coordinator.api import COORDINATOR
+from node.coordinator.service import CoordinatorService
+from node.coordinator.store import SqliteStore
 from node.delivery import DeliveryWorker
 from node.federation_api import SERVICE, WORKER
 from node.mailbox import Mailbox
@@ -99,7 +103,11 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
         client_max_size=config.limits.max_request_bytes,
     )
     app.add_routes(federation_api.routes())
-    app.add_routes(officer_api.routes())
+    if config.role == "coordinator":
+        app.add_routes(coordinator_api.federation_routes())
+        app.add_routes(coordinator_api.api_routes())
+    else:
+        app.add_routes(officer_api.routes())
     app.add_routes(
         [web.get("/livez", livez), web.get("/readyz", readyz), web.get("/v1/openapi.json", openapi)]
     )
@@ -110,6 +118,10 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4, ssl=client_tls))
         worker = DeliveryWorker(service, session)
         app[SERVICE], app[WORKER], app[OFFICERS] = service, worker, Officers(db)
+        if config.role == "coordinator":
+            app[COORDINATOR] = CoordinatorService(
+                service.trust, SqliteStore(db), service.clock, config.coordinator_grace_s
+            )
         await worker.start()
         refresher = asyncio.create_task(_refresh_roster(app))
         log.info("node %s ready, roster version %d", service.me, service.trust.roster.version)

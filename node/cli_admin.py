@@ -88,6 +88,7 @@ def register_admin(app: typer.Typer) -> None:
         authority: Annotated[str, typer.Option("--authority", help="Authority public key or its .pub file")],
         port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8100,
         host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+        role: Annotated[Role, typer.Option("--role", help="node (a country) or coordinator")] = Role.NODE,
         passphrase_env: PassEnv = None,
     ) -> None:
         """Create a node folder: identity keys (0600), node.toml, and the public card for the authority."""
@@ -102,6 +103,7 @@ def register_admin(app: typer.Typer) -> None:
             id=identity.participant,
             listen_host=host,
             listen_port=port,
+            role=role.value,
             authority=pinned,
             passphrase_env=passphrase_env,
         )

@@ -10,7 +10,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -58,6 +58,10 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ParticipantId
+    role: Literal["node", "coordinator"] = "node"
+    """A country node exchanges enquiries; the coordinator only tallies metadata records."""
+    coordinator_grace_s: float = Field(default=3600.0, gt=0)
+    """Coordinator only: how long one side of an exchange may stay unconfirmed before it is flagged."""
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8100, ge=0, le=65535)
     data_dir: Path = Path()

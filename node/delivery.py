@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -26,11 +27,11 @@ import aiohttp
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
-from protocol.encoding import canonical
+from protocol.encoding import canonical, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NcpxError, error_for_code
 from protocol.models import Receipt
-from protocol.receipts import verify_receipt
+from protocol.receipts import receipt_digest, verify_receipt
 from protocol.requests import sign_request
 
 log = logging.getLogger("ncpx.delivery")
@@ -39,6 +40,8 @@ ENVELOPES_PATH = "/federation/v1/envelopes"
 STATUS_PATH = "/federation/v1/status"
 HELLO_PATH = "/federation/v1/hello"
 ROSTER_PATH = "/federation/v1/roster"
+RECORDS_PATH = "/federation/v1/records"
+OUTCOMES_PATH = "/federation/v1/outcomes"
 
 _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
 """Where to reach our own server when it listens on every address."""
@@ -194,8 +197,14 @@ class DeliveryWorker:
             await self.mailbox.settle([], [], [(i.seq, i.ref, "gave_up") for i in expired], [], now)
         envelopes = [i for i in live if i.item == "envelope"]
         statuses = [i for i in live if i.item == "status"]
+        records = [i for i in live if i.item == "record"]
+        outcomes = [i for i in live if i.item == "outcome"]
         for chunk in self._chunks(envelopes):
             await self._send_envelopes(peer, chunk)
+        for chunk in self._chunks(records):
+            await self._send_records(peer, chunk)
+        for item in outcomes:
+            await self._send_outcome(peer, item)
         if statuses:
             status, _ = await self._post(
                 peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
@@ -204,6 +213,45 @@ class DeliveryWorker:
                 raise TransportError(f"peer answered {status}")
             # A refused notice (the message is unknown there) is dropped: retrying cannot make it valid.
             await self.mailbox.settle([], [i.seq for i in statuses], [], [], now)
+
+    async def _send_records(self, peer: str, items: list[OutboxItem]) -> None:
+        """Metadata records to the coordinator, with how far behind this node's queue for it is."""
+        backlog, oldest = await self.mailbox.oldest_queued(peer)
+        payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in items], "backlog": backlog}
+        if oldest is not None:
+            payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
+        status, data = await self._post(peer, RECORDS_PATH, payload)
+        results = data.get("results") if isinstance(data, dict) else None
+        if (
+            status >= 500
+            or status in (401, 403, 429)
+            or not isinstance(results, list)
+            or len(results) != len(items)
+        ):
+            raise TransportError(f"coordinator answered {status}")
+        retry = []
+        done = []
+        for item, result in zip(items, results, strict=True):
+            problem = result.get("problem") if isinstance(result, dict) else None
+            code = problem.get("code") if isinstance(problem, dict) else None
+            if isinstance(code, str) and code in RETRYABLE:
+                retry.append(item.seq)
+            else:
+                if code is not None:
+                    log.warning("coordinator refused record %s: %s", item.ref, code)
+                done.append(item.seq)
+        await self.mailbox.settle([], done, [], retry, self.service.clock())
+        if retry:
+            raise TransportError(f"{len(retry)} records refused for now")
+
+    async def _send_outcome(self, peer: str, item: OutboxItem) -> None:
+        status, data = await self._post(peer, OUTCOMES_PATH, json.loads(item.payload))
+        code = data.get("code") if isinstance(data, dict) else None
+        if status >= 500 or status == 429 or (isinstance(code, str) and code in RETRYABLE):
+            raise TransportError(f"coordinator answered {status}")
+        if status >= 400:
+            log.warning("coordinator refused outcome return %s: %s", item.ref, code)
+        await self.mailbox.settle([], [item.seq], [], [], self.service.clock())
 
     def _chunks(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
         """``items`` in requests no larger than our own request limit (which a peer configured like us accepts)."""
@@ -250,7 +298,19 @@ class DeliveryWorker:
                 retry.append(item.seq)
             else:
                 failed.append((item.seq, item.ref, code))
-        await self.mailbox.settle(delivered, [], failed, retry, self.service.clock())
+        now = self.service.clock()
+        records = [
+            row
+            for _, ref, receipt in delivered
+            for row in self.service.record_rows(
+                parsed[ref].header, "sent", parsed[ref].digest(), now, receipt_digest(receipt)
+            )
+        ]
+        await self.mailbox.settle(delivered, [], failed, retry, now, records)
+        if records:
+            coordinator = self.service.coordinator()
+            if coordinator is not None:
+                self.wake([coordinator])
         if retry:
             raise TransportError(f"{len(retry)} envelopes refused for now")
 

@@ -32,7 +32,8 @@ def _member(service: NodeService, claimed: str) -> str | None:
     return participant if participant != service.me else None
 
 
-async def _authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
+async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
+    """Verify a federation request's signature and parse its JSON body; the signer counts as alive."""
     service = request.app[SERVICE]
     body = await read_body(request, service.config.limits.max_request_bytes)
     try:
@@ -59,7 +60,7 @@ async def _authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
 
 async def envelopes(request: web.Request) -> web.Response:
     """Accept a batch of envelopes; per-envelope receipts or problems, 4xx when none was accepted."""
-    signed, payload = await _authenticated(request)
+    signed, payload = await authenticated(request)
     items = payload.get("envelopes") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not items or len(items) > 1000:
         raise Malformed("expected {envelopes: [1..1000 envelopes]}")
@@ -80,7 +81,7 @@ async def envelopes(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     """Read notices about messages we sent to the requesting peer."""
-    signed, payload = await _authenticated(request)
+    signed, payload = await authenticated(request)
     items = payload.get("statuses") if isinstance(payload, dict) else None
     if not isinstance(items, list) or len(items) > 10_000:
         raise Malformed("expected {statuses: [...]}")
@@ -90,7 +91,7 @@ async def status(request: web.Request) -> web.Response:
 
 async def hello(request: web.Request) -> web.Response:
     """A peer (re)started: its backoff is already reset by authentication; tell it our roster version."""
-    signed, payload = await _authenticated(request)
+    signed, payload = await authenticated(request)
     service = request.app[SERVICE]
     theirs = payload.get("roster_version") if isinstance(payload, dict) else None
     if isinstance(theirs, int) and theirs > service.trust.roster.version:

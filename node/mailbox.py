@@ -37,6 +37,14 @@ def _advance(column_state: str, new: str) -> str:
     )
 
 
+def outbox_row(peer: str, item: str, ref: str, payload: bytes) -> Statement:
+    """The statement that queues one item for ``peer`` (run inside the transaction that makes it due)."""
+    return (
+        "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, ?, ?, ?, ?)",
+        (peer, item, ref, payload, time.time()),
+    )
+
+
 @dataclass(frozen=True)
 class Accepted:
     """An envelope that passed every check, with the receipt to store and return."""
@@ -45,6 +53,8 @@ class Accepted:
     raw: bytes
     receipt: Receipt
     signer_key: bytes
+    records: Sequence[Statement] = ()
+    """Metadata-record outbox rows to queue if (and only if) this envelope is new."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +126,10 @@ class Mailbox:
             for sql, params in extra:
                 await conn.execute(sql, params)
 
-    async def queue_status(self, peer: str, message_id: str, payload: dict[str, Any]) -> None:
-        """Queue a status notice (``read``) for the sender of a message we received."""
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, 'status', ?, ?, ?)",
-                (peer, message_id, canonical(payload), time.time()),
-            )
+    async def oldest_queued(self, peer: str) -> tuple[int, float | None]:
+        """How many rows wait for ``peer`` and since when (what a node tells the coordinator about its lag)."""
+        row = await self.db.fetchone("SELECT count(*), min(queued_at) FROM outbox WHERE peer = ?", (peer,))
+        return (row[0], row[1]) if row else (0, None)
 
     async def due_items(self, peer: str, limit: int) -> list[OutboxItem]:
         """The oldest outbox rows for ``peer``."""
@@ -159,11 +166,13 @@ class Mailbox:
         failed: Sequence[tuple[int, str, str]],
         attempted: Sequence[int],
         now: datetime,
+        extra: Sequence[Statement] = (),
     ) -> None:
         """Apply the outcome of one delivery request in one transaction.
 
         ``delivered``: (seq, message id, verified receipt); ``done``: rows acknowledged with nothing to record;
-        ``failed``: (seq, message id, error code) refused for good; ``attempted``: rows to retry later.
+        ``failed``: (seq, message id, error code) refused for good; ``attempted``: rows to retry later;
+        ``extra``: statements (metadata records) that belong to the same outcome.
         """
         stamp = format_time(now)
         async with self.db.transaction() as conn:
@@ -185,6 +194,8 @@ class Mailbox:
                 await conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             for seq in attempted:
                 await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+            for sql, params in extra:
+                await conn.execute(sql, params)
 
     async def record_delivery_error(self, ids: Sequence[str], error: str) -> None:
         """Keep the last transport error on queued messages so that officers see why they wait."""
@@ -245,6 +256,8 @@ class Mailbox:
                     await self._mark(
                         conn, header.in_reply_to, "answered", stamp, folder="sent", peer=header.sender
                     )
+                for sql, params in item.records:
+                    await conn.execute(sql, params)
                 results.append(item.receipt)
         return results
 
@@ -253,7 +266,7 @@ class Mailbox:
         async with self.db.transaction() as conn:
             await self._mark(conn, message_id, state, format_time(at), folder="sent", peer=peer)
 
-    async def mark_read(self, message_id: str, now: datetime) -> bool:
+    async def mark_read(self, message_id: str, now: datetime, extra: Sequence[Statement] = ()) -> bool:
         """An officer opened a received message; returns False when it was read before."""
         row = await self.db.fetchone(
             "SELECT read_at FROM messages WHERE id = ? AND folder = 'inbox'", (message_id,)
@@ -264,6 +277,8 @@ class Mailbox:
             return False
         async with self.db.transaction() as conn:
             await self._mark(conn, message_id, "read", format_time(now), folder="inbox")
+            for sql, params in extra:
+                await conn.execute(sql, params)
         return True
 
     @staticmethod

@@ -42,7 +42,7 @@ from protocol.ids import check_uuid
 from protocol.models import Header, Receipt
 
 OFFICERS = web.AppKey("officers", Officers)
-OFFICER = "ncpx.officer"
+OFFICER = web.RequestKey("officer", str)
 FOLDERS = ("inbox", "sent", "outbox")
 STATES = ("queued", "sent", "received", "delivered", "read", "answered", "undeliverable", "overdue")
 M = TypeVar("M", bound=BaseModel)

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from keys.roster import SignedRoster
 from node.config import NodeConfig
-from node.mailbox import Accepted, Mailbox
+from node.mailbox import Accepted, Mailbox, outbox_row
 from node.storage.database import Statement
 from node.trust import Trust
 from protocol.codes import CrimeArea, Kind, Urgency
 from protocol.compose import compose_enquiry, compose_reply
-from protocol.encoding import format_time, parse_time
+from protocol.encoding import canonical, format_time, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import (
     CannotOpen,
@@ -34,8 +34,10 @@ from protocol.errors import (
     UnknownRecipient,
     UnknownSender,
 )
+from protocol.ids import RANDOM_BYTES
 from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
-from protocol.receipts import make_receipt
+from protocol.receipts import make_receipt, receipt_digest
+from protocol.records import Event, make_record
 from protocol.signing import ed25519_public, raw_public
 
 log = logging.getLogger("ncpx.node")
@@ -86,6 +88,33 @@ class NodeService:
     def _own_key(self) -> Any:
         return self.trust.identity.encryption_keys[-1].public_key()
 
+    def coordinator(self) -> str | None:
+        """The coordinator records go to, if the roster names one (and it is not us)."""
+        member = self.trust.roster.coordinator()
+        return member.id if member is not None and member.id != self.me else None
+
+    def record_rows(
+        self,
+        header: Header,
+        event: Event,
+        envelope_digest: str,
+        at: datetime,
+        receipt_digest: str | None = None,
+    ) -> list[Statement]:
+        """Outbox rows carrying a signed metadata record of ``event`` to the coordinator (none without one)."""
+        coordinator = self.coordinator()
+        if coordinator is None:
+            return []
+        record = make_record(
+            header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt_digest
+        )
+        return [outbox_row(coordinator, "record", record.record_id, canonical(record.wire()))]
+
+    def _wake_coordinator(self) -> None:
+        coordinator = self.coordinator()
+        if coordinator is not None:
+            self.on_queued([coordinator])
+
     def _check_attachments(self, body: EnquiryBody | ReplyBody) -> None:
         if body.attachment_bytes() > self.config.limits.max_attachment_bytes:
             raise TooLarge("attachments exceed the configured limit")
@@ -130,8 +159,11 @@ class NodeService:
         identity = self.trust.identity
         item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
         signer = raw_public(identity.signing.public_key())
-        await self.mailbox.store_outgoing([item], officer, signer, now, records([item.envelope.header]))
+        answered = self.record_rows(request, "answered", row["envelope_digest"], now)
+        extra = [*records([item.envelope.header]), *answered]
+        await self.mailbox.store_outgoing([item], officer, signer, now, extra)
         self.on_queued([request.sender])
+        self._wake_coordinator()
         return item.envelope.header
 
     async def mark_read(self, message_id: str) -> None:
@@ -140,11 +172,15 @@ class NodeService:
         if row["folder"] != "inbox":
             raise InvalidState("only received messages are marked read")
         now = self.clock()
-        if await self.mailbox.mark_read(message_id, now):
-            await self.mailbox.queue_status(
-                row["sender"], message_id, {"message_id": message_id, "state": "read", "at": format_time(now)}
-            )
+        header = Envelope.model_validate_json(row["envelope"]).header
+        notice = {"message_id": message_id, "state": "read", "at": format_time(now)}
+        rows = [
+            outbox_row(row["sender"], "status", message_id, canonical(notice)),
+            *self.record_rows(header, "read", row["envelope_digest"], now),
+        ]
+        if await self.mailbox.mark_read(message_id, now, rows):
             self.on_queued([row["sender"]])
+            self._wake_coordinator()
 
     def open_row(self, row: Any) -> EnquiryBody | ReplyBody:
         """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
@@ -194,7 +230,10 @@ class NodeService:
                 )
                 receipt = make_receipt(envelope, identity, now)
                 raw = envelope.canonical_bytes()
-                checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer))))
+                rows = self.record_rows(
+                    envelope.header, "received", envelope.digest(), now, receipt_digest(receipt)
+                )
+                checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:
                 results[index] = IncomingResult(
@@ -202,6 +241,7 @@ class NodeService:
                 )
         if checked:
             stored = await self.mailbox.accept([a for _, a in checked], now)
+            self._wake_coordinator()
             for (index, accepted), outcome in zip(checked, stored, strict=True):
                 if isinstance(outcome, Replayed):
                     results[index] = IncomingResult(id=accepted.envelope.header.id, error=outcome)

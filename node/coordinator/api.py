@@ -1,0 +1,150 @@
+"""The coordinator's HTTP surface: records and outcome returns from nodes, tallies for the coordinator's staff.
+
+``/federation/v1/records`` and ``/federation/v1/outcomes`` take signed requests from roster members, like every
+federation route. ``/v1/period/...`` needs a coordinator officer token, like the officer API of a node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from node.coordinator.service import CoordinatorService
+from node.coordinator.tallies import Window, compute, flags, open_enquiries
+from node.federation_api import authenticated
+from node.problems import problem_body, problem_response
+from protocol.encoding import format_time
+from protocol.errors import Malformed
+from protocol.period import Period
+
+COORDINATOR = web.AppKey("coordinator", CoordinatorService)
+
+
+def _json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> web.Response:
+    if isinstance(data, BaseModel):
+        return web.Response(text=data.model_dump_json(), content_type="application/json")
+    if isinstance(data, list):
+        return web.json_response([item.model_dump(mode="json") for item in data])
+    return web.json_response(data)
+
+
+async def records(request: web.Request) -> web.Response:
+    """POST /federation/v1/records: a batch of signed metadata records."""
+    signed, payload = await authenticated(request)
+    results = await request.app[COORDINATOR].receive_records(signed.sender, payload)
+    rendered = [
+        {"record_id": r.record_id, "ok": True}
+        if r.error is None
+        else {"record_id": r.record_id, "problem": problem_body(r.error)}
+        for r in results
+    ]
+    errors = [r.error for r in results if r.error is not None]
+    if results and len(errors) == len(results):
+        return problem_response(errors[0], results=rendered)
+    return web.json_response({"results": rendered})
+
+
+async def outcomes(request: web.Request) -> web.Response:
+    """POST /federation/v1/outcomes: a country's signed outcome return."""
+    signed, payload = await authenticated(request)
+    outcome = await request.app[COORDINATOR].receive_outcome(signed.sender, payload)
+    return web.json_response({"period": outcome.period, "participant": outcome.participant, "stored": True})
+
+
+def _period(request: web.Request) -> Period:
+    return request.app[COORDINATOR].trust.roster.period(request.match_info["name"])
+
+
+async def list_periods(request: web.Request) -> web.Response:
+    """GET /v1/period: the periods declared in the roster."""
+    periods = request.app[COORDINATOR].trust.roster.signed.roster.periods or []
+    return _json({"periods": [p.model_dump(mode="json") for p in periods]})
+
+
+async def tallies(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/tallies."""
+    coordinator = request.app[COORDINATOR]
+    return _json(await compute(coordinator.store, _period(request), coordinator.clock(), coordinator.grace_s))
+
+
+async def outstanding(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/outstanding[?overdue=true]: unanswered enquiries (ids, pair, age)."""
+    coordinator = request.app[COORDINATOR]
+    overdue = request.query.get("overdue", "").lower() in ("1", "true", "yes")
+    try:
+        limit = min(max(int(request.query.get("limit", "1000")), 1), 10_000)
+    except ValueError as exc:
+        raise Malformed("limit must be a number") from exc
+    items = await open_enquiries(coordinator.store, _period(request), coordinator.clock(), overdue, limit)
+    return _json({"items": [i.model_dump(mode="json") for i in items]})
+
+
+async def flagged(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/flags: unconfirmed and disputed exchanges."""
+    coordinator = request.app[COORDINATOR]
+    now = coordinator.clock()
+    items = await flags(coordinator.store, Window(_period(request), now), now, coordinator.grace_s)
+    return _json({"items": [i.model_dump(mode="json") for i in items]})
+
+
+async def nodes(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/nodes: when each participant was last heard from, and its record lag."""
+    coordinator = request.app[COORDINATOR]
+    period = _period(request)
+    rows = await coordinator.store.query(
+        "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at FROM node_status"
+    )
+    known = {r[0]: r for r in rows}
+    now = format_time(coordinator.clock())
+    result = []
+    for participant in sorted(period.participants):
+        row = known.get(participant)
+        result.append(
+            {
+                "participant": participant,
+                "last_seen_at": row[1] if row else None,
+                "last_record_at": row[2] if row else None,
+                "backlog": row[3] if row else None,
+                "oldest_queued_at": row[4] if row else None,
+                "as_of": now,
+            }
+        )
+    return _json({"nodes": result})
+
+
+async def outcome_list(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/outcomes: the stored returns (figures; highlights stay sealed here)."""
+    coordinator = request.app[COORDINATOR]
+    returns = await coordinator.store.outcomes(_period(request).name)
+    return _json(
+        {
+            "outcomes": [
+                {
+                    "participant": o.participant,
+                    "submitted_at": format_time(o.submitted_at),
+                    "figures": o.figures.model_dump(),
+                    "has_highlights": o.highlights is not None,
+                }
+                for o in returns
+            ]
+        }
+    )
+
+
+def federation_routes() -> list[web.RouteDef]:
+    """Routes nodes call on the coordinator."""
+    return [web.post("/federation/v1/records", records), web.post("/federation/v1/outcomes", outcomes)]
+
+
+def api_routes() -> list[web.RouteDef]:
+    """Routes the coordinator's staff call (officer tokens of the coordinator node)."""
+    return [
+        web.get("/v1/period", list_periods),
+        web.get("/v1/period/{name}/tallies", tallies),
+        web.get("/v1/period/{name}/outstanding", outstanding),
+        web.get("/v1/period/{name}/flags", flagged),
+        web.get("/v1/period/{name}/nodes", nodes),
+        web.get("/v1/period/{name}/outcomes", outcome_list),
+    ]

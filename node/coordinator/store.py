@@ -1,0 +1,177 @@
+"""The coordinator's storage, behind a small repository interface.
+
+:class:`CoordinatorStore` is what the coordinator's ingest, API and dashboard use; :class:`SqliteStore` is the
+implementation every deployment has today. The SQL is kept to what PostgreSQL also runs (``ON CONFLICT``,
+window functions), so that a PostgreSQL store for a coordinator serving hundreds of participants is a second
+class with the same methods, not a rewrite.
+
+Records are folded into one ``exchanges`` row per message as they arrive, so that every tally is an indexed
+aggregate over messages, never a load of records into Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from node.storage.database import Database
+from protocol.encoding import canonical, format_time
+from protocol.models import MetadataRecord
+from protocol.outcome import OutcomeReturn
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """What a node said about its own record queue when it last sent records."""
+
+    participant: str
+    backlog: int
+    oldest_queued_at: datetime | None
+
+
+class CoordinatorStore(Protocol):
+    """Everything the coordinator keeps."""
+
+    async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
+        """Store verified records idempotently and fold them into the exchange table; returns how many were new."""
+        ...
+
+    async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:
+        """Remember when a node was last heard from and how far behind its queue is."""
+        ...
+
+    async def store_outcome(self, outcome: OutcomeReturn) -> None:
+        """Keep a verified outcome return (the newest per period and country wins)."""
+        ...
+
+    async def outcomes(self, period: str) -> list[OutcomeReturn]:
+        """Every stored return for ``period``."""
+        ...
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only tally query (see :mod:`node.coordinator.tallies`)."""
+        ...
+
+
+_FOLD = {
+    "sent": "sent_at = ?, sent_digest = ?, sent_receipt = ?",
+    "received": "received_at = ?, received_digest = ?, received_receipt = ?",
+}
+
+
+class SqliteStore:
+    """:class:`CoordinatorStore` on the node's SQLite file."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
+        """See :meth:`CoordinatorStore.ingest`."""
+        stamp = format_time(now)
+        new = 0
+        async with self.db.transaction() as conn:
+            for record in records:
+                cursor = await conn.execute(
+                    "INSERT INTO records (record_id, reporter, event, message_id, at, received_at, raw) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (
+                        record.record_id,
+                        record.reporter,
+                        record.event,
+                        record.message_id,
+                        format_time(record.at),
+                        stamp,
+                        canonical(record.wire()),
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    continue
+                new += 1
+                created = format_time(record.created_at)
+                due = format_time(record.due_at) if record.due_at else None
+                await conn.execute(
+                    "INSERT INTO exchanges (message_id, thread, kind, sender, recipient, area, urgency, created_at, "
+                    "created_day, due_at, in_reply_to, first_record_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (message_id) DO UPDATE SET header_mismatch = CASE WHEN "
+                    "exchanges.thread = excluded.thread AND exchanges.kind = excluded.kind AND "
+                    "exchanges.sender = excluded.sender AND exchanges.recipient = excluded.recipient AND "
+                    "exchanges.area = excluded.area AND exchanges.urgency = excluded.urgency AND "
+                    "exchanges.created_at = excluded.created_at AND "
+                    "coalesce(exchanges.due_at, '') = coalesce(excluded.due_at, '') AND "
+                    "coalesce(exchanges.in_reply_to, '') = coalesce(excluded.in_reply_to, '') "
+                    "THEN exchanges.header_mismatch ELSE 1 END",
+                    (
+                        record.message_id,
+                        record.thread,
+                        record.kind.value,
+                        record.sender,
+                        record.recipient,
+                        record.area.value,
+                        record.urgency.value,
+                        created,
+                        created[:10],
+                        due,
+                        record.in_reply_to,
+                        stamp,
+                    ),
+                )
+                at = format_time(record.at)
+                if record.event in _FOLD:
+                    await conn.execute(
+                        f"UPDATE exchanges SET {_FOLD[record.event]} WHERE message_id = ?",  # noqa: S608 - fixed fragments
+                        (at, record.envelope_digest, record.receipt_digest, record.message_id),
+                    )
+                elif record.event == "read":
+                    await conn.execute(
+                        "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?",
+                        (at, record.message_id),
+                    )
+                elif record.event == "answered":
+                    await conn.execute(
+                        "UPDATE exchanges SET answered_at = ?, "
+                        "answer_s = round((julianday(?) - julianday(created_at)) * 86400.0, 3) "
+                        "WHERE message_id = ? AND (answered_at IS NULL OR answered_at > ?)",
+                        (at, at, record.message_id, at),
+                    )
+        return new
+
+    async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:
+        """See :meth:`CoordinatorStore.note_node`."""
+        stamp = format_time(now)
+        oldest = format_time(report.oldest_queued_at) if report.oldest_queued_at else None
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
+                "last_record_at = coalesce(excluded.last_record_at, node_status.last_record_at), "
+                "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at",
+                (report.participant, stamp, stamp if got_records else None, report.backlog, oldest),
+            )
+
+    async def store_outcome(self, outcome: OutcomeReturn) -> None:
+        """See :meth:`CoordinatorStore.store_outcome`."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO outcomes (period, participant, submitted_at, raw) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (period, participant) DO UPDATE SET submitted_at = excluded.submitted_at, "
+                "raw = excluded.raw WHERE excluded.submitted_at > outcomes.submitted_at",
+                (
+                    outcome.period,
+                    outcome.participant,
+                    format_time(outcome.submitted_at),
+                    canonical(outcome.wire()),
+                ),
+            )
+
+    async def outcomes(self, period: str) -> list[OutcomeReturn]:
+        """See :meth:`CoordinatorStore.outcomes`."""
+        rows = await self.db.fetchall(
+            "SELECT raw FROM outcomes WHERE period = ? ORDER BY participant", (period,)
+        )
+        return [OutcomeReturn.model_validate_json(r[0]) for r in rows]
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """See :meth:`CoordinatorStore.query`."""
+        return await self.db.fetchall(sql, params)
