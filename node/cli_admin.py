@@ -22,6 +22,7 @@ from keys.roster import (
     Roster,
     RosterBody,
     add_participant,
+    add_period,
     authority_public_text,
     new_roster,
     parse_authority_public,
@@ -32,7 +33,9 @@ from keys.roster import (
 )
 from node.config import NodeConfig, load_config, write_config
 from node.durations import parse_duration
+from protocol.encoding import parse_time
 from protocol.errors import ConfigError, KeyFileError
+from protocol.period import Period
 
 out = Console()
 
@@ -76,6 +79,8 @@ def register_admin(app: typer.Typer) -> None:
     roster_app = typer.Typer(help="The roster authority's signed list of participants.", no_args_is_help=True)
     officer_app = typer.Typer(help="Officers of this node and their tokens.", no_args_is_help=True)
     node_app = typer.Typer(help="Run the node.", no_args_is_help=True)
+    period_app = typer.Typer(help="Periods of Action, declared in the roster.", no_args_is_help=True)
+    app.add_typer(period_app, name="period")
     app.add_typer(keys_app, name="keys")
     app.add_typer(roster_app, name="roster")
     app.add_typer(officer_app, name="officer")
@@ -231,6 +236,31 @@ def register_admin(app: typer.Typer) -> None:
                 "\n".join(f"{k.kid} ({k.status.value})" for k in p.encryption_keys),
             )
         out.print(table)
+
+    @period_app.command("create")
+    def period_create(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        name: Annotated[str, typer.Option("--name", help="Short name, e.g. jpa-2015")],
+        start: Annotated[str, typer.Option("--start", help="RFC 3339, e.g. 2015-09-28T00:00:00+07:00")],
+        end: Annotated[str, typer.Option("--end", help="RFC 3339 (exclusive)")],
+        participants: Annotated[
+            str, typer.Option("--participants", help="Comma-separated ids, e.g. AU,ID,MY")
+        ],
+        coordinator: Annotated[str, typer.Option("--coordinator", help="The coordinator's participant id")],
+        title: Annotated[str, typer.Option("--title", help="Display title")] = "",
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Declare a Period of Action in the roster (signed by the authority, distributed with it)."""
+        period = Period(
+            name=name,
+            title=title,
+            start=parse_time(start),
+            end=parse_time(end),
+            participants=[p.strip() for p in participants.split(",") if p.strip()],
+            coordinator=coordinator,
+        )
+        _write_roster(roster, add_period(_read_body(roster), period, _now()), authority_key, passphrase_env)
 
     @officer_app.command("add")
     def officer_add(name: Annotated[str, typer.Argument(help="Officer's name")], config: ConfigOpt) -> None:

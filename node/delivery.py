@@ -282,11 +282,11 @@ class DeliveryWorker:
             await self._send_envelopes(peer, items[: len(items) // 2])
             await self._send_envelopes(peer, items[len(items) // 2 :])
             return
-        if status >= 500 or status in (401, 403, 429) or not isinstance(data, dict):
-            raise TransportError(f"peer answered {status}")
-        results = data.get("results")
-        if not isinstance(results, list) or len(results) != len(items):
-            raise TransportError("peer answered without per-envelope results")
+        # Per-envelope results decide, whatever the status (a batch refused as a whole still lists why);
+        # without them, the answer says nothing about the envelopes and the batch is retried.
+        results = data.get("results") if isinstance(data, dict) else None
+        if status >= 500 or not isinstance(results, list) or len(results) != len(items):
+            raise TransportError(f"peer answered {status} without per-envelope results")
         delivered: list[tuple[int, str, Receipt]] = []
         failed: list[tuple[int, str, str]] = []
         retry: list[int] = []

@@ -137,6 +137,7 @@ class Topology:
         host: str = "127.0.0.1",
         port: int | None = None,
         url_template: str | None = None,
+        coordinator: str | None = None,
     ) -> None:
         self.root = root
         self.authority_key = root / "authority" / "authority.key"
@@ -152,6 +153,8 @@ class Topology:
             for pid in ids
         }
         self.node_config = node_config or {}
+        self.coordinator = coordinator
+        """Which of ``ids`` runs as the coordinator (it gets no officer enquiries, only records)."""
 
     def create(self) -> None:
         """Authority key, node folders, signed roster, one officer per node."""
@@ -160,6 +163,7 @@ class Topology:
         for node in self.nodes.values():
             ncpx(
                 "init", "--id", node.id, "--dir", str(node.folder), "--port", str(node.port), "--host", self.host,
+                "--role", self.role(node.id),
                 "--authority", str(self.authority_key.with_suffix(".pub")),
             )  # fmt: skip
             if self.node_config:
@@ -167,10 +171,27 @@ class Topology:
             ncpx(
                 "roster", "add", "--roster", str(self.roster), "--authority-key", str(self.authority_key),
                 "--card", str(node.folder / "keys" / "public.json"), "--url", node.url, "--name", node.id,
+                "--role", self.role(node.id),
             )  # fmt: skip
         self.distribute_roster()
         for node in self.nodes.values():
             node.token = ncpx("officer", "add", f"officer-{node.id.lower()}", "-c", str(node.config)).strip()
+
+    def role(self, participant: str) -> str:
+        """``coordinator`` or ``node``."""
+        return "coordinator" if participant == self.coordinator else "node"
+
+    def declare_period(self, name: str, start: str, end: str) -> None:
+        """Declare a Period of Action with every country node as participant, and hand out the new roster."""
+        if self.coordinator is None:
+            raise ValueError("a period needs a coordinator")
+        countries = ",".join(pid for pid in self.nodes if pid != self.coordinator)
+        ncpx(
+            "period", "create", "--roster", str(self.roster), "--authority-key", str(self.authority_key),
+            "--name", name, "--start", start, "--end", end, "--participants", countries,
+            "--coordinator", self.coordinator,
+        )  # fmt: skip
+        self.distribute_roster()
 
     def _extend_config(self, node: LocalNode) -> None:
         data = tomllib.loads(node.config.read_text())

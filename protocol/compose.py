@@ -57,20 +57,23 @@ def compose_enquiry(
     now: datetime,
     random: Random,
 ) -> list[Outgoing]:
-    """One envelope per recipient; the first message id doubles as the thread id."""
+    """One envelope per recipient, all in one new thread."""
     unique = list(dict.fromkeys(recipients))
     if not unique:
         raise Malformed("an enquiry needs at least one recipient")
     if me.participant in unique:
         raise Malformed("an enquiry cannot be addressed to its own sender")
     ids = [uuid7(now, random(RANDOM_BYTES)) for _ in unique]
+    # The thread id is an id of its own: were it one recipient's message id, every other recipient would learn
+    # that id and could claim it first at a peer that is down (ids are unique per receiving node).
+    thread = uuid7(now, random(RANDOM_BYTES))
     result = []
     for message_id, recipient in zip(ids, unique, strict=True):
         kid, _ = directory.encryption_key(recipient, now)
         header = Header(
             id=message_id,
             kind=Kind.ENQUIRY,
-            thread=ids[0],
+            thread=thread,
             sender=me.participant,
             recipient=recipient,
             created_at=now,
