@@ -154,7 +154,7 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
         def records(headers: list[Header]) -> list[Statement]:
             body = _created(headers).model_dump_json(exclude_none=True).encode()
             answer.append(body)
-            rows = [audit_row(now, officer, action, headers[0].thread, "ok")]
+            rows = [audit_row(now, officer, action, h.id, "ok") for h in headers]
             if key is not None:
                 rows.append(idempotency_row(officer, key, digest, 201, body, now))
             return rows

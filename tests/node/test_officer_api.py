@@ -93,7 +93,7 @@ async def test_idempotency_key(pair: Pair) -> None:
     assert other_key.json()["thread"] != first.json()["thread"]
     assert pair.th.count() == 2
     # The receiving side got each message exactly once.
-    ids = {first.json()["thread"], other_key.json()["thread"]}
+    ids = {first.json()["messages"][0]["id"], other_key.json()["messages"][0]["id"]}
 
     async def both_received() -> bool:
         return {i["id"] for i in await pair.my.listing(folder="inbox")} == ids
@@ -335,7 +335,7 @@ async def test_audit_records_actions_never_content(pair: Pair) -> None:
     assert ("officer-my", "open_message", message_id) in my_actions
     assert ("officer-my", "mark_read", message_id) in my_actions
     assert ("officer-my", "download_attachment", message_id) in my_actions
-    assert ("officer-my", "send_reply", message_id) in my_actions
+    assert ("officer-my", "send_reply", reply["messages"][0]["id"]) in my_actions
     assert all(r["outcome"] == "ok" and r["at"] for r in th_audit + my_audit)
     # Nothing an officer wrote is in the audit trail (nor in the idempotency table, nor in clear anywhere).
     for node in (pair.th, pair.my):
