@@ -19,6 +19,7 @@ from protocol.models import (
     Subjects,
     Text,
 )
+from protocol.outcome import Figures
 
 
 class _Content(Model):
@@ -176,3 +177,21 @@ class Peers(Model):
     me: str
     roster_version: int
     peers: list[PeerView]
+
+
+class NewOutcome(Model):
+    """This country's figures for a Period of Action; highlights are sealed so that only the coordinator reads them."""
+
+    period: str
+    figures: Figures
+    highlights: Annotated[str, Field(max_length=20_000)] | None = None
+
+
+class OutcomeQueued(Model):
+    """The signed return, queued for the coordinator."""
+
+    period: str
+    participant: str
+    submitted_at: str
+    figures: Figures
+    highlights_sealed: bool

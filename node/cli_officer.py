@@ -223,6 +223,59 @@ def register_officer(app: typer.Typer) -> None:
         result = Client(node, token).json("POST", f"/v1/messages/{message_id}/replies", body)
         _print_created(result, as_json)
 
+    outcome_app = typer.Typer(
+        help="This country's outcome return for a Period of Action.", no_args_is_help=True
+    )
+    app.add_typer(outcome_app, name="outcome")
+
+    @outcome_app.command("submit")
+    def outcome_submit(
+        node: NodeOpt,
+        token: TokenOpt,
+        period: Annotated[str, typer.Option("--period", help="Period name, e.g. jpa-2015")],
+        persons_assisted: Annotated[int, typer.Option("--persons-assisted")] = 0,
+        search_warrants: Annotated[int, typer.Option("--search-warrants")] = 0,
+        suspects_identified: Annotated[int, typer.Option("--suspects-identified")] = 0,
+        arrests: Annotated[int, typer.Option("--arrests")] = 0,
+        new_investigations: Annotated[int, typer.Option("--new-investigations")] = 0,
+        awareness_activities: Annotated[int, typer.Option("--awareness-activities")] = 0,
+        trainings_held: Annotated[int, typer.Option("--trainings-held")] = 0,
+        officers_trained: Annotated[int, typer.Option("--officers-trained")] = 0,
+        highlights_file: Annotated[
+            Path | None,
+            typer.Option("--highlights-file", help="Free text, sealed so only the coordinator reads it"),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Sign and send this country's figures (a later submission replaces an earlier one)."""
+        body: dict[str, Any] = {
+            "period": period,
+            "figures": {
+                "persons_assisted": persons_assisted,
+                "search_warrants": search_warrants,
+                "suspects_identified": suspects_identified,
+                "arrests": arrests,
+                "new_investigations": new_investigations,
+                "awareness_activities": awareness_activities,
+                "trainings_held": trainings_held,
+                "officers_trained": officers_trained,
+            },
+        }
+        if highlights_file is not None:
+            body["highlights"] = highlights_file.read_text(encoding="utf-8")
+        result = Client(node, token).json("POST", "/v1/outcomes", body)
+        if as_json:
+            out.print_json(json.dumps(result))
+            return
+        table = Table(
+            "figure", "count", title=f"{result['participant']} return for {result['period']} (queued)"
+        )
+        for key, value in result["figures"].items():
+            table.add_row(key.replace("_", " "), str(value))
+        out.print(table)
+        if result["highlights_sealed"]:
+            out.print("highlights sealed to the coordinator")
+
     @app.command("peers")
     def peers(node: NodeOpt, token: TokenOpt, as_json: JsonOpt = False) -> None:
         """Roster members with reachability and backlog."""

@@ -24,7 +24,9 @@ from node.api_models import (
     MessageDetail,
     MessageSummary,
     NewEnquiry,
+    NewOutcome,
     NewReply,
+    OutcomeQueued,
     Page,
     Peers,
     PeerView,
@@ -342,6 +344,24 @@ async def peers(request: web.Request) -> web.Response:
     return _json(Peers(me=service.me, roster_version=service.trust.roster.version, peers=views))
 
 
+async def submit_outcome(request: web.Request) -> web.Response:
+    """POST /v1/outcomes: this country's signed outcome return, queued for the coordinator."""
+    service = _service(request)
+    raw = await read_body(request, service.config.limits.max_request_bytes)
+    new = _parse(NewOutcome, raw)
+    officer: str = request[OFFICER]
+    audit = audit_row(service.clock(), officer, "submit_outcome", new.period, "ok")
+    outcome = await service.submit_outcome(new.period, new.figures, new.highlights, officer, audit)
+    queued = OutcomeQueued(
+        period=outcome.period,
+        participant=outcome.participant,
+        submitted_at=format_time(outcome.submitted_at),
+        figures=outcome.figures,
+        highlights_sealed=outcome.highlights is not None,
+    )
+    return _json(queued, 202)
+
+
 def routes() -> list[web.RouteDef]:
     """The officer routes."""
     return [
@@ -352,4 +372,5 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/messages/{id}/read", mark_read),
         web.get("/v1/messages/{id}/attachments/{index}", attachment),
         web.get("/v1/peers", peers),
+        web.post("/v1/outcomes", submit_outcome),
     ]

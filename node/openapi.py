@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from node.api_models import Created, NewEnquiry, NewReply, Page, Peers, Thread
+from node.api_models import Created, NewEnquiry, NewOutcome, NewReply, OutcomeQueued, Page, Peers, Thread
 from protocol.codes import CrimeArea
 
 _REF = "#/components/schemas/{model}"
@@ -36,7 +36,16 @@ def _op(summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """The whole document (computed once)."""
-    models: list[type[BaseModel]] = [NewEnquiry, NewReply, Created, Page, Thread, Peers]
+    models: list[type[BaseModel]] = [
+        NewEnquiry,
+        NewReply,
+        Created,
+        Page,
+        Thread,
+        Peers,
+        NewOutcome,
+        OutcomeQueued,
+    ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas: dict[str, Any] = defs.get("$defs", {})
     schemas["Problem"] = {
@@ -134,6 +143,13 @@ def openapi_document() -> dict[str, Any]:
                         _ID,
                         {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
                     ],
+                )
+            },
+            "/v1/outcomes": {
+                "post": _op(
+                    "Submit this country's signed outcome return for a period (queued for the coordinator)",
+                    {"202": {"description": "Queued", "content": _json(OutcomeQueued)}},
+                    requestBody={"required": True, "content": _json(NewOutcome)},
                 )
             },
             "/v1/peers": {

@@ -29,6 +29,7 @@ from protocol.errors import (
     InvalidState,
     Malformed,
     NcpxError,
+    NoUsableKey,
     Replayed,
     TooLarge,
     UnknownRecipient,
@@ -36,8 +37,10 @@ from protocol.errors import (
 )
 from protocol.ids import RANDOM_BYTES
 from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
+from protocol.outcome import Figures, OutcomeReturn, make_return
 from protocol.receipts import make_receipt, receipt_digest
 from protocol.records import Event, make_record
+from protocol.sealing import EPHEMERAL_BYTES
 from protocol.signing import ed25519_public, raw_public
 
 log = logging.getLogger("ncpx.node")
@@ -145,6 +148,34 @@ class NodeService:
         await self.mailbox.store_outgoing(items, officer, signer, now, records(headers))
         self.on_queued([h.recipient for h in headers])
         return headers
+
+    async def submit_outcome(
+        self, period: str, figures: Figures, highlights: str | None, officer: str, audit: Statement
+    ) -> OutcomeReturn:
+        """Sign this country's outcome return and queue it for the coordinator (highlights sealed to it)."""
+        coordinator = self.coordinator()
+        if coordinator is None:
+            raise NoUsableKey("the roster names no coordinator to send the return to")
+        declared = self.trust.roster.period(period)
+        if self.me not in declared.participants:
+            raise InvalidState(f"{self.me} does not take part in {period}")
+        now = self.clock()
+        sealed_to = self.trust.roster.encryption_key(coordinator, now) if highlights else None
+        outcome = make_return(
+            period,
+            figures,
+            self.trust.identity,
+            now,
+            highlights,
+            sealed_to,
+            self.random(EPHEMERAL_BYTES) if highlights else None,
+        )
+        row = outbox_row(coordinator, "outcome", f"{period}/{self.me}", canonical(outcome.wire()))
+        async with self.mailbox.db.transaction() as conn:
+            for sql, params in (row, audit):
+                await conn.execute(sql, params)
+        self.on_queued([coordinator])
+        return outcome
 
     async def submit_reply(
         self, message_id: str, body: ReplyBody, officer: str, records: Records = lambda headers: ()
