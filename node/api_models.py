@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from protocol.codes import CrimeArea, Handling, LabourSector, Tlp, Urgency
+from protocol.codes import CrimeArea, LabourSector, Urgency
 from protocol.models import (
-    Attachment,
+    Content,
     EnquiryBody,
     Evaluation,
     Model,
@@ -17,40 +17,11 @@ from protocol.models import (
     ReplyBody,
     ShortText,
     Subjects,
-    Text,
 )
 from protocol.outcome import Figures
 
 
-class _Content(Model):
-    handling: Handling = Handling.H0
-    handling_note: Annotated[str, Field(max_length=2_000)] | None = None
-    tlp: Tlp = Tlp.AMBER
-    evaluation: Evaluation | None = None
-    text: Text
-    subjects: Subjects = Subjects()
-    attachments: Annotated[list[Attachment], Field(max_length=50)] = []
-
-    @model_validator(mode="after")
-    def _h3_needs_note(self) -> _Content:
-        # The sealed body refuses this too; checking here makes it a 400 instead of a 500 after parsing.
-        if self.handling is Handling.H3 and not (self.handling_note or "").strip():
-            raise ValueError("handling code H3 requires handling_note")
-        return self
-
-    def _content(self) -> dict[str, Any]:
-        return {
-            "handling": self.handling,
-            "handling_note": self.handling_note,
-            "tlp": self.tlp,
-            "evaluation": self.evaluation,
-            "text": self.text,
-            "subjects": self.subjects,
-            "attachments": self.attachments,
-        }
-
-
-class NewEnquiry(_Content):
+class NewEnquiry(Content):
     """An enquiry to one or more countries; becomes one sealed message per recipient in one thread."""
 
     recipients: Annotated[list[ParticipantId], Field(min_length=1, max_length=50)]
@@ -61,15 +32,15 @@ class NewEnquiry(_Content):
 
     def body(self) -> EnquiryBody:
         """The sealed part."""
-        return EnquiryBody(subject=self.subject, sector=self.sector, **self._content())
+        return EnquiryBody(subject=self.subject, sector=self.sector, **self.content())
 
 
-class NewReply(_Content):
+class NewReply(Content):
     """The answer to a received enquiry."""
 
     def body(self) -> ReplyBody:
         """The sealed part."""
-        return ReplyBody(**self._content())
+        return ReplyBody(**self.content())
 
 
 class CreatedMessage(Model):

@@ -207,8 +207,8 @@ class Attachment(Model):
     data: B64Bytes
 
 
-class _Content(Model):
-    """Fields shared by enquiries and replies."""
+class Content(Model):
+    """Fields shared by enquiries and replies (and by the officer API's requests that become them)."""
 
     handling: Handling = Handling.H0
     handling_note: Annotated[str, Field(max_length=2_000)] | None = None
@@ -220,17 +220,21 @@ class _Content(Model):
     attachments: Annotated[list[Attachment], Field(max_length=50)] = []
 
     @model_validator(mode="after")
-    def _h3_needs_note(self) -> _Content:
+    def _h3_needs_note(self) -> Content:
         if self.handling is Handling.H3 and not (self.handling_note or "").strip():
             raise ValueError("handling code H3 requires handling_note")
         return self
+
+    def content(self) -> dict[str, Any]:
+        """The shared fields, to build a body of either kind from."""
+        return {name: getattr(self, name) for name in Content.model_fields}
 
     def attachment_bytes(self) -> int:
         """Total attachment size, checked against the node's configured limit."""
         return sum(len(a.data) for a in self.attachments)
 
 
-class EnquiryBody(_Content):
+class EnquiryBody(Content):
     """The sealed content of an enquiry (a request for information)."""
 
     kind: Literal["enquiry"] = "enquiry"
@@ -238,7 +242,7 @@ class EnquiryBody(_Content):
     sector: LabourSector | None = None
 
 
-class ReplyBody(_Content):
+class ReplyBody(Content):
     """The sealed content of an answer to an enquiry."""
 
     kind: Literal["reply"] = "reply"
