@@ -14,7 +14,7 @@ from typing import Any
 
 from node.storage.database import Database, Row, Statement
 from protocol.compose import Outgoing
-from protocol.encoding import canonical, format_time
+from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NotFound, Replayed
 from protocol.models import Receipt
@@ -37,12 +37,28 @@ def _advance(column_state: str, new: str) -> str:
     )
 
 
-def outbox_row(peer: str, item: str, ref: str, payload: bytes) -> Statement:
+def outbox_row(peer: str, item: str, ref: str, payload: bytes, queued_at: float | None = None) -> Statement:
     """The statement that queues one item for ``peer`` (run inside the transaction that makes it due)."""
     return (
         "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, ?, ?, ?, ?)",
-        (peer, item, ref, payload, time.time()),
+        (peer, item, ref, payload, time.time() if queued_at is None else queued_at),
     )
+
+
+def _mark_statement(
+    message_id: str, state: str, stamp: str, folder: str, peer: str | None = None
+) -> Statement:
+    """Move a message forward to ``state`` (never back), stamping ``<state>_at`` once."""
+    column = f"{state}_at"
+    sql = (
+        f"UPDATE messages SET state = {_advance('state', state)}, {column} = coalesce({column}, ?) "  # noqa: S608 - constant SQL
+        "WHERE id = ? AND folder = ? AND state != 'undeliverable'"
+    )
+    params: list[Any] = [stamp, message_id, folder]
+    if peer is not None:
+        sql += " AND peer = ?"
+        params.append(peer)
+    return sql, tuple(params)
 
 
 @dataclass(frozen=True)
@@ -85,14 +101,18 @@ class Mailbox:
         now: datetime,
         extra: Sequence[Statement] = (),
     ) -> None:
-        """Record new messages in the sent folder and queue their envelopes, atomically with ``extra``."""
+        """Record new messages in the sent folder and queue their envelopes, atomically with ``extra``.
+
+        Group-committed with concurrent submissions (see :meth:`Database.write`).
+        """
         stamp = format_time(now)
         queued = time.time()
-        async with self.db.transaction() as conn:
-            for out in items:
-                header = out.envelope.header
-                raw = out.envelope.canonical_bytes()
-                await conn.execute(
+        statements: list[Statement] = []
+        for out in items:
+            header = out.envelope.header
+            raw = out.envelope.canonical_bytes()
+            statements.append(
+                (
                     "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
                     "created_at, due_at, in_reply_to, envelope, envelope_digest, local_sealed, signer_key, "
                     "state, officer, queued_at) VALUES (?, ?, 'sent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -110,21 +130,19 @@ class Mailbox:
                         format_time(header.due_at) if header.due_at else None,
                         header.in_reply_to,
                         raw,
-                        out.envelope.digest(),
+                        digest_text(raw),
                         out.local_sealed,
                         signer_key,
                         officer,
                         stamp,
                     ),
                 )
-                await conn.execute(
-                    "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, 'envelope', ?, ?, ?)",
-                    (header.recipient, header.id, raw, queued),
-                )
-                if header.in_reply_to:
-                    await self._mark(conn, header.in_reply_to, "answered", stamp, folder="inbox")
-            for sql, params in extra:
-                await conn.execute(sql, params)
+            )
+            statements.append(outbox_row(header.recipient, "envelope", header.id, raw, queued))
+            if header.in_reply_to:
+                statements.append(_mark_statement(header.in_reply_to, "answered", stamp, folder="inbox"))
+        statements.extend(extra)
+        await self.db.write(statements)
 
     async def oldest_queued(self, peer: str) -> tuple[int, float | None]:
         """How many rows wait for ``peer`` and since when (what a node tells the coordinator about its lag)."""
@@ -253,8 +271,10 @@ class Mailbox:
                     ),
                 )
                 if header.in_reply_to:
-                    await self._mark(
-                        conn, header.in_reply_to, "answered", stamp, folder="sent", peer=header.sender
+                    await conn.execute(
+                        *_mark_statement(
+                            header.in_reply_to, "answered", stamp, folder="sent", peer=header.sender
+                        )
                     )
                 for sql, params in item.records:
                     await conn.execute(sql, params)
@@ -264,7 +284,7 @@ class Mailbox:
     async def apply_status(self, peer: str, message_id: str, state: str, at: datetime) -> None:
         """A peer tells us it read a message we sent it."""
         async with self.db.transaction() as conn:
-            await self._mark(conn, message_id, state, format_time(at), folder="sent", peer=peer)
+            await conn.execute(*_mark_statement(message_id, state, format_time(at), folder="sent", peer=peer))
 
     async def mark_read(self, message_id: str, now: datetime, extra: Sequence[Statement] = ()) -> bool:
         """An officer opened a received message; returns False when it was read before."""
@@ -276,25 +296,10 @@ class Mailbox:
         if row[0] is not None:
             return False
         async with self.db.transaction() as conn:
-            await self._mark(conn, message_id, "read", format_time(now), folder="inbox")
+            await conn.execute(*_mark_statement(message_id, "read", format_time(now), folder="inbox"))
             for sql, params in extra:
                 await conn.execute(sql, params)
         return True
-
-    @staticmethod
-    async def _mark(
-        conn: Any, message_id: str, state: str, stamp: str, folder: str, peer: str | None = None
-    ) -> None:
-        column = f"{state}_at"
-        sql = (
-            f"UPDATE messages SET state = {_advance('state', state)}, {column} = coalesce({column}, ?) "  # noqa: S608 - constant SQL
-            "WHERE id = ? AND folder = ? AND state != 'undeliverable'"
-        )
-        params: list[Any] = [stamp, message_id, folder]
-        if peer is not None:
-            sql += " AND peer = ?"
-            params.append(peer)
-        await conn.execute(sql, params)
 
     # -- reading --
 

@@ -8,7 +8,7 @@ so that a response or a receipt is only ever sent after the ``COMMIT`` that make
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,8 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self._lock = asyncio.Lock()
+        self._waiting: list[tuple[Sequence[Statement], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -78,6 +80,48 @@ class Database:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def write(self, statements: Sequence[Statement]) -> None:
+        """Run ``statements`` atomically, sharing one commit with concurrent callers (group commit).
+
+        Returns once the commit that contains them has reached the disk. Under load, every caller that arrives
+        while a commit is in progress joins the next one, so one fsync serves many officers' submissions; a
+        caller alone is committed at once. If a group fails, each member is retried in a transaction of its
+        own, so one caller's bad statement never fails another's.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((statements, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                async with self.transaction() as conn:
+                    for statements, _ in group:
+                        for sql, params in statements:
+                            await conn.execute(sql, params)
+            except Exception:
+                for statements, future in group:
+                    await self._alone(statements, future)
+                continue
+            for _, future in group:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _alone(self, statements: Sequence[Statement], future: asyncio.Future[None]) -> None:
+        try:
+            async with self.transaction() as conn:
+                for sql, params in statements:
+                    await conn.execute(sql, params)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(None)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """One row of a read query."""
