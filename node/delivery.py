@@ -27,7 +27,7 @@ import aiohttp
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
-from protocol.encoding import canonical, format_time
+from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NcpxError, error_for_code
 from protocol.models import Receipt
@@ -170,8 +170,8 @@ class DeliveryWorker:
         state.next_attempt = time.time() + delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
         state.last_error = error
 
-    async def _post(self, peer: str, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        body = canonical(payload)
+    async def _post(self, peer: str, path: str, payload: dict[str, Any] | bytes) -> tuple[int, Any]:
+        body = payload if isinstance(payload, bytes) else canonical(payload)
         service = self.service
         headers = sign_request("POST", path, peer, body, service.trust.identity, service.clock())
         headers["Content-Type"] = "application/json"
@@ -269,9 +269,10 @@ class DeliveryWorker:
     async def _send_envelopes(self, peer: str, items: list[OutboxItem]) -> None:
         await self.mailbox.mark_sent([i.ref for i in items], self.service.clock())
         parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in items}
-        status, data = await self._post(
-            peer, ENVELOPES_PATH, {"envelopes": [json.loads(i.payload) for i in items]}
-        )
+        digests = {i.ref: digest_text(i.payload) for i in items}  # outbox payloads are canonical bytes
+        # Outbox payloads are canonical already: the batch is their concatenation, not a re-serialisation.
+        body = b'{"envelopes":[' + b",".join(i.payload for i in items) + b"]}"
+        status, data = await self._post(peer, ENVELOPES_PATH, body)
         if status == 413 and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
             # The request as a whole exceeds the peer's limit: send halves; one envelope alone too large for
             # the peer can never be delivered, and must not hold up everything queued behind it.
@@ -291,7 +292,7 @@ class DeliveryWorker:
         failed: list[tuple[int, str, str]] = []
         retry: list[int] = []
         for item, result in zip(items, results, strict=True):
-            code = self._receipt_or_code(parsed[item.ref], result)
+            code = self._receipt_or_code(parsed[item.ref], digests[item.ref], result)
             if isinstance(code, Receipt):
                 delivered.append((item.seq, item.ref, code))
             elif code in RETRYABLE:
@@ -303,7 +304,7 @@ class DeliveryWorker:
             row
             for _, ref, receipt in delivered
             for row in self.service.record_rows(
-                parsed[ref].header, "sent", parsed[ref].digest(), now, receipt_digest(receipt)
+                parsed[ref].header, "sent", digests[ref], now, receipt_digest(receipt)
             )
         ]
         await self.mailbox.settle(delivered, [], failed, retry, now, records)
@@ -314,13 +315,13 @@ class DeliveryWorker:
         if retry:
             raise TransportError(f"{len(retry)} envelopes refused for now")
 
-    def _receipt_or_code(self, envelope: Envelope, result: Any) -> Receipt | str:
+    def _receipt_or_code(self, envelope: Envelope, digest: str, result: Any) -> Receipt | str:
         if not isinstance(result, dict):
             return "ncpx_error"
         if "receipt" in result:
             try:
                 receipt = Receipt.model_validate(result["receipt"])
-                verify_receipt(receipt, envelope, self.service.trust.roster)
+                verify_receipt(receipt, envelope, self.service.trust.roster, digest)
             except (NcpxError, ValueError):
                 log.warning("peer %s returned an invalid receipt", envelope.header.recipient)
                 return "ncpx_error"

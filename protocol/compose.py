@@ -14,10 +14,11 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from protocol.codes import CrimeArea, Kind, Urgency, due_at
-from protocol.envelope import EPHEMERAL_BYTES, Envelope, seal, seal_body
+from protocol.envelope import EPHEMERAL_BYTES, Envelope, envelope_from, inner_plaintext
 from protocol.errors import Malformed
 from protocol.ids import RANDOM_BYTES, uuid7
 from protocol.models import EnquiryBody, Header, ReplyBody
+from protocol.sealing import encrypt_to
 from protocol.signing import KeyDirectory, LocalKeys
 
 Random = Callable[[int], bytes]
@@ -41,9 +42,9 @@ def _outgoing(
     random: Random,
 ) -> Outgoing:
     _, to = directory.encryption_key(header.recipient, header.created_at)
-    envelope = seal(header, body, me, to, random(EPHEMERAL_BYTES))
-    local = seal_body(header, body, me.signing, own_key, random(EPHEMERAL_BYTES))
-    return Outgoing(envelope, local)
+    plaintext = inner_plaintext(header, body, me.signing)  # signed once, sealed twice
+    envelope = envelope_from(header, plaintext, me, to, random(EPHEMERAL_BYTES))
+    return Outgoing(envelope, encrypt_to(plaintext, own_key, random(EPHEMERAL_BYTES)))
 
 
 def compose_enquiry(

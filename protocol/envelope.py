@@ -70,6 +70,20 @@ def check_header(header: Header) -> None:
             raise Malformed("a reply carries no deadline")
 
 
+def inner_plaintext(header: Header, body: EnquiryBody | ReplyBody, signer: Ed25519PrivateKey) -> bytes:
+    """``canonical({"body": body, "h": b64(hd), "sig": b64(inner)})``, serialising the body only once.
+
+    The members are written in RFC 8785 order (``body`` < ``h`` < ``sig``) around their own canonical forms,
+    which is byte for byte the canonical form of the whole object.
+    """
+    hd = header_digest(header)
+    body_bytes = canonical(body.wire())
+    inner = sign(signer, "inner", hd + sha256(body_bytes))
+    return (
+        b'{"body":' + body_bytes + b',"h":' + canonical(b64e(hd)) + b',"sig":' + canonical(b64e(inner)) + b"}"
+    )
+
+
 def seal_body(
     header: Header,
     body: EnquiryBody | ReplyBody,
@@ -78,10 +92,7 @@ def seal_body(
     ephemeral: bytes,
 ) -> bytes:
     """Sign ``body`` bound to ``header`` and encrypt it to ``to``; returns the sealed bytes."""
-    hd = header_digest(header)
-    body_wire = body.wire()
-    inner = sign(signer, "inner", hd + sha256(canonical(body_wire)))
-    return encrypt_to(canonical({"h": b64e(hd), "body": body_wire, "sig": b64e(inner)}), to, ephemeral)
+    return encrypt_to(inner_plaintext(header, body, signer), to, ephemeral)
 
 
 def open_body(
@@ -116,9 +127,16 @@ def seal(
     header: Header, body: EnquiryBody | ReplyBody, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes
 ) -> Envelope:
     """Make the envelope for ``header`` and ``body``, sealed to the recipient key ``to``."""
+    return envelope_from(header, inner_plaintext(header, body, me.signing), me, to, ephemeral)
+
+
+def envelope_from(
+    header: Header, plaintext: bytes, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes
+) -> Envelope:
+    """Seal an :func:`inner_plaintext` already made for ``header`` to ``to`` and sign the outside."""
     if header.sender != me.participant or header.sender_key != me.signing_kid:
         raise ValueError("header names another sender or key than the one sealing it")
-    sealed = seal_body(header, body, me.signing, to, ephemeral)
+    sealed = encrypt_to(plaintext, to, ephemeral)
     outer = sign(me.signing, "outer", header_digest(header) + sha256(sealed))
     return Envelope(header=header, sealed=sealed, sig=outer)
 

@@ -20,25 +20,29 @@ def _unsigned(model: Receipt | MetadataRecord) -> bytes:
     return canonical(data)
 
 
-def make_receipt(envelope: Envelope, me: LocalKeys, received_at: datetime) -> Receipt:
-    """The receipt ``me`` returns for an envelope it has durably stored."""
+def make_receipt(
+    envelope: Envelope, me: LocalKeys, received_at: datetime, envelope_digest: str | None = None
+) -> Receipt:
+    """The receipt ``me`` returns for an envelope it has durably stored (pass its digest if already known)."""
     unsigned = Receipt(
         message_id=envelope.header.id,
         sender=envelope.header.sender,
         receiver=me.participant,
-        envelope_digest=envelope.digest(),
+        envelope_digest=envelope_digest or envelope.digest(),
         received_at=received_at,
         receiver_key=me.signing_kid,
     )
     return unsigned.model_copy(update={"sig": sign(me.signing, "receipt", _unsigned(unsigned))})
 
 
-def verify_receipt(receipt: Receipt, envelope: Envelope, directory: KeyDirectory) -> None:
+def verify_receipt(
+    receipt: Receipt, envelope: Envelope, directory: KeyDirectory, envelope_digest: str | None = None
+) -> None:
     """Check that ``receipt`` is the addressed recipient's signed acknowledgement of exactly ``envelope``."""
     header = envelope.header
     if receipt.receiver != header.recipient or receipt.sender != header.sender:
         raise NotForUs("receipt names other parties than the envelope")
-    if receipt.message_id != header.id or receipt.envelope_digest != envelope.digest():
+    if receipt.message_id != header.id or receipt.envelope_digest != (envelope_digest or envelope.digest()):
         raise Malformed("receipt is for another envelope")
     key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
     verify(key, "receipt", _unsigned(receipt), receipt.sig)
