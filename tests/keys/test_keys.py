@@ -1,0 +1,163 @@
+"""Key files, identities and the signed roster: permissions, passphrases, versions, rotation and revocation."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from keys import (
+    Identity,
+    Roster,
+    add_participant,
+    generate_authority,
+    load_authority,
+    revoke,
+    rotate,
+    sign_roster,
+)
+from keys.roster import Role, add_period, authority_public_text, parse_authority_public, parse_roster
+from protocol.errors import (
+    BadSignature,
+    ExpiredKey,
+    KeyFileError,
+    Malformed,
+    NotFound,
+    NoUsableKey,
+    RevokedKey,
+    RosterRollback,
+    UnknownKey,
+    UnknownSender,
+)
+from protocol.period import Period
+from tests.protocol.helpers import NOW, world
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_identity_round_trip_with_0600_key_file(tmp_path: Path) -> None:
+    identity = Identity.generate("th")
+    identity.save(tmp_path)
+    assert mode(tmp_path / "identity.key") == 0o600
+    loaded = Identity.load(tmp_path)
+    assert loaded.participant == "TH"
+    assert loaded.signing_kid == identity.signing_kid
+    assert loaded.card() == identity.card()
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    Identity.generate("TH").save(tmp_path)
+    os.chmod(tmp_path / "identity.key", 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        Identity.load(tmp_path)
+
+
+def test_passphrase_protected_key_file(tmp_path: Path) -> None:
+    identity = Identity.generate("TH")
+    identity.save(tmp_path, b"correct horse")
+    assert b"signing" not in (tmp_path / "identity.key").read_bytes()
+    assert Identity.load(tmp_path, b"correct horse").signing_kid == identity.signing_kid
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        Identity.load(tmp_path, b"wrong")
+    with pytest.raises(KeyFileError, match="passphrase"):
+        Identity.load(tmp_path)
+
+
+def test_authority_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "authority.key"
+    key = generate_authority(path)
+    assert mode(path) == 0o600
+    assert load_authority(path).public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
+    pinned = path.with_suffix(".pub").read_text().strip()
+    assert parse_authority_public(pinned).public_bytes_raw() == key.public_key().public_bytes_raw()
+    with pytest.raises(KeyFileError):
+        generate_authority(path)
+    with pytest.raises(Malformed):
+        parse_authority_public("not-a-key")
+
+
+def test_every_edit_bumps_the_version_and_is_signed() -> None:
+    w = world()
+    assert w.roster.version == 3  # created, TH added, MY added
+    edited = revoke(w.body, "MY", None, NOW)
+    assert edited.version == 4
+    signed = sign_roster(edited, w.authority)
+    assert Roster(signed, w.authority.public_key()).version == 4
+    assert parse_roster(signed.to_bytes()) == signed
+    with pytest.raises(Malformed):
+        add_participant(w.body, w.th.card(), "http://x", Role.NODE, "", NOW)
+
+
+def test_roster_from_another_authority_or_tampered_is_refused() -> None:
+    w = world()
+    other = Ed25519PrivateKey.generate()
+    with pytest.raises(UnknownKey):
+        Roster(w.roster.signed, other.public_key())
+    tampered = w.roster.signed.model_copy(
+        update={"roster": w.roster.signed.roster.model_copy(update={"version": 99})}
+    )
+    with pytest.raises(BadSignature):
+        Roster(tampered, w.authority.public_key())
+
+
+def test_rollback_and_forks_are_refused() -> None:
+    w = world()
+    older = w.roster
+    newer = Roster(sign_roster(revoke(w.body, "MY", None, NOW), w.authority), w.authority.public_key())
+    assert older.newer(newer.signed).version == newer.version
+    with pytest.raises(RosterRollback):
+        newer.newer(older.signed)
+    fork = sign_roster(revoke(w.body, "TH", None, NOW), w.authority)  # same version, other content
+    with pytest.raises(RosterRollback):
+        newer.newer(fork)
+    assert newer.newer(newer.signed).version == newer.version  # the same roster again is not a rollback
+
+
+def test_revocation_is_effective_at_once_even_for_past_times() -> None:
+    w = world()
+    assert w.roster.signing_key("TH", w.th.signing_kid, NOW - timedelta(hours=1))
+    w.resign(revoke(w.body, "TH", w.th.signing_kid, NOW))
+    with pytest.raises(RevokedKey):
+        w.roster.signing_key("TH", w.th.signing_kid, NOW - timedelta(hours=1))
+    w.resign(revoke(w.body, "MY", None, NOW))
+    with pytest.raises(RevokedKey):
+        w.roster.signing_key("MY", w.my.signing_kid, NOW)
+    with pytest.raises(NoUsableKey):
+        w.roster.encryption_key("MY", NOW)
+    with pytest.raises(UnknownSender):
+        w.roster.signing_key("ID", "x" * 20, NOW)
+
+
+def test_rotation_keeps_old_keys_valid_for_the_overlap() -> None:
+    w = world()
+    old_signing, old_encryption = w.th.signing_kid, w.th.encryption_kid
+    w.th.rotate()
+    w.resign(rotate(w.body, w.th.card(), timedelta(days=7), NOW))
+    kid, _ = w.roster.encryption_key("TH", NOW + timedelta(seconds=1))
+    assert kid == w.th.encryption_kid != old_encryption
+    assert w.roster.signing_key("TH", old_signing, NOW + timedelta(days=6))
+    with pytest.raises(ExpiredKey):
+        w.roster.signing_key("TH", old_signing, NOW + timedelta(days=8))
+    assert (
+        w.th.decryption_key(old_encryption) is not None
+    )  # in-flight messages sealed to the old key still open
+
+
+def test_periods_live_in_the_roster() -> None:
+    w = world()
+    period = Period(
+        name="jpa-2015", start=NOW, end=NOW + timedelta(days=30), participants=["TH", "MY"], coordinator="TH"
+    )
+    roster = w.resign(add_period(w.body, period, NOW))
+    assert roster.period("jpa-2015") == period
+    with pytest.raises(NotFound):
+        roster.period("jpa-2016")
+    with pytest.raises(UnknownSender):
+        add_period(w.body, period.model_copy(update={"participants": ["TH", "AU"]}), NOW)
+    assert authority_public_text(w.authority.public_key()).startswith("ncpx-authority:")
