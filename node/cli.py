@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from node.cli_admin import register_admin
+from node.cli_coordinator import register_coordinator
 from node.cli_officer import register_officer
 from node.client import RemoteError
 from protocol.errors import ConfigError, KeyFileError, Malformed, NcpxError, NotFound, Unauthorized
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 register_admin(app)
 register_officer(app)
+register_coordinator(app)
 
 _err = Console(stderr=True)
 

@@ -1,13 +1,25 @@
-"""``make demo``: two country nodes as separate processes on loopback exchange an enquiry and its answer.
+"""``make demo``: a local Joint Period of Action, every participant a separate process on loopback.
 
-Thailand's officer asks Malaysia about a vessel and a phone number; Malaysia's officer reads and answers. The
-demo prints the exchange with its signed receipts and exits 0 only if every state and receipt checked out.
+Four country nodes (TH, MY, ID, AU) and the coordinator (XI-COORD) are set up the way operators and the roster
+authority do it, a Period of Action is declared, and then:
+
+1. Thailand's officer asks Malaysia about a vessel; the demo follows it from submission to signed receipt, read
+   notice and answer, showing what the officers see with the ``ncpx`` command;
+2. the countries exchange a few dozen more enquiries (some to several countries at once) and answer most;
+3. each country submits its signed outcome return;
+4. the coordinator, which never sees a message's content, tallies the period and prints the report.
+
+The demo exits 0 only if every state, receipt and figure matches what it sent.
 """
 
 from __future__ import annotations
 
+import random
+import shutil
 import sys
 import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +28,38 @@ from rich.table import Table
 
 from node.client import Client
 from node.topology import Topology, ncpx, wait_until
+from protocol.encoding import format_time
+from protocol.outcome import FIGURES
 
 console = Console(width=150)
+COUNTRIES = ["TH", "MY", "ID", "AU"]
+COORDINATOR = "XI-COORD"
+PERIOD = "jpa-demo"
+AREAS = ["people_smuggling", "thb_labour_exploitation", "thb_sexual_exploitation", "document_visa_fraud"]
+URGENCIES = ["urgent_direct", "urgent_indirect", "normal"]
+DEBRIEF_2015 = {
+    "persons_assisted": 59,
+    "search_warrants": 7,
+    "suspects_identified": 63,
+    "arrests": 32,
+    "new_investigations": 8,
+    "awareness_activities": 68,
+    "trainings_held": 12,
+    "officers_trained": 485,
+}
+"""The 2015 debrief's totals, split across the demo's countries so that the report must add them up again."""
+
+
+class Checks:
+    """Prints each check as it is made and remembers the failures."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def __call__(self, ok: bool, what: str) -> None:
+        console.print(("[green]✓[/] " if ok else "[red]✗[/] ") + what)
+        if not ok:
+            self.failures.append(what)
 
 
 def _state(client: Client, message_id: str, folder: str, wanted: str) -> dict[str, Any] | None:
@@ -28,99 +70,72 @@ def _state(client: Client, message_id: str, folder: str, wanted: str) -> dict[st
     return None
 
 
-def run(root: Path) -> list[str]:
-    """Run the exchange; returns the list of failed checks (empty when all passed)."""
-    failures: list[str] = []
-
-    def check(ok: bool, what: str) -> None:
-        console.print(("[green]✓[/] " if ok else "[red]✗[/] ") + what)
-        if not ok:
-            failures.append(what)
-
-    topology = Topology(root, ["TH", "MY"])
-    console.rule("setting up: roster authority, two nodes (TH, MY), one officer each")
-    topology.create()
-    topology.start()
-    th, my = topology.nodes["TH"].client(), topology.nodes["MY"].client()
-    try:
-        console.rule("TH asks MY about a vessel (urgent, information held directly: due in 8 hours)")
-        created = th.json(
-            "POST",
-            "/v1/enquiries",
-            {
-                "recipients": ["MY"],
-                "area": "people_smuggling",
-                "urgency": "urgent_direct",
-                "subject": "Vessel suspected of carrying 40 migrants towards Langkawi",
-                "text": "Please confirm the vessel's last port of call and the registered owner.",
-                "handling": "H2",
-                "tlp": "TLP:AMBER",
-                "evaluation": {"source": "B", "information": "2"},
-                "subjects": {
-                    "vessels": [{"name": "KM Harapan Jaya", "imo": "9074729", "flag": "ID"}],
-                    "phones": [{"number": "+60123456789", "note": "skipper"}],
-                },
-                "attachments": [
-                    {"name": "photo.txt", "media_type": "text/plain", "data": "dmVzc2VsIHBob3Rv"}
-                ],
-            },
-            headers={"Idempotency-Key": "demo-enquiry-1"},
-        )
-        enquiry = created["messages"][0]["id"]
-        check(bool(created["messages"][0]["due_at"]), f"enquiry {enquiry} queued with a deadline")
-        delivered = wait_until(lambda: _state(th, enquiry, "sent", "delivered"), 30, "the signed receipt")
-        check(delivered["delivered_at"] is not None, "TH holds MY's signed receipt: state delivered")
-
-        console.rule("MY's officer opens the inbox and reads the enquiry")
-        _cli(topology, "MY", "inbox")
-        inbox = my.json("GET", "/v1/messages", query={"folder": "inbox"})
-        check(any(i["id"] == enquiry for i in inbox["items"]), "the enquiry is in MY's inbox")
-        opened = my.json("GET", f"/v1/messages/{enquiry}")["message"]
-        check(
-            opened["subjects"]["vessels"][0]["imo"] == "9074729",
-            "MY opens the sealed body: vessel IMO intact",
-        )
-        check(opened["attachments"][0]["size"] == len(b"vessel photo"), "attachment intact")
-        my.json("POST", f"/v1/messages/{enquiry}/read")
-        wait_until(lambda: _state(th, enquiry, "sent", "read"), 30, "the read notice")
-        check(True, "TH sees that MY read it: state read")
-
-        console.rule("MY answers; the reply threads under the enquiry")
-        reply = my.json(
-            "POST",
-            f"/v1/messages/{enquiry}/replies",
-            {"text": "Last port of call: Belawan. Owner identified; details follow.", "handling": "H1"},
-        )["messages"][0]["id"]
-        wait_until(lambda: _state(my, reply, "sent", "delivered"), 30, "the reply's receipt")
-        check(True, "MY holds TH's signed receipt for the reply")
-        wait_until(lambda: _state(th, enquiry, "sent", "answered"), 30, "the enquiry to show answered")
-        check(True, "TH's enquiry shows answered")
-        thread = th.json("GET", f"/v1/messages/{reply}")
-        check(
-            [m["kind"] for m in thread["thread"]] == ["enquiry", "reply"]
-            and thread["message"]["text"].startswith("Last"),
-            "TH reads the reply in the enquiry's thread",
-        )
-        _print_exchange(thread["thread"])
-        _cli(topology, "TH", "inbox", "--folder", "sent")
-    finally:
-        topology.stop()
-    return failures
-
-
-def _cli(topology: Topology, node_id: str, *args: str) -> None:
-    """Show what an officer sees with the ncpx command (the same token, the same API)."""
+def _cli(topology: Topology, node_id: str, *args: str) -> str:
+    """Show what an officer (or the coordinator) sees with the ncpx command: same token, same API."""
     node = topology.nodes[node_id]
-    console.print(f"[dim]$ ncpx {' '.join(args)}    # officer at {node_id}[/]")
-    env = {"NCPX_NODE": node.url, "NCPX_TOKEN": node.token, "COLUMNS": "150"}
-    console.print(ncpx(*args, env=env), end="", markup=False, highlight=False)
+    console.print(f"[dim]$ ncpx {' '.join(args)}    # at {node_id}[/]")
+    output = ncpx(*args, env={"NCPX_NODE": node.url, "NCPX_TOKEN": node.token, "COLUMNS": "150"})
+    console.print(output, end="", markup=False, highlight=False, soft_wrap=True)
+    return output
 
 
-def _print_exchange(thread: list[dict[str, Any]]) -> None:
+def walkthrough(topology: Topology, check: Checks) -> None:
+    """One enquiry followed from submission to answer, as the two officers see it."""
+    th, my = topology.nodes["TH"].client(), topology.nodes["MY"].client()
+    console.rule("TH asks MY about a vessel (urgent, information held directly: due in 8 hours)")
+    created = th.json(
+        "POST",
+        "/v1/enquiries",
+        {
+            "recipients": ["MY"],
+            "area": "people_smuggling",
+            "urgency": "urgent_direct",
+            "subject": "Vessel suspected of carrying 40 migrants towards Langkawi",
+            "text": "Please confirm the vessel's last port of call and the registered owner.",
+            "handling": "H2",
+            "tlp": "TLP:AMBER",
+            "evaluation": {"source": "B", "information": "2"},
+            "subjects": {
+                "vessels": [{"name": "KM Harapan Jaya", "imo": "9074729", "flag": "ID"}],
+                "phones": [{"number": "+60123456789", "note": "skipper"}],
+            },
+            "attachments": [{"name": "photo.txt", "media_type": "text/plain", "data": "dmVzc2VsIHBob3Rv"}],
+        },
+        headers={"Idempotency-Key": "demo-enquiry-1"},
+    )
+    enquiry = created["messages"][0]["id"]
+    check(bool(created["messages"][0]["due_at"]), f"enquiry {enquiry} queued with a deadline")
+    delivered = wait_until(lambda: _state(th, enquiry, "sent", "delivered"), 30, "the signed receipt")
+    check(delivered["delivered_at"] is not None, "TH holds MY's signed receipt: state delivered")
+
+    console.rule("MY's officer opens the inbox and reads the enquiry")
+    _cli(topology, "MY", "inbox")
+    opened = my.json("GET", f"/v1/messages/{enquiry}")["message"]
+    check(opened["subjects"]["vessels"][0]["imo"] == "9074729", "MY opens the sealed body: vessel IMO intact")
+    check(opened["attachments"][0]["size"] == len(b"vessel photo"), "attachment intact")
+    my.json("POST", f"/v1/messages/{enquiry}/read")
+    wait_until(lambda: _state(th, enquiry, "sent", "read"), 30, "the read notice")
+    check(True, "TH sees that MY read it: state read")
+
+    console.rule("MY answers; the reply threads under the enquiry")
+    reply = my.json(
+        "POST",
+        f"/v1/messages/{enquiry}/replies",
+        {"text": "Last port of call: Belawan. Owner identified; details follow.", "handling": "H1"},
+    )["messages"][0]["id"]
+    wait_until(lambda: _state(my, reply, "sent", "delivered"), 30, "the reply's receipt")
+    wait_until(lambda: _state(th, enquiry, "sent", "answered"), 30, "the enquiry to show answered")
+    check(True, "MY holds TH's signed receipt for the reply; TH's enquiry shows answered")
+    thread = th.json("GET", f"/v1/messages/{reply}")
+    check(
+        [m["kind"] for m in thread["thread"]] == ["enquiry", "reply"]
+        and thread["message"]["text"].startswith("Last"),
+        "TH reads the reply in the enquiry's thread",
+    )
     table = Table(
         "kind", "from → to", "state", "created", "delivered", "receipt signed by", "envelope digest"
     )
-    for m in thread:
+    for m in thread["thread"]:
         receipt = m.get("receipt") or {}
         table.add_row(
             m["kind"],
@@ -134,6 +149,144 @@ def _print_exchange(thread: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def traffic(topology: Topology) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+    """A few dozen enquiries among the countries, most answered; returns (enquiries per pair, replies per country)."""
+    plan = random.Random(2015)  # noqa: S311 - a reproducible plan of demo traffic, not a secret
+    clients = {c: topology.nodes[c].client() for c in COUNTRIES}
+    pairs: Counter[tuple[str, str]] = Counter()
+    sent: list[tuple[str, str, str]] = []  # (sender, recipient, message id)
+    for i in range(30):
+        sender = plan.choice(COUNTRIES)
+        others = [c for c in COUNTRIES if c != sender]
+        recipients = plan.sample(others, 2) if i % 7 == 0 else [plan.choice(others)]
+        created = clients[sender].json(
+            "POST",
+            "/v1/enquiries",
+            {
+                "recipients": recipients,
+                "area": plan.choice(AREAS),
+                "urgency": plan.choice(URGENCIES),
+                "subject": f"Operation query {i + 1}",
+                "text": "Do you hold records on the persons and the phone listed?",
+                "subjects": {
+                    "persons": [{"family_name": f"Subject{i}"}],
+                    "phones": [{"number": "+6612345678"}],
+                },
+            },
+        )
+        for message in created["messages"]:
+            pairs[(sender, message["recipient"])] += 1
+            sent.append((sender, message["recipient"], message["id"]))
+    console.print(f"{len(sent)} enquiries sent among {', '.join(COUNTRIES)}")
+    for sender, _, message_id in sent:
+        wait_until(lambda: _state(clients[sender], message_id, "sent", "delivered"), 30, "delivery")  # noqa: B023 - called at once
+    replies: Counter[str] = Counter()
+    for _, recipient, message_id in sent:
+        clients[recipient].json("POST", f"/v1/messages/{message_id}/read")
+        if plan.random() < 0.7:
+            clients[recipient].json(
+                "POST", f"/v1/messages/{message_id}/replies", {"text": "Checked: see the attached summary."}
+            )
+            replies[recipient] += 1
+    console.print(f"{sum(replies.values())} answered, {len(sent) - sum(replies.values())} left outstanding")
+    return pairs, replies
+
+
+def outcome_returns(topology: Topology) -> dict[str, dict[str, int]]:
+    """Each country submits its signed return; the 2015 totals are split across them."""
+    shares: dict[str, dict[str, int]] = {c: {} for c in COUNTRIES}
+    for name, total in DEBRIEF_2015.items():
+        base, extra = divmod(total, len(COUNTRIES))
+        for index, country in enumerate(COUNTRIES):
+            shares[country][name] = base + (1 if index < extra else 0)
+    for country, figures in shares.items():
+        args = [f"--{name.replace('_', '-')}={value}" for name, value in figures.items()]
+        if country == "TH":
+            _cli(topology, country, "outcome", "submit", "--period", PERIOD, *args)
+        else:
+            ncpx(
+                "outcome", "submit", "--period", PERIOD, *args,
+                env={"NCPX_NODE": topology.nodes[country].url, "NCPX_TOKEN": topology.nodes[country].token},
+            )  # fmt: skip
+    return shares
+
+
+def run(root: Path) -> list[str]:
+    """Run the whole Period of Action; returns the failed checks (empty when all passed)."""
+    check = Checks()
+    topology = Topology(root, [*COUNTRIES, COORDINATOR], coordinator=COORDINATOR)
+    console.rule("setting up: roster authority, four country nodes, the coordinator, one officer each")
+    topology.create()
+    now = datetime.now(UTC)
+    topology.declare_period(
+        PERIOD, format_time(now - timedelta(days=1)), format_time(now + timedelta(days=29))
+    )
+    topology.start()
+    try:
+        walkthrough(topology, check)
+        console.rule("the Period of Action: enquiries among four countries")
+        pairs, replies = traffic(topology)
+        pairs[("TH", "MY")] += 1
+        replies["MY"] += 1
+        console.rule("outcome returns, signed by each country")
+        shares = outcome_returns(topology)
+        console.rule("the coordinator's view: metadata only, never content")
+        coordinator = topology.nodes[COORDINATOR].client()
+        total = sum(pairs.values())
+
+        def settled() -> dict[str, Any] | None:
+            tallies = coordinator.json("GET", f"/v1/period/{PERIOD}/tallies")
+            outcomes = coordinator.json("GET", f"/v1/period/{PERIOD}/outcomes")["outcomes"]
+            t = tallies["totals"]
+            done = (
+                t["enquiries"] == total
+                and t["replies"] == sum(replies.values())
+                and t["answered"] == t["replies"]
+            )
+            return tallies if done and len(outcomes) == len(COUNTRIES) else None
+
+        tallies = wait_until(settled, 60, "the coordinator to tally every record and return")
+        verify(tallies, pairs, replies, check)
+        _cli(topology, COORDINATOR, "tally", "--period", PERIOD, "--view", "pairs")
+        report = _cli(topology, COORDINATOR, "report", "--period", PERIOD, "--format", "md")
+        verify_report(report, shares, total, check)
+    finally:
+        topology.stop()
+    return check.failures
+
+
+def verify(
+    tallies: dict[str, Any], pairs: Counter[tuple[str, str]], replies: Counter[str], check: Checks
+) -> None:
+    """The coordinator's figures against what the demo itself sent."""
+    got_pairs = {(p["sender"], p["recipient"]): p["count"] for p in tallies["pairs"]}
+    check(got_pairs == dict(pairs), f"enquiries per ordered pair match what was sent ({len(pairs)} pairs)")
+    for country in tallies["countries"]:
+        c = country["country"]
+        sent = sum(n for (s, _), n in pairs.items() if s == c)
+        received = sum(n for (_, r), n in pairs.items() if r == c)
+        check(
+            (country["sent"], country["received"], country["replies_sent"]) == (sent, received, replies[c]),
+            f"{c}: {sent} sent, {received} received, {replies[c]} answered",
+        )
+    t = tallies["totals"]
+    check(t["outstanding"] == t["enquiries"] - t["answered"], f"{t['outstanding']} outstanding")
+    check(t["unconfirmed"] == 0 and t["disputed"] == 0, "both sides of every exchange agree")
+
+
+def verify_report(report: str, shares: dict[str, dict[str, int]], enquiries: int, check: Checks) -> None:
+    """The report's total row carries the exchange's enquiries and the sum of the returns."""
+    total_row = next(line for line in report.splitlines() if line.startswith("| Total |"))
+    cells = [c.strip() for c in total_row.strip("|").split("|")]
+    figures = cells[-len(FIGURES) :]
+    expected = [str(sum(shares[c][name] for c in shares)) for name in FIGURES]
+    check(cells[1] == str(enquiries), f"report: {enquiries} enquiries, computed from the exchange itself")
+    check(figures == expected, "report: every debrief figure equals the sum of the countries' returns")
+    check(
+        expected == [str(DEBRIEF_2015[name]) for name in FIGURES], "report totals reproduce the 2015 debrief"
+    )
+
+
 def main() -> None:
     """Run the demo in a fresh folder; keep the folder only when something failed."""
     root = Path(tempfile.mkdtemp(prefix="ncpx-demo-"))
@@ -145,9 +298,9 @@ def main() -> None:
     if failures:
         console.print(f"[red]{len(failures)} checks failed[/]; node folders and logs kept in {root}")
         sys.exit(1)
-    console.print("[bold green]all checks passed[/]: end-to-end encrypted, signed, receipted, answered")
-    import shutil
-
+    console.print(
+        "[bold green]all checks passed[/]: encrypted end to end, signed, receipted, answered, tallied"
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from node.coordinator.report import FORMATS, build, render
 from node.coordinator.service import CoordinatorService
 from node.coordinator.tallies import Window, compute, flags, open_enquiries
 from node.federation_api import authenticated
@@ -133,6 +134,24 @@ async def outcome_list(request: web.Request) -> web.Response:
     )
 
 
+CONTENT_TYPES = {"md": "text/markdown", "html": "text/html", "csv": "text/csv", "json": "application/json"}
+
+
+async def report(request: web.Request) -> web.Response:
+    """GET /v1/period/{name}/report?format=md|html|csv|json: the co-chairs' debrief table."""
+    coordinator = request.app[COORDINATOR]
+    fmt = request.query.get("format", "md")
+    if fmt not in FORMATS:
+        raise Malformed(f"format must be one of {', '.join(FORMATS)}")
+    period = _period(request)
+    tallied = await compute(coordinator.store, period, coordinator.clock(), coordinator.grace_s)
+    text = render(build(period, tallied, await coordinator.store.outcomes(period.name)), fmt)
+    headers = (
+        {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"} if fmt == "html" else {}
+    )
+    return web.Response(text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers)
+
+
 def federation_routes() -> list[web.RouteDef]:
     """Routes nodes call on the coordinator."""
     return [web.post("/federation/v1/records", records), web.post("/federation/v1/outcomes", outcomes)]
@@ -147,4 +166,5 @@ def api_routes() -> list[web.RouteDef]:
         web.get("/v1/period/{name}/flags", flagged),
         web.get("/v1/period/{name}/nodes", nodes),
         web.get("/v1/period/{name}/outcomes", outcome_list),
+        web.get("/v1/period/{name}/report", report),
     ]
