@@ -17,6 +17,7 @@ from keys.roster import Roster, parse_authority_public, parse_roster
 from node import federation_api, officer_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
+from node.coordinator import dashboard
 from node.coordinator.api import COORDINATOR
 from node.coordinator.service import CoordinatorService
 from node.coordinator.store import SqliteStore
@@ -106,6 +107,8 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
     if config.role == "coordinator":
         app.add_routes(coordinator_api.federation_routes())
         app.add_routes(coordinator_api.api_routes())
+        app.add_routes(dashboard.routes())
+        app.middlewares.append(dashboard.dashboard_headers)
     else:
         app.add_routes(officer_api.routes())
     app.add_routes(

@@ -216,7 +216,9 @@ class DeliveryWorker:
 
     async def _send_records(self, peer: str, items: list[OutboxItem]) -> None:
         """Metadata records to the coordinator, with how far behind this node's queue for it is."""
-        backlog, oldest = await self.mailbox.oldest_queued(peer)
+        backlog, oldest = await self.mailbox.oldest_queued(
+            peer, max(i.seq for i in items)
+        )  # behind this batch
         payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in items], "backlog": backlog}
         if oldest is not None:
             payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))

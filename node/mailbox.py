@@ -144,9 +144,11 @@ class Mailbox:
         statements.extend(extra)
         await self.db.write(statements)
 
-    async def oldest_queued(self, peer: str) -> tuple[int, float | None]:
-        """How many rows wait for ``peer`` and since when (what a node tells the coordinator about its lag)."""
-        row = await self.db.fetchone("SELECT count(*), min(queued_at) FROM outbox WHERE peer = ?", (peer,))
+    async def oldest_queued(self, peer: str, after_seq: int = 0) -> tuple[int, float | None]:
+        """How many rows wait for ``peer`` behind ``after_seq``, and since when (the lag a node reports)."""
+        row = await self.db.fetchone(
+            "SELECT count(*), min(queued_at) FROM outbox WHERE peer = ? AND seq > ?", (peer, after_seq)
+        )
         return (row[0], row[1]) if row else (0, None)
 
     async def due_items(self, peer: str, limit: int) -> list[OutboxItem]:

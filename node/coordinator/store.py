@@ -54,6 +54,14 @@ class CoordinatorStore(Protocol):
         """Rows of a read-only tally query (see :mod:`node.coordinator.tallies`)."""
         ...
 
+    async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
+        """Start a dashboard session (and forget expired ones)."""
+        ...
+
+    async def end_session(self, id_hash: str) -> None:
+        """End a dashboard session."""
+        ...
+
 
 _FOLD = {
     "sent": "sent_at = ?, sent_digest = ?, sent_receipt = ?",
@@ -175,3 +183,17 @@ class SqliteStore:
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """See :meth:`CoordinatorStore.query`."""
         return await self.db.fetchall(sql, params)
+
+    async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
+        """See :meth:`CoordinatorStore.open_session`."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM sessions WHERE expires_at < ?", (format_time(now),))
+            await conn.execute(
+                "INSERT INTO sessions (id_hash, officer, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (id_hash, officer, format_time(now), format_time(expires)),
+            )
+
+    async def end_session(self, id_hash: str) -> None:
+        """See :meth:`CoordinatorStore.end_session`."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
