@@ -63,6 +63,20 @@ class CoordinatorStore(Protocol):
         ...
 
 
+_UPSERT_EXCHANGE = (
+    "INSERT INTO exchanges (message_id, thread, kind, sender, recipient, area, urgency, created_at, "
+    "created_day, due_at, in_reply_to, first_record_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (message_id) DO UPDATE SET header_mismatch = CASE WHEN "
+    "exchanges.thread = excluded.thread AND exchanges.kind = excluded.kind AND "
+    "exchanges.sender = excluded.sender AND exchanges.recipient = excluded.recipient AND "
+    "exchanges.area = excluded.area AND exchanges.urgency = excluded.urgency AND "
+    "exchanges.created_at = excluded.created_at AND "
+    "coalesce(exchanges.due_at, '') = coalesce(excluded.due_at, '') AND "
+    "coalesce(exchanges.in_reply_to, '') = coalesce(excluded.in_reply_to, '') "
+    "THEN exchanges.header_mismatch ELSE 1 END"
+)
+"""Create the exchange row a record describes, or flag it when two records disagree on its header."""
+
 _FOLD = {
     "sent": "sent_at = ?, sent_digest = ?, sent_receipt = ?",
     "received": "received_at = ?, received_digest = ?, received_receipt = ?",
@@ -76,73 +90,76 @@ class SqliteStore:
         self.db = db
 
     async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
-        """See :meth:`CoordinatorStore.ingest`."""
+        """See :meth:`CoordinatorStore.ingest`.
+
+        One statement per kind of row for the whole batch (``executemany``), so a batch of 500 records costs a
+        handful of round trips to SQLite, not thousands. Folding is idempotent and first-wins: a repeated record
+        changes nothing, and a side's first report of a digest is never overwritten by a later one.
+        """
         stamp = format_time(now)
-        new = 0
+        by_event: dict[str, list[tuple[Any, ...]]] = {"sent": [], "received": [], "read": [], "answered": []}
+        record_rows, exchange_rows = [], []
+        for record in records:
+            at = format_time(record.at)
+            created = format_time(record.created_at)
+            record_rows.append(
+                (
+                    record.record_id,
+                    record.reporter,
+                    record.event,
+                    record.message_id,
+                    at,
+                    stamp,
+                    record.model_dump_json(exclude_none=True).encode(),  # as verified, for audit
+                )
+            )
+            exchange_rows.append(
+                (
+                    record.message_id,
+                    record.thread,
+                    record.kind.value,
+                    record.sender,
+                    record.recipient,
+                    record.area.value,
+                    record.urgency.value,
+                    created,
+                    created[:10],
+                    format_time(record.due_at) if record.due_at else None,
+                    record.in_reply_to,
+                    stamp,
+                )
+            )
+            if record.event in ("sent", "received"):
+                by_event[record.event].append(
+                    (at, record.envelope_digest, record.receipt_digest, record.message_id)
+                )
+            elif record.event == "read":
+                by_event["read"].append((at, record.message_id))
+            elif record.event == "answered":
+                by_event["answered"].append((at, at, record.message_id, at))
         async with self.db.transaction() as conn:
-            for record in records:
-                cursor = await conn.execute(
-                    "INSERT INTO records (record_id, reporter, event, message_id, at, received_at, raw) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (
-                        record.record_id,
-                        record.reporter,
-                        record.event,
-                        record.message_id,
-                        format_time(record.at),
-                        stamp,
-                        canonical(record.wire()),
-                    ),
+            before = conn.total_changes
+            await conn.executemany(
+                "INSERT INTO records (record_id, reporter, event, message_id, at, received_at, raw) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                record_rows,
+            )
+            new = conn.total_changes - before
+            await conn.executemany(_UPSERT_EXCHANGE, exchange_rows)
+            for event in ("sent", "received"):
+                await conn.executemany(
+                    f"UPDATE exchanges SET {_FOLD[event]} WHERE message_id = ? AND {event}_at IS NULL",  # noqa: S608 - fixed fragments
+                    by_event[event],
                 )
-                if cursor.rowcount == 0:
-                    continue
-                new += 1
-                created = format_time(record.created_at)
-                due = format_time(record.due_at) if record.due_at else None
-                await conn.execute(
-                    "INSERT INTO exchanges (message_id, thread, kind, sender, recipient, area, urgency, created_at, "
-                    "created_day, due_at, in_reply_to, first_record_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (message_id) DO UPDATE SET header_mismatch = CASE WHEN "
-                    "exchanges.thread = excluded.thread AND exchanges.kind = excluded.kind AND "
-                    "exchanges.sender = excluded.sender AND exchanges.recipient = excluded.recipient AND "
-                    "exchanges.area = excluded.area AND exchanges.urgency = excluded.urgency AND "
-                    "exchanges.created_at = excluded.created_at AND "
-                    "coalesce(exchanges.due_at, '') = coalesce(excluded.due_at, '') AND "
-                    "coalesce(exchanges.in_reply_to, '') = coalesce(excluded.in_reply_to, '') "
-                    "THEN exchanges.header_mismatch ELSE 1 END",
-                    (
-                        record.message_id,
-                        record.thread,
-                        record.kind.value,
-                        record.sender,
-                        record.recipient,
-                        record.area.value,
-                        record.urgency.value,
-                        created,
-                        created[:10],
-                        due,
-                        record.in_reply_to,
-                        stamp,
-                    ),
-                )
-                at = format_time(record.at)
-                if record.event in _FOLD:
-                    await conn.execute(
-                        f"UPDATE exchanges SET {_FOLD[record.event]} WHERE message_id = ?",  # noqa: S608 - fixed fragments
-                        (at, record.envelope_digest, record.receipt_digest, record.message_id),
-                    )
-                elif record.event == "read":
-                    await conn.execute(
-                        "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?",
-                        (at, record.message_id),
-                    )
-                elif record.event == "answered":
-                    await conn.execute(
-                        "UPDATE exchanges SET answered_at = ?, "
-                        "answer_s = round((julianday(?) - julianday(created_at)) * 86400.0, 3) "
-                        "WHERE message_id = ? AND (answered_at IS NULL OR answered_at > ?)",
-                        (at, at, record.message_id, at),
-                    )
+            await conn.executemany(
+                "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?", by_event["read"]
+            )
+            await conn.executemany(
+                "UPDATE exchanges SET answered_at = ?, "
+                "answer_s = round((julianday(?) - julianday(created_at)) * 86400.0, 3) "
+                "WHERE message_id = ? AND (answered_at IS NULL OR answered_at > ?)",
+                by_event["answered"],
+            )
         return new
 
     async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:

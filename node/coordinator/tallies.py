@@ -136,17 +136,23 @@ async def _counts(store: CoordinatorStore, w: Window, column: str) -> list[Count
     return [Count(key=r[0], count=r[1]) for r in rows]
 
 
-async def _response(store: CoordinatorStore, w: Window, key_sql: str) -> list[ResponseTime]:
+async def _response(store: CoordinatorStore, w: Window, columns: tuple[str, ...]) -> list[ResponseTime]:
+    """Nearest-rank median and 90th percentile of answer times, per value of ``columns`` (joined by →)."""
+    keys = ", ".join(columns)
     rows = await store.query(
-        f"WITH r AS (SELECT {key_sql} AS k, answer_s, "  # noqa: S608 - fixed fragments
-        f"ROW_NUMBER() OVER (PARTITION BY {key_sql} ORDER BY answer_s) AS rn, "
-        f"COUNT(*) OVER (PARTITION BY {key_sql}) AS n "
+        f"WITH r AS (SELECT {keys}, answer_s, "  # noqa: S608 - fixed fragments
+        f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY answer_s) AS rn, "
+        f"COUNT(*) OVER (PARTITION BY {keys}) AS n "
         f"FROM exchanges WHERE kind = 'enquiry' AND answer_s IS NOT NULL AND {w.where}) "
-        "SELECT k, max(n), min(CASE WHEN rn >= 0.5 * n THEN answer_s END), "
-        "min(CASE WHEN rn >= 0.9 * n THEN answer_s END) FROM r GROUP BY k ORDER BY k",
+        f"SELECT {keys}, max(n), min(CASE WHEN rn >= 0.5 * n THEN answer_s END), "
+        f"min(CASE WHEN rn >= 0.9 * n THEN answer_s END) FROM r GROUP BY {keys} ORDER BY {keys}",
         w.params,
     )
-    return [ResponseTime(key=r[0], answered=r[1], median_s=r[2], p90_s=r[3]) for r in rows]
+    width = len(columns)
+    return [
+        ResponseTime(key="→".join(r[:width]), answered=r[width], median_s=r[width + 1], p90_s=r[width + 2])
+        for r in rows
+    ]
 
 
 async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_s: float) -> Tallies:
@@ -197,8 +203,8 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         days=await _counts(store, w, "created_day"),
         areas=await _counts(store, w, "area"),
         urgencies=await _counts(store, w, "urgency"),
-        response_by_country=await _response(store, w, "recipient"),
-        response_by_pair=await _response(store, w, "sender || '→' || recipient"),
+        response_by_country=await _response(store, w, ("recipient",)),
+        response_by_pair=await _response(store, w, ("sender", "recipient")),
     )
 
 

@@ -1,0 +1,292 @@
+"""Coordinator benchmark: ingest signed metadata records at growing sizes, then time every tally query.
+
+For each size (10^4, 10^5, 10^6 records by default) it fills a fresh SQLite file through the coordinator's own
+ingest path (schema check, roster lookup, Ed25519 verification, idempotent insert and fold), in batches of 500
+as nodes send them, and then times each tally query. Next to it, in the same run, a baseline: bare Ed25519
+verification of the same records and bare SQLite inserts of the same rows, combined as 1/(1/verify + 1/insert).
+
+Signing the synthetic records is set-up, not measured (it runs in a pool of worker processes).
+The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from keys import Identity, Roster, add_participant, new_roster, sign_roster
+from keys.roster import Role, add_period
+from node.coordinator import tallies
+from node.coordinator.service import CoordinatorService
+from node.coordinator.store import SqliteStore
+from node.storage.database import Database
+from node.trust import Trust
+from protocol.codes import CrimeArea, Kind, Urgency, due_at
+from protocol.encoding import canonical
+from protocol.ids import uuid7
+from protocol.models import Header, MetadataRecord
+from protocol.period import Period
+from protocol.records import make_record
+from protocol.signing import ed25519_public, verify
+
+COUNTRIES = ["AU", "ID", "LK", "MV", "MY", "NZ", "PH", "TH"]
+START = datetime(2015, 9, 28, tzinfo=UTC)
+END = datetime(2015, 10, 28, tzinfo=UTC)
+BATCH = 500
+
+
+def identity(pid: str) -> Identity:
+    """Fixed keys per participant, so worker processes agree with the main one."""
+    seed = sum(pid.encode()) % 250 + 1
+    return Identity(
+        pid,
+        [Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)],
+        [X25519PrivateKey.from_private_bytes(bytes([seed + 1]) * 32)],
+    )
+
+
+def make_batches(seed: int, messages: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Signed records of ``messages`` synthetic exchanges, grouped per reporter in batches of 500."""
+    rng = random.Random(seed)
+    ids = {c: identity(c) for c in COUNTRIES}
+    queues: dict[str, list[dict[str, Any]]] = {c: [] for c in COUNTRIES}
+    out: list[tuple[str, list[dict[str, Any]]]] = []
+    for _ in range(messages):
+        sender, recipient = rng.sample(COUNTRIES, 2)
+        created = START + timedelta(seconds=rng.randrange(30 * 86400), milliseconds=rng.randrange(1000))
+        urgency = rng.choice(list(Urgency))
+        message_id = uuid7(created, rng.randbytes(10))
+        header = Header(
+            id=message_id,
+            kind=Kind.ENQUIRY,
+            thread=message_id,
+            sender=sender,
+            recipient=recipient,
+            created_at=created,
+            area=rng.choice(list(CrimeArea)),
+            urgency=urgency,
+            due_at=due_at(urgency, created),
+            sender_key=ids[sender].signing_kid,
+            recipient_key=ids[recipient].encryption_kid,
+        )
+        at = created + timedelta(seconds=2)
+        digest = "d" * 43
+        queues[sender].append(
+            make_record(header, "sent", ids[sender], at, digest, rng.randbytes(10), "r").wire()
+        )
+        queues[recipient].append(
+            make_record(header, "received", ids[recipient], at, digest, rng.randbytes(10), "r").wire()
+        )
+        if rng.random() < 0.6:
+            answered = created + timedelta(seconds=rng.randrange(60, 8 * 86400))
+            queues[recipient].append(
+                make_record(header, "answered", ids[recipient], answered, digest, rng.randbytes(10)).wire()
+            )
+        for country, queue in queues.items():
+            if len(queue) >= BATCH:
+                out.append((country, queue[:BATCH]))
+                del queue[:BATCH]
+    out += [(country, queue) for country, queue in queues.items() if queue]
+    return out
+
+
+def _task(args: tuple[int, int]) -> list[tuple[str, list[dict[str, Any]]]]:
+    return make_batches(*args)
+
+
+def generate(records: int, workers: int, path: Path) -> None:
+    """About ``records`` signed records (2.6 per exchange on average), signed in parallel and written to
+    ``path`` one batch per line, so that the measured ingest afterwards has both cores and flat memory."""
+    messages = max(1, int(records / 2.6))
+    chunk = 4_000
+    tasks = [(seed, min(chunk, messages - start)) for seed, start in enumerate(range(0, messages, chunk))]
+    with ProcessPoolExecutor(workers) as pool, path.open("w", encoding="utf-8") as out:
+        pending = deque(pool.submit(_task, t) for t in tasks[: 2 * workers])
+        queued = len(pending)
+        while pending:
+            for reporter, batch in pending.popleft().result():
+                out.write(json.dumps([reporter, batch]) + "\n")
+            if queued < len(tasks):
+                pending.append(pool.submit(_task, tasks[queued]))
+                queued += 1
+
+
+def batches_in(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The batches written by :func:`generate`."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            reporter, batch = json.loads(line)
+            yield reporter, batch
+
+
+async def open_coordinator(path: Path) -> tuple[Database, CoordinatorService, Period]:
+    authority = Ed25519PrivateKey.from_private_bytes(bytes([200]) * 32)
+    body = new_roster(authority.public_key(), START - timedelta(days=60))
+    for pid in [*COUNTRIES, "XI-COORD"]:
+        role = Role.COORDINATOR if pid == "XI-COORD" else Role.NODE
+        body = add_participant(
+            body, identity(pid).card(), f"http://{pid.lower()}", role, pid, START - timedelta(days=60)
+        )
+    period = Period(name="bench", start=START, end=END, participants=COUNTRIES, coordinator="XI-COORD")
+    body = add_period(body, period, START - timedelta(days=60))
+    db = await Database.open(path)
+    trust = Trust(identity("XI-COORD"), Roster(sign_roster(body, authority), authority.public_key()), db)
+    now = END + timedelta(days=1)
+    return db, CoordinatorService(trust, SqliteStore(db), lambda: now), period
+
+
+def queries(service: CoordinatorService, period: Period) -> dict[str, Callable[[], Awaitable[Any]]]:
+    store, now = service.store, service.clock()
+    w = tallies.Window(period, now)
+    return {
+        "countries": lambda: tallies.country_flows(store, w),
+        "pairs": lambda: store.query(
+            "SELECT sender, recipient, count(*), count(answered_at) FROM exchanges "  # noqa: S608
+            f"WHERE kind = 'enquiry' AND {w.where} GROUP BY sender, recipient",
+            w.params,
+        ),
+        "days": lambda: tallies._counts(store, w, "created_day"),
+        "areas": lambda: tallies._counts(store, w, "area"),
+        "urgencies": lambda: tallies._counts(store, w, "urgency"),
+        "response_by_country": lambda: tallies._response(store, w, ("recipient",)),
+        "response_by_pair": lambda: tallies._response(store, w, ("sender", "recipient")),
+        "overdue_list": lambda: tallies.open_enquiries(store, period, now, overdue_only=True, limit=1000),
+        "flags": lambda: tallies.flags(store, w, now, service.grace_s),
+        "all_tallies": lambda: tallies.compute(store, period, now, service.grace_s),
+    }
+
+
+async def measure(size: int, workers: int, root: Path) -> dict[str, Any]:
+    source = root / f"records-{size}.jsonl"
+    generate(size, workers, source)
+    db, service, period = await open_coordinator(root / f"coordinator-{size}.db")
+    count, spent = 0, 0.0
+    sample: list[tuple[str, list[dict[str, Any]]]] = []
+    for reporter, batch in batches_in(source):
+        if len(sample) < 40:
+            sample.append((reporter, batch))
+        started = time.perf_counter()
+        await service.receive_records(reporter, {"records": batch, "backlog": 0})
+        spent += time.perf_counter() - started
+        count += len(batch)
+    source.unlink()
+    timings: dict[str, float] = {}
+    for name, run in queries(service, period).items():
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            await run()
+            samples.append((time.perf_counter() - t0) * 1000)
+        timings[name] = statistics.median(samples)
+    await db.close()
+    baseline = baseline_rates(sample, root / f"baseline-{size}.db")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "size": count,
+        "ingest_per_s": count / spent,
+        "queries_ms": timings,
+        "rss_mb": rss,
+        "baseline": baseline,
+    }
+
+
+def baseline_rates(batches: list[tuple[str, list[dict[str, Any]]]], path: Path) -> dict[str, float]:
+    """Bare Ed25519 verification and bare SQLite inserts of the same records, measured alone."""
+    records = [MetadataRecord.model_validate(r) for _, batch in batches for r in batch]
+    keys = {c: ed25519_public(identity(c).signing_keys[0].public_key().public_bytes_raw()) for c in COUNTRIES}
+    payloads = []
+    for record in records:
+        data = record.wire()
+        data.pop("sig")
+        payloads.append((keys[record.reporter], canonical(data), record.sig))
+    t0 = time.perf_counter()
+    for key, payload, sig in payloads:
+        verify(key, "record", payload, sig)
+    verify_rate = len(payloads) / (time.perf_counter() - t0)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE r (id TEXT PRIMARY KEY, reporter TEXT, event TEXT, message TEXT, raw BLOB)")
+    rows = [(r.record_id, r.reporter, r.event, r.message_id, canonical(r.wire())) for r in records]
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?)", rows[start : start + BATCH])
+        conn.execute("COMMIT")
+    insert_rate = len(rows) / (time.perf_counter() - t0)
+    conn.close()
+    return {
+        "verify_per_s": verify_rate,
+        "insert_per_s": insert_rate,
+        "combined_per_s": 1 / (1 / verify_rate + 1 / insert_rate),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1e4,1e5,1e6", help="comma-separated record counts")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="processes signing the records"
+    )
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="ncpx-bench-coordinator-"))
+    results = []
+    for size in sizes:
+        print(f"== {size:,} records: signing (set-up, not measured) …", flush=True)
+        result = await measure(size, args.workers, root)
+        results.append(result)
+        b = result["baseline"]
+        print(
+            f"   ingest with verification: {result['ingest_per_s']:,.0f} records/s   "
+            f"(baseline: verify alone {b['verify_per_s']:,.0f}/s, insert alone {b['insert_per_s']:,.0f}/s, "
+            f"combined {b['combined_per_s']:,.0f}/s)"
+        )
+        print(f"   peak RSS so far: {result['rss_mb']:.0f} MB")
+        for name, ms in result["queries_ms"].items():
+            print(f"   {name:<20} p50 {ms:8.1f} ms")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        growth = last["size"] / first["size"]
+        print(f"growth over {growth:,.0f}x records:")
+        for name in first["queries_ms"]:
+            print(f"   {name:<20} {last['queries_ms'][name] / max(first['queries_ms'][name], 0.001):6.1f}x")
+    largest = results[-1]
+    print(
+        json.dumps(
+            {
+                "ingest_per_s": round(min(r["ingest_per_s"] for r in results), 1),
+                "query_p50_ms_at_1e6": round(max(largest["queries_ms"].values()), 1)
+                if largest["size"] >= 900_000
+                else None,
+                "rss_mb": round(max(r["rss_mb"] for r in results), 1),
+                "baseline_ingest_per_s": round(min(r["baseline"]["combined_per_s"] for r in results), 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
