@@ -55,6 +55,11 @@ def main() -> None:
     except (NcpxError, RemoteError) as exc:
         _err.print(Text.assemble(("error", "bold red"), f" [{exc.code}]: {exc.detail}"), highlight=False)
         sys.exit(exit_code(exc))
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        _err.print(
+            Text.assemble(("error", "bold red"), f" [file]: {exc.strerror}: {exc.filename}"), highlight=False
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

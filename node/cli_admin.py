@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +33,7 @@ from keys.roster import (
 )
 from node.config import NodeConfig, load_config, write_config
 from node.durations import parse_duration
-from protocol.encoding import parse_time
+from protocol.encoding import format_time, parse_time
 from protocol.errors import ConfigError, KeyFileError
 from protocol.period import Period
 
@@ -288,6 +288,12 @@ def register_admin(app: typer.Typer) -> None:
         ] = "http://ncpx-{id}:8100",
         host: Annotated[str, typer.Option("--host", help="Address each node listens on")] = "0.0.0.0",  # noqa: S104 - containers
         port: Annotated[int, typer.Option("--port", help="Port each node listens on")] = 8100,
+        coordinator: Annotated[
+            str | None, typer.Option("--coordinator", help="Also set up this participant as the coordinator")
+        ] = None,
+        period: Annotated[
+            str | None, typer.Option("--period", help="Declare a 30-day Period of Action starting yesterday")
+        ] = None,
     ) -> None:
         """Set up a whole multi-country exchange in one folder (authority, nodes, roster, officer tokens).
 
@@ -299,14 +305,21 @@ def register_admin(app: typer.Typer) -> None:
         if (root / "authority" / "roster.json").exists():
             out.print(f"{root} is already set up; leaving it as it is")
             return
+        members = [i.strip().upper() for i in ids.split(",") if i.strip()]
+        chosen = coordinator.upper() if coordinator else None
+        if chosen:
+            members.append(chosen)
         topology = Topology(
-            root,
-            [i.strip().upper() for i in ids.split(",") if i.strip()],
-            host=host,
-            port=port,
-            url_template=url_template,
+            root, members, host=host, port=port, url_template=url_template, coordinator=chosen
         )
         topology.create()
+        if period:
+            if not chosen:
+                raise ConfigError("a period needs --coordinator")
+            now = _now()
+            topology.declare_period(
+                period, format_time(now - timedelta(days=1)), format_time(now + timedelta(days=29))
+            )
         for node in topology.nodes.values():
             write_secret_bytes(node.folder / "officer.token", node.token.encode() + b"\n")
             out.print(f"{node.id}: {node.url}  officer token in {node.folder / 'officer.token'}")

@@ -20,7 +20,7 @@ def test_compose_file_is_valid_and_names_every_country_node() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"setup", "ncpx-th", "ncpx-my", "ncpx-id"}
+    assert set(result.stdout.split()) == {"setup", "ncpx-th", "ncpx-my", "ncpx-id", "ncpx-xi-coord"}
 
 
 def test_compose_nodes_serve_their_own_config_and_expose_loopback_only() -> None:
@@ -32,8 +32,8 @@ def test_compose_nodes_serve_their_own_config_and_expose_loopback_only() -> None
         cwd=ROOT,
     )
     services = json.loads(result.stdout)["services"]
-    for name in ("ncpx-th", "ncpx-my", "ncpx-id"):
-        country = name.split("-")[1].upper()
+    for name in ("ncpx-th", "ncpx-my", "ncpx-id", "ncpx-xi-coord"):
+        country = name.removeprefix("ncpx-").upper()
         assert services[name]["command"][-1] == f"/deploy/{country}/node.toml"
         assert all(port["host_ip"] == "127.0.0.1" for port in services[name]["ports"])
         assert services[name]["read_only"] is True
