@@ -118,6 +118,7 @@ class Roster:
         self.signed = signed
         self.authority = authority
         self._by_id = {p.id: p for p in signed.roster.participants}
+        self._parsed: dict[bytes, Ed25519PublicKey] = {}
 
     @property
     def version(self) -> int:
@@ -155,7 +156,11 @@ class Roster:
         member = self.get(participant)
         if member.status is Status.REVOKED:
             raise RevokedKey("participant has been revoked")
-        return ed25519_public(_valid(member.signing_keys, kid, at).public)
+        raw = _valid(member.signing_keys, kid, at).public  # validity and revocation checked on every call
+        key = self._parsed.get(raw)
+        if key is None:
+            key = self._parsed[raw] = ed25519_public(raw)
+        return key
 
     def encryption_key(self, participant: str, at: datetime) -> tuple[str, X25519PublicKey]:
         """See ``KeyDirectory.encryption_key``."""
