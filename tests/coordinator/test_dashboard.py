@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, sync_playwright
 
-from node.topology import Topology, wait_until
+from node.topology import Topology, ncpx, wait_until
 from protocol.encoding import format_time
 
 pytestmark = pytest.mark.e2e
@@ -165,3 +168,23 @@ def test_login_then_logout_ends_the_session(world: Topology) -> None:
     assert 'data-sender="TH"' in fragment
     assert fetch(coordinator.url + "/dashboard/logout", {}, cookie=cookie)[0] == 303
     assert fetch(coordinator.url + f"/dashboard/fragment?period={PERIOD}", cookie=cookie)[0] == 401
+
+
+def test_tally_command_prints_tables_json_and_csv(world: Topology) -> None:
+    coordinator = world.nodes["XI-COORD"]
+    env = {"NCPX_NODE": coordinator.url, "NCPX_TOKEN": coordinator.token, "COLUMNS": "200"}
+    pairs = json.loads(ncpx("tally", "--period", PERIOD, "--view", "pairs", "--json", env=env))
+    counts = {(p["sender"], p["recipient"]): p["count"] for p in pairs}
+    assert counts[("TH", "ID")] == 1
+    assert counts[("TH", "MY")] >= 3  # the browser test may already have added one
+    rows = list(
+        csv.DictReader(
+            io.StringIO(ncpx("tally", "--period", PERIOD, "--view", "countries", "--csv", env=env))
+        )
+    )
+    assert {r["country"] for r in rows} == {"TH", "MY", "ID"}
+    assert next(r for r in rows if r["country"] == "TH")["received"] == "0"
+    table = ncpx("tally", "--period", PERIOD, "--view", "totals", env=env)
+    assert "enquiries" in table
+    report = ncpx("report", "--period", PERIOD, "--format", "csv", env=env)
+    assert report.splitlines()[0].startswith("Country,Enquiries sent")
