@@ -18,6 +18,7 @@ from node.federation_api import authenticated
 from node.problems import problem_body, problem_response
 from protocol.encoding import format_time
 from protocol.errors import Malformed
+from protocol.outcome import open_highlights
 from protocol.period import Period
 
 COORDINATOR = web.AppKey("coordinator", CoordinatorService)
@@ -116,22 +117,22 @@ async def nodes(request: web.Request) -> web.Response:
 
 
 async def outcome_list(request: web.Request) -> web.Response:
-    """GET /v1/period/{name}/outcomes: the stored returns (figures; highlights stay sealed here)."""
+    """GET /v1/period/{name}/outcomes: the stored returns, with highlights opened (they were sealed to us)."""
     coordinator = request.app[COORDINATOR]
     returns = await coordinator.store.outcomes(_period(request).name)
-    return _json(
-        {
-            "outcomes": [
-                {
-                    "participant": o.participant,
-                    "submitted_at": format_time(o.submitted_at),
-                    "figures": o.figures.model_dump(),
-                    "has_highlights": o.highlights is not None,
-                }
-                for o in returns
-            ]
-        }
-    )
+    identity = coordinator.trust.identity
+    rendered = []
+    for o in returns:
+        key = identity.decryption_key(o.coordinator_key) if o.coordinator_key else None
+        rendered.append(
+            {
+                "participant": o.participant,
+                "submitted_at": format_time(o.submitted_at),
+                "figures": o.figures.model_dump(),
+                "highlights": open_highlights(o, key) if key is not None else None,
+            }
+        )
+    return _json({"outcomes": rendered})
 
 
 CONTENT_TYPES = {"md": "text/markdown", "html": "text/html", "csv": "text/csv", "json": "application/json"}

@@ -179,6 +179,8 @@ def test_no_content_reaches_the_coordinator(topology: tuple[Topology, RecordingP
         return bool(totals["enquiries"] == totals["answered"] == totals["replies"] == len(sent) and outcomes)
 
     wait_until(tallied, 60, "every record at the coordinator")
+    [outcome] = coordinator.json("GET", f"/v1/period/{PERIOD}/outcomes")["outcomes"]
+    assert outcome["highlights"] == "Shared with the coordinator on purpose"  # sealed to it, and only to it
 
     served = b""
     for path in ("tallies", "outstanding", "flags", "nodes", "outcomes"):
