@@ -160,11 +160,7 @@ def queries(service: CoordinatorService, period: Period) -> dict[str, Callable[[
     w = tallies.Window(period, now)
     return {
         "countries": lambda: tallies.country_flows(store, w),
-        "pairs": lambda: store.query(
-            "SELECT sender, recipient, count(*), count(answered_at) FROM exchanges "  # noqa: S608
-            f"WHERE kind = 'enquiry' AND {w.where} GROUP BY sender, recipient",
-            w.params,
-        ),
+        "pairs": lambda: tallies.grouped(store, w, "enquiry", ("sender", "recipient")),
         "days": lambda: tallies._counts(store, w, "created_day"),
         "areas": lambda: tallies._counts(store, w, "area"),
         "urgencies": lambda: tallies._counts(store, w, "urgency"),

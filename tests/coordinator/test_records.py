@@ -252,3 +252,44 @@ async def test_tallies_equal_counts_made_independently(coordinator: Coordinator)
         assert response.answered == len(times)
         assert response.median_s == pytest.approx(nearest_rank(times, 0.5), abs=0.01)
         assert response.p90_s == pytest.approx(nearest_rank(times, 0.9), abs=0.01)
+
+
+@pytest.mark.parametrize("offset_hours", [0.0, 7.0, 5.5, -9.75])
+async def test_whole_day_cells_and_edge_rows_add_up_for_any_time_zone(
+    coordinator: Coordinator, offset_hours: float
+) -> None:
+    """A period from local midnight to local midnight: cells for whole UTC days, rows for the two partial ones."""
+    c = coordinator
+    plan = random.Random(int(offset_hours * 100))
+    made: list[tuple[Header, float | None]] = []
+    span = int((END - START).total_seconds()) + 4 * 86400
+    for _ in range(150):
+        sender, recipient = plan.sample(COUNTRIES, 2)
+        created = (START - timedelta(days=2) + timedelta(seconds=plan.randrange(span))).replace(microsecond=0)
+        header = c.header(sender, recipient, created, area=plan.choice(list(CrimeArea)))
+        await c.exchange(header)
+        answer = None
+        if plan.random() < 0.5:
+            answer = float(plan.randrange(60, 86400 * 3))
+            await c.send(
+                recipient, c.record(header, "answered", recipient, created + timedelta(seconds=answer))
+            )
+        made.append((header, answer))
+    shift = timedelta(hours=offset_hours)
+    period = Period(
+        name="tz", start=START - shift, end=END - shift, participants=COUNTRIES, coordinator="XI-COORD"
+    )
+    inside = [(h, a) for h, a in made if period.start <= h.created_at < period.end]
+    tallies = await compute(c.store, period, c.now[0], c.service.grace_s)
+    assert tallies.totals.enquiries == len(inside)
+    assert tallies.totals.answered == sum(1 for _, a in inside if a is not None)
+    assert {d.key: d.count for d in tallies.days} == dict(
+        Counter(format_time(h.created_at)[:10] for h, _ in inside)
+    )
+    assert {(p.sender, p.recipient): p.count for p in tallies.pairs} == dict(
+        Counter((h.sender, h.recipient) for h, _ in inside)
+    )
+    for response in tallies.response_by_country:
+        times = [a for h, a in inside if a is not None and h.recipient == response.key]
+        assert response.median_s == pytest.approx(nearest_rank(times, 0.5), abs=0.01)
+        assert response.p90_s == pytest.approx(nearest_rank(times, 0.9), abs=0.01)
