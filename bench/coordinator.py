@@ -6,7 +6,9 @@ as nodes send them, and then times each tally query. Next to it, in the same run
 verification of the same records and bare SQLite inserts of the same rows, combined as 1/(1/verify + 1/insert).
 
 Signing the synthetic records is set-up, not measured (it runs in a pool of worker processes).
-The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s"}.
+The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s"}, where the query
+figure is the slowest single tally query (``all_tallies``, every query of the dashboard in a row, is printed
+but not counted as one).
 """
 
 from __future__ import annotations
@@ -274,7 +276,9 @@ async def main() -> None:
         json.dumps(
             {
                 "ingest_per_s": round(min(r["ingest_per_s"] for r in results), 1),
-                "query_p50_ms_at_1e6": round(max(largest["queries_ms"].values()), 1)
+                "query_p50_ms_at_1e6": round(
+                    max(v for k, v in largest["queries_ms"].items() if k != "all_tallies"), 1
+                )
                 if largest["size"] >= 900_000
                 else None,
                 "rss_mb": round(max(r["rss_mb"] for r in results), 1),
