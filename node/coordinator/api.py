@@ -95,21 +95,18 @@ async def nodes(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/nodes: when each participant was last heard from, and its record lag."""
     coordinator = request.app[COORDINATOR]
     period = _period(request)
-    rows = await coordinator.store.query(
-        "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at FROM node_status"
-    )
-    known = {r[0]: r for r in rows}
+    known = await coordinator.store.node_reports()
     now = format_time(coordinator.clock())
     result = []
     for participant in sorted(period.participants):
-        row = known.get(participant)
+        seen, last_record, backlog, oldest = known.get(participant, (None, None, None, None))
         result.append(
             {
                 "participant": participant,
-                "last_seen_at": row[1] if row else None,
-                "last_record_at": row[2] if row else None,
-                "backlog": row[3] if row else None,
-                "oldest_queued_at": row[4] if row else None,
+                "last_seen_at": seen,
+                "last_record_at": last_record,
+                "backlog": backlog,
+                "oldest_queued_at": oldest,
                 "as_of": now,
             }
         )

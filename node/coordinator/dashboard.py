@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from html import escape
 from importlib import resources
-from typing import Any
 
 from aiohttp import web
 
 from node.coordinator.api import COORDINATOR
 from node.coordinator.report import duration
-from node.coordinator.tallies import OpenEnquiry, Tallies, Window, compute, flags, open_enquiries
+from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, Window, compute, flags, open_enquiries
 from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
 from protocol.errors import NotFound
@@ -202,9 +201,7 @@ async def render_fragment(request: web.Request, period: Period) -> str:
     tallies = await compute(coordinator.store, period, now, coordinator.grace_s)
     overdue = await open_enquiries(coordinator.store, period, now, overdue_only=True, limit=50)
     flagged = await flags(coordinator.store, Window(period, now), now, coordinator.grace_s)
-    nodes = await coordinator.store.query(
-        "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at FROM node_status"
-    )
+    nodes = await coordinator.store.node_reports()
     return "".join(
         [
             _progress(period, now, tallies),
@@ -359,17 +356,15 @@ def _overdue(items: list[OpenEnquiry]) -> str:
     return _table(["message", "pair", "area", "urgency", "due", "age"], rows, "Nothing overdue.")
 
 
-def _nodes(period: Period, rows: list[Any], now: datetime) -> str:
-    known = {r[0]: r for r in rows}
+def _nodes(period: Period, known: dict[str, tuple[str, str | None, int, str | None]], now: datetime) -> str:
     table = []
     for participant in sorted(period.participants):
-        row = known.get(participant)
-        if row is None:
+        if participant not in known:
             table.append([participant, "never", "", "", ""])
             continue
-        seen = _ago(now, row[1])
-        lag = duration((now - parse_time(row[4])).total_seconds()) if row[4] else "none"
-        table.append([participant, seen, _ago(now, row[2]), str(row[3]), lag])
+        seen, last_record, backlog, oldest = known[participant]
+        lag = duration((now - parse_time(oldest)).total_seconds()) if oldest else "none"
+        table.append([participant, _ago(now, seen), _ago(now, last_record), str(backlog), lag])
     return _table(["country", "last seen", "last record", "records waiting", "oldest waiting for"], table, "")
 
 
@@ -377,7 +372,7 @@ def _ago(now: datetime, stamp: str | None) -> str:
     return duration((now - parse_time(stamp)).total_seconds()) + " ago" if stamp else "never"
 
 
-def _flags(items: list[Any]) -> str:
+def _flags(items: list[Flagged]) -> str:
     rows = [[f.message_id, f"{f.sender} → {f.recipient}", f.kind, f.flag, f.detail] for f in items]
     return _table(["message", "pair", "kind", "flag", "why"], rows, "Both sides agree on every exchange.")
 

@@ -54,6 +54,10 @@ class CoordinatorStore(Protocol):
         """Rows of a read-only tally query (see :mod:`node.coordinator.tallies`)."""
         ...
 
+    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None]]:
+        """Per participant: (last seen, last record, records still queued, oldest queued) as RFC 3339 texts."""
+        ...
+
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
         """Start a dashboard session (and forget expired ones)."""
         ...
@@ -200,6 +204,13 @@ class SqliteStore:
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """See :meth:`CoordinatorStore.query`."""
         return await self.db.fetchall(sql, params)
+
+    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None]]:
+        """See :meth:`CoordinatorStore.node_reports`."""
+        rows = await self.db.fetchall(
+            "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at FROM node_status"
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
         """See :meth:`CoordinatorStore.open_session`."""
