@@ -5,7 +5,9 @@ ingest path (schema check, roster lookup, Ed25519 verification, idempotent inser
 as nodes send them, and then times each tally query. Next to it, in the same run, a baseline: bare Ed25519
 verification of the same records and bare SQLite inserts of the same rows, combined as 1/(1/verify + 1/insert).
 
-Signing the synthetic records is set-up, not measured (it runs in a pool of worker processes).
+Ingest runs as the coordinator runs it: several nodes' batches at once (``--senders``), verified by its pool of
+processes (``--verify-workers``, 0 to verify in the event loop). Peak RSS counts the coordinator process and its
+verifying processes together. Signing the synthetic records is set-up, not measured (a separate pool).
 The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s"}, where the query
 figure is the slowest single tally query (``all_tallies``, every query of the dashboard in a row, is printed
 but not counted as one).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -112,6 +115,14 @@ def make_batches(seed: int, messages: int) -> list[tuple[str, list[dict[str, Any
     return out
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _task(args: tuple[int, int]) -> list[tuple[str, list[dict[str, Any]]]]:
     return make_batches(*args)
 
@@ -141,7 +152,9 @@ def batches_in(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             yield reporter, batch
 
 
-async def open_coordinator(path: Path) -> tuple[Database, CoordinatorService, Period]:
+async def open_coordinator(
+    path: Path, verifiers: ProcessPoolExecutor | None = None
+) -> tuple[Database, CoordinatorService, Period]:
     authority = Ed25519PrivateKey.from_private_bytes(bytes([200]) * 32)
     body = new_roster(authority.public_key(), START - timedelta(days=60))
     for pid in [*COUNTRIES, "XI-COORD"]:
@@ -154,7 +167,7 @@ async def open_coordinator(path: Path) -> tuple[Database, CoordinatorService, Pe
     db = await Database.open(path)
     trust = Trust(identity("XI-COORD"), Roster(sign_roster(body, authority), authority.public_key()), db)
     now = END + timedelta(days=1)
-    return db, CoordinatorService(trust, SqliteStore(db), lambda: now), period
+    return db, CoordinatorService(trust, SqliteStore(db), lambda: now, workers=verifiers), period
 
 
 def queries(service: CoordinatorService, period: Period) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -174,19 +187,39 @@ def queries(service: CoordinatorService, period: Period) -> dict[str, Callable[[
     }
 
 
-async def measure(size: int, workers: int, root: Path) -> dict[str, Any]:
+async def measure(size: int, workers: int, verify_workers: int, senders: int, root: Path) -> dict[str, Any]:
     source = root / f"records-{size}.jsonl"
     generate(size, workers, source)
-    db, service, period = await open_coordinator(root / f"coordinator-{size}.db")
-    count, spent = 0, 0.0
+    verifiers = (
+        ProcessPoolExecutor(verify_workers, mp_context=multiprocessing.get_context("spawn"))
+        if verify_workers
+        else None
+    )
+    db, service, period = await open_coordinator(root / f"coordinator-{size}.db", verifiers)
     sample: list[tuple[str, list[dict[str, Any]]]] = []
-    for reporter, batch in batches_in(source):
-        if len(sample) < 40:
-            sample.append((reporter, batch))
-        started = time.perf_counter()
-        await service.receive_records(reporter, {"records": batch, "backlog": 0})
-        spent += time.perf_counter() - started
-        count += len(batch)
+    batches = batches_in(source)
+    count = 0
+
+    async def sender() -> None:
+        """One node posting its batches one after another, as nodes do; several run at once."""
+        nonlocal count
+        for reporter, batch in batches:
+            if len(sample) < 40:
+                sample.append((reporter, batch))
+            await service.receive_records(reporter, {"records": batch, "backlog": 0})
+            count += len(batch)
+
+    if verifiers is not None:  # start the workers before the clock runs
+        await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(verifiers, int) for _ in range(verify_workers))
+        )
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    spent = time.perf_counter() - started
+    worker_rss = 0.0
+    if verifiers is not None:
+        worker_rss = sum(peak_rss_mb(pid) for pid in list(verifiers._processes))
+        verifiers.shutdown()
     source.unlink()
     timings: dict[str, float] = {}
     for name, run in queries(service, period).items():
@@ -198,7 +231,9 @@ async def measure(size: int, workers: int, root: Path) -> dict[str, Any]:
         timings[name] = statistics.median(samples)
     await db.close()
     baseline = baseline_rates(sample, root / f"baseline-{size}.db")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + worker_rss
+    )  # the coordinator and its verifiers
     return {
         "size": count,
         "ingest_per_s": count / spent,
@@ -248,13 +283,20 @@ async def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 2, help="processes signing the records"
     )
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=2,
+        help="the coordinator's verifying processes (0: in the event loop)",
+    )
+    parser.add_argument("--senders", type=int, default=4, help="nodes sending batches at the same time")
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     root = Path(tempfile.mkdtemp(prefix="ncpx-bench-coordinator-"))
     results = []
     for size in sizes:
         print(f"== {size:,} records: signing (set-up, not measured) …", flush=True)
-        result = await measure(size, args.workers, root)
+        result = await measure(size, args.workers, args.verify_workers, args.senders, root)
         results.append(result)
         b = result["baseline"]
         print(

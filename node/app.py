@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import ssl
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 
 import aiohttp
 from aiohttp import web
@@ -121,9 +123,14 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4, ssl=client_tls))
         worker = DeliveryWorker(service, session)
         app[SERVICE], app[WORKER], app[OFFICERS] = service, worker, Officers(db)
+        verifiers = None
         if config.role == "coordinator":
+            if config.coordinator_verify_workers:
+                verifiers = ProcessPoolExecutor(
+                    config.coordinator_verify_workers, mp_context=multiprocessing.get_context("spawn")
+                )
             app[COORDINATOR] = CoordinatorService(
-                service.trust, SqliteStore(db), service.clock, config.coordinator_grace_s
+                service.trust, SqliteStore(db), service.clock, config.coordinator_grace_s, verifiers
             )
         await worker.start()
         refresher = asyncio.create_task(_refresh_roster(app))
@@ -134,6 +141,8 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
             await refresher
         await worker.stop()
         await session.close()
+        if verifiers is not None:
+            verifiers.shutdown(cancel_futures=True)
         await db.close()
 
     app.cleanup_ctx.append(lifecycle)

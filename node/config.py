@@ -62,6 +62,8 @@ class NodeConfig(BaseModel):
     """A country node exchanges enquiries; the coordinator only tallies metadata records."""
     coordinator_grace_s: float = Field(default=3600.0, gt=0)
     """Coordinator only: how long one side of an exchange may stay unconfirmed before it is flagged."""
+    coordinator_verify_workers: int = Field(default=2, ge=0, le=64)
+    """Coordinator only: processes that verify record batches in parallel (0: in the event loop)."""
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8100, ge=0, le=65535)
     data_dir: Path = Path()
