@@ -1,10 +1,10 @@
-"""The delivery worker: drains the outbox to each peer, in batches, with one backoff per peer.
+"""The delivery worker: drains the outbox to each peer, in batches, as that peer's schedule allows.
 
-One task per peer runs the same loop: wait until there is something to send and the peer's backoff has
-passed (or until woken), send up to ``batch_size`` items in one signed request, settle the outcome in one
-transaction. A transport failure doubles the peer's wait (with jitter, capped); any valid request *from* that
-peer (its hello when it comes back, or any other) resets the wait at once, so a returning country gets its
-backlog within seconds instead of after the cap.
+Every decision (when to try, what an answer means, when to give up) is made by the peer's
+:class:`~protocol.schedule.PeerSchedule`; this module is the loop around it, aioquic's protocol adapter being
+the model: wait until the schedule's wake-up time (or until woken), send up to ``batch_size`` items in one
+signed request, check what came back (receipts and refusals are verified against exactly the bytes sent),
+feed it to the schedule and persist the effects it returns in one transaction.
 
 Exactly-once: a row leaves the outbox only in the transaction that stores the peer's verified receipt, and the
 peer answers a repeated envelope with its original receipt, so a crash at any point causes at most a resend.
@@ -16,9 +16,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
+import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +27,28 @@ import aiohttp
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
+from node.storage.database import Statement
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
-from protocol.errors import NcpxError, error_for_code
-from protocol.models import Receipt
-from protocol.receipts import receipt_digest, verify_receipt
+from protocol.errors import NcpxError, TooLarge
+from protocol.models import Receipt, Refusal
+from protocol.receipts import receipt_digest, verify_receipt, verify_refusal
 from protocol.requests import sign_request
+from protocol.schedule import (
+    Deliver,
+    Done,
+    Effect,
+    GiveUp,
+    Item,
+    PeerSchedule,
+    Policy,
+    Receipted,
+    Refused,
+    Result,
+    Retry,
+    Unproven,
+    is_final,
+)
 
 log = logging.getLogger("ncpx.delivery")
 
@@ -49,71 +65,88 @@ _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - 
 ROSTER_FETCH_INTERVAL_S = 2.0
 """Least time between two roster fetches from one peer."""
 
-RETRYABLE = frozenset({"unknown_sender", "unknown_key", "no_usable_key", "stale_timestamp", "ncpx_error"})
-"""Refusals that may pass later (the peer has not yet adopted the newest roster, a clock is off)."""
+IDLE_S = 30.0
+"""How long a loop with nothing queued sleeps before it looks again (queueing wakes it at once anyway)."""
+
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""Largest answer read from a peer: receipts for a full batch are well under 1 MiB; more is hostile."""
 
 
 class TransportError(Exception):
     """The peer could not be reached or answered outside the protocol."""
 
 
-@dataclass
-class PeerState:
-    """Backoff and reachability of one peer, kept in memory (reset by a restart and by the peer's hello)."""
+def _jitter() -> float:
+    """Uniform in [0, 1): spreads retries of nodes that failed together (not a secret, but no global state)."""
+    return secrets.randbelow(1 << 30) / (1 << 30)
 
-    failures: int = 0
-    next_attempt: float = 0.0
-    last_error: str | None = None
-    last_success: float | None = None
-    last_seen: float | None = None
-    last_roster_fetch: float = float("-inf")
-    """``time.monotonic()`` of the last roster fetch from this peer."""
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+def _problem_code(result: Any) -> str | None:
+    """The error code of a per-item problem in a peer's answer, if it carries one."""
+    problem = result.get("problem") if isinstance(result, dict) else None
+    code = problem.get("code") if isinstance(problem, dict) else None
+    return code if isinstance(code, str) else None
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of ``response``, refused as soon as it grows past ``limit`` (whatever Content-Length says)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise TransportError(f"peer answered with {declared} bytes, more than {limit}")
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        data += chunk
+        if len(data) > limit:
+            raise TransportError(f"peer answered with more than {limit} bytes")
+    return bytes(data)
 
 
 class DeliveryWorker:
-    """Pushes queued envelopes and notices to peers."""
+    """The loop around each peer's :class:`~protocol.schedule.PeerSchedule`: send, feed answers in, persist
+    the effects, re-arm the timer."""
 
     def __init__(self, service: NodeService, session: aiohttp.ClientSession) -> None:
         self.service = service
         self.mailbox: Mailbox = service.mailbox
         self.session = session
         self.delivery = service.config.delivery
-        self.peers: dict[str, PeerState] = {}
+        self.policy = Policy(
+            initial_s=self.delivery.backoff_initial_s,
+            cap_s=self.delivery.backoff_cap_s,
+            give_up_s=self.delivery.give_up_after_s,
+        )
+        self.peers: dict[str, PeerSchedule] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._roster_fetched: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         service.on_queued = self.wake
 
-    def state(self, peer: str) -> PeerState:
-        """The backoff record of ``peer``."""
+    def _now(self) -> float:
+        return self.service.clock().timestamp()
+
+    def schedule(self, peer: str) -> PeerSchedule:
+        """The schedule of ``peer``."""
         if peer not in self.peers:
-            self.peers[peer] = PeerState()
+            self.peers[peer] = PeerSchedule(self.policy)
+            self._wakes[peer] = asyncio.Event()
         return self.peers[peer]
 
     def wake(self, peers: Any) -> None:
         """Something was queued for these peers."""
         for peer in peers:
+            self.schedule(peer)
             self._ensure_task(peer)
-            self.state(peer).wake.set()
+            self._wakes[peer].set()
 
     def peer_alive(self, peer: str) -> None:
-        """A valid request arrived from ``peer``: forget its backoff and retry at once."""
-        self.state(peer).last_seen = time.time()
-        self.retry_now(peer)
-
-    def retry_now(self, peer: str) -> None:
-        """Forget ``peer``'s backoff and send its backlog at once."""
-        state = self.state(peer)
-        if state.failures or state.next_attempt > time.time():
+        """A valid request arrived from ``peer``: forget its backoff and send its backlog at once."""
+        if self.schedule(peer).on_contact(self._now()):
             log.info("peer %s is back; retrying its backlog now", peer)
-        state.failures = 0
-        state.next_attempt = 0.0
-        self._ensure_task(peer)
-        state.wake.set()
+        self.wake([peer])
 
     async def start(self) -> None:
         """Start a loop for every peer with a backlog and say hello to every peer."""
-        for peer in await self.mailbox.peers_with_backlog():
-            self._ensure_task(peer)
+        self.wake(await self.mailbox.peers_with_backlog())
         for peer in self.service.trust.peers(role=None):
             self._tasks.setdefault(f"hello:{peer}", asyncio.create_task(self._hello(peer)))
 
@@ -131,25 +164,31 @@ class DeliveryWorker:
         if task is None or task.done():
             self._tasks[peer] = asyncio.create_task(self._loop(peer), name=f"deliver-{peer}")
 
+    async def _sleep(self, peer: str, seconds: float) -> None:
+        """Until ``seconds`` pass or something wakes this peer's loop."""
+        wake = self._wakes[peer]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+
     async def _loop(self, peer: str) -> None:
-        state = self.state(peer)
+        schedule = self.schedule(peer)
+        wake = self._wakes[peer]
         while True:
-            wait = state.next_attempt - time.time()
+            wait = schedule.next_wakeup(self._now())
             if wait > 0:
-                state.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.wake.wait(), timeout=wait)
+                wake.clear()
+                await self._sleep(peer, wait)
                 continue
-            state.wake.clear()
-            items = await self.mailbox.due_items(peer, self.delivery.batch_size)
+            wake.clear()
+            items = await self.mailbox.due_items(peer, self.delivery.batch_size, self._now())
             if not items:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.wake.wait(), timeout=30)
+                waiting = await self.mailbox.next_due(peer)
+                await self._sleep(peer, IDLE_S if waiting is None else max(0.0, waiting - self._now()))
                 continue
             try:
-                await self._send(peer, items)
+                await self._send(peer, schedule, items)
             except TransportError as exc:
-                self._fail(state, str(exc))
+                schedule.on_failure(self._now(), str(exc), _jitter())
                 await self.mailbox.record_delivery_error(
                     [i.ref for i in items if i.item == "envelope"], "peer unreachable; will retry"
                 )
@@ -157,18 +196,14 @@ class DeliveryWorker:
                 raise
             except Exception:  # a bug must not stop delivery to this peer for good
                 log.exception("delivery to %s failed unexpectedly", peer)
-                self._fail(state, "internal error")
-            else:
-                state.failures = 0
-                state.next_attempt = 0.0
-                state.last_error = None
-                state.last_success = time.time()
+                schedule.on_failure(self._now(), "internal error", _jitter())
 
-    def _fail(self, state: PeerState, error: str) -> None:
-        state.failures += 1
-        delay = min(self.delivery.backoff_cap_s, self.delivery.backoff_initial_s * 2 ** (state.failures - 1))
-        state.next_attempt = time.time() + delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
-        state.last_error = error
+    async def _persist(self, effects: list[Effect], extra: Sequence[Statement] = ()) -> None:
+        delivered = [(e.item.seq, e.item.ref, e.receipt) for e in effects if isinstance(e, Deliver)]
+        done = [e.item.seq for e in effects if isinstance(e, Done)]
+        failed = [(e.item.seq, e.item.ref, e.code) for e in effects if isinstance(e, GiveUp)]
+        retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
+        await self.mailbox.settle(delivered, done, failed, retry, self.service.clock(), extra)
 
     async def _post(self, peer: str, path: str, payload: dict[str, Any] | bytes) -> tuple[int, Any]:
         body = payload if isinstance(payload, bytes) else canonical(payload)
@@ -178,8 +213,10 @@ class DeliveryWorker:
         url = service.trust.url_of(peer) + path
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
-            async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
-                data = await response.read()
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                data = await read_capped(response, MAX_ANSWER_BYTES)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(type(exc).__name__) from exc
@@ -188,72 +225,68 @@ class DeliveryWorker:
         except ValueError as exc:
             raise TransportError(f"peer answered {status} without JSON") from exc
 
-    async def _send(self, peer: str, items: list[OutboxItem]) -> None:
-        now = self.service.clock()
-        give_up = time.time() - self.delivery.give_up_after_s
-        expired = [i for i in items if i.queued_at < give_up and i.item == "envelope"]
-        live = [i for i in items if i not in expired]
+    async def _send(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
+        items = {row.seq: Item(row.seq, row.ref, row.queued_at, row.attempts) for row in rows}
+        expired = schedule.expired([items[r.seq] for r in rows if r.item == "envelope"], self._now())
         if expired:
-            await self.mailbox.settle([], [], [(i.seq, i.ref, "gave_up") for i in expired], [], now)
-        envelopes = [i for i in live if i.item == "envelope"]
-        statuses = [i for i in live if i.item == "status"]
-        records = [i for i in live if i.item == "record"]
-        outcomes = [i for i in live if i.item == "outcome"]
-        for chunk in self._chunks(envelopes):
-            await self._send_envelopes(peer, chunk)
-        for chunk in self._chunks(records):
-            await self._send_records(peer, chunk)
-        for item in outcomes:
-            await self._send_outcome(peer, item)
+            await self._persist(list(expired))
+        gone = {e.item.seq for e in expired}
+        live = [r for r in rows if r.seq not in gone]
+        by_kind: dict[str, list[OutboxItem]] = {}
+        for row in live:
+            by_kind.setdefault(row.item, []).append(row)
+        for chunk in self._chunks(by_kind.get("envelope", [])):
+            await self._send_envelopes(peer, schedule, chunk)
+        for chunk in self._chunks(by_kind.get("record", [])):
+            await self._send_records(peer, schedule, chunk)
+        for row in by_kind.get("outcome", []):
+            await self._send_outcome(peer, schedule, row)
+        statuses = by_kind.get("status", [])
         if statuses:
             status, _ = await self._post(
                 peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
             )
-            if status >= 500:
+            if status >= 500 or status in (401, 403, 429) or 300 <= status < 400:
                 raise TransportError(f"peer answered {status}")
-            # A refused notice (the message is unknown there) is dropped: retrying cannot make it valid.
-            await self.mailbox.settle([], [i.seq for i in statuses], [], [], now)
+            # A notice refused as a whole (the message is unknown there) is dropped: retrying cannot help.
+            await self._persist(
+                schedule.on_items([(items[r.seq], None) for r in statuses], self._now(), _jitter())
+            )
 
-    async def _send_records(self, peer: str, items: list[OutboxItem]) -> None:
+    async def _send_records(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         """Metadata records to the coordinator, with how far behind this node's queue for it is."""
         backlog, oldest = await self.mailbox.oldest_queued(
-            peer, max(i.seq for i in items)
+            peer, max(i.seq for i in rows)
         )  # behind this batch
-        payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in items], "backlog": backlog}
+        payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in rows], "backlog": backlog}
         if oldest is not None:
             payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
         status, data = await self._post(peer, RECORDS_PATH, payload)
         results = data.get("results") if isinstance(data, dict) else None
         if (
-            status >= 500
-            or status in (401, 403, 429)
+            (status >= 300 and (status >= 500 or status in (401, 403, 429) or status < 400))
             or not isinstance(results, list)
-            or len(results) != len(items)
+            or len(results) != len(rows)
         ):
             raise TransportError(f"coordinator answered {status}")
-        retry = []
-        done = []
-        for item, result in zip(items, results, strict=True):
-            problem = result.get("problem") if isinstance(result, dict) else None
-            code = problem.get("code") if isinstance(problem, dict) else None
-            if isinstance(code, str) and code in RETRYABLE:
-                retry.append(item.seq)
-            else:
-                if code is not None:
-                    log.warning("coordinator refused record %s: %s", item.ref, code)
-                done.append(item.seq)
-        await self.mailbox.settle([], done, [], retry, self.service.clock())
-        if retry:
-            raise TransportError(f"{len(retry)} records refused for now")
+        answers: list[tuple[Item, str | None]] = []
+        for row, result in zip(rows, results, strict=True):
+            code = _problem_code(result)
+            if code is not None and is_final(code):
+                log.warning("coordinator refused record %s: %s", row.ref, code)
+            answers.append((Item(row.seq, row.ref, row.queued_at, row.attempts), code))
+        await self._persist(schedule.on_items(answers, self._now(), _jitter()))
 
-    async def _send_outcome(self, peer: str, item: OutboxItem) -> None:
-        status, data = await self._post(peer, OUTCOMES_PATH, json.loads(item.payload))
-        code = data.get("code") if isinstance(data, dict) else None
-        if status >= 500 or status == 429 or (isinstance(code, str) and code in RETRYABLE):
+    async def _send_outcome(self, peer: str, schedule: PeerSchedule, row: OutboxItem) -> None:
+        status, data = await self._post(peer, OUTCOMES_PATH, json.loads(row.payload))
+        if status >= 500 or status == 429 or 300 <= status < 400:
             raise TransportError(f"coordinator answered {status}")
+        code = (data.get("code") if isinstance(data, dict) else None) if status >= 400 else None
         if status >= 400:
-            log.warning("coordinator refused outcome return %s: %s", item.ref, code)
-        await self.mailbox.settle([], [item.seq], [], [], self.service.clock())
+            code = code if isinstance(code, str) else NcpxError.code
+            log.warning("coordinator refused outcome return %s: %s", row.ref, code)
+        item = Item(row.seq, row.ref, row.queued_at, row.attempts)
+        await self._persist(schedule.on_items([(item, code)], self._now(), _jitter()))
 
     def _chunks(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
         """``items`` in requests no larger than our own request limit (which a peer configured like us accepts)."""
@@ -268,69 +301,73 @@ class DeliveryWorker:
             size += len(item.payload) + 1
         return chunks
 
-    async def _send_envelopes(self, peer: str, items: list[OutboxItem]) -> None:
-        await self.mailbox.mark_sent([i.ref for i in items], self.service.clock())
-        parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in items}
-        digests = {i.ref: digest_text(i.payload) for i in items}  # outbox payloads are canonical bytes
+    async def _send_envelopes(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
+        await self.mailbox.mark_sent([i.ref for i in rows], self.service.clock())
         # Outbox payloads are canonical already: the batch is their concatenation, not a re-serialisation.
-        body = b'{"envelopes":[' + b",".join(i.payload for i in items) + b"]}"
+        body = b'{"envelopes":[' + b",".join(i.payload for i in rows) + b"]}"
         status, data = await self._post(peer, ENVELOPES_PATH, body)
-        if status == 413 and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
-            # The request as a whole exceeds the peer's limit: send halves; one envelope alone too large for
-            # the peer can never be delivered, and must not hold up everything queued behind it.
-            if len(items) == 1:
-                refused = [(items[0].seq, items[0].ref, "too_large")]
-                await self.mailbox.settle([], [], refused, [], self.service.clock())
-                return
-            await self._send_envelopes(peer, items[: len(items) // 2])
-            await self._send_envelopes(peer, items[len(items) // 2 :])
+        results = data.get("results") if isinstance(data, dict) else None
+        if status == 413 and not isinstance(results, list):
+            # The request as a whole exceeds the peer's limit: send halves. One envelope alone too large
+            # waits on its own until its give-up age: an unsigned 413 is no proof the peer will never take it.
+            if len(rows) > 1:
+                await self._send_envelopes(peer, schedule, rows[: len(rows) // 2])
+                await self._send_envelopes(peer, schedule, rows[len(rows) // 2 :])
+            else:
+                [row] = rows
+                item = Item(row.seq, row.ref, row.queued_at, row.attempts)
+                refused = Refused(TooLarge.code, signed=False)
+                await self._persist(schedule.on_answer([(item, refused)], self._now(), _jitter()))
             return
         # Per-envelope results decide, whatever the status (a batch refused as a whole still lists why);
         # without them, the answer says nothing about the envelopes and the batch is retried.
-        results = data.get("results") if isinstance(data, dict) else None
-        if status >= 500 or not isinstance(results, list) or len(results) != len(items):
+        if status >= 500 or not isinstance(results, list) or len(results) != len(rows):
             raise TransportError(f"peer answered {status} without per-envelope results")
-        delivered: list[tuple[int, str, Receipt]] = []
-        failed: list[tuple[int, str, str]] = []
-        retry: list[int] = []
-        for item, result in zip(items, results, strict=True):
-            code = self._receipt_or_code(parsed[item.ref], digests[item.ref], result)
-            if isinstance(code, Receipt):
-                delivered.append((item.seq, item.ref, code))
-            elif code in RETRYABLE:
-                retry.append(item.seq)
-            else:
-                failed.append((item.seq, item.ref, code))
+        parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in rows}
+        digests = {i.ref: digest_text(i.payload) for i in rows}  # outbox payloads are canonical bytes
+        answers = [
+            (
+                Item(r.seq, r.ref, r.queued_at, r.attempts),
+                self._result(peer, parsed[r.ref], digests[r.ref], result),
+            )
+            for r, result in zip(rows, results, strict=True)
+        ]
+        effects = schedule.on_answer(answers, self._now(), _jitter())
         now = self.service.clock()
         records = [
             row
-            for _, ref, receipt in delivered
+            for e in effects
+            if isinstance(e, Deliver)
             for row in self.service.record_rows(
-                parsed[ref].header, "sent", digests[ref], now, receipt_digest(receipt)
+                parsed[e.item.ref].header, "sent", digests[e.item.ref], now, receipt_digest(e.receipt)
             )
         ]
-        await self.mailbox.settle(delivered, [], failed, retry, now, records)
+        await self._persist(effects, records)
         if records:
             coordinator = self.service.coordinator()
             if coordinator is not None:
                 self.wake([coordinator])
-        if retry:
-            raise TransportError(f"{len(retry)} envelopes refused for now")
 
-    def _receipt_or_code(self, envelope: Envelope, digest: str, result: Any) -> Receipt | str:
+    def _result(self, peer: str, envelope: Envelope, digest: str, result: Any) -> Result:
+        """What one item of a peer's answer proves, checked against exactly what was sent."""
         if not isinstance(result, dict):
-            return "ncpx_error"
+            return Unproven("result is not an object")
+        roster = self.service.trust.roster
         if "receipt" in result:
             try:
                 receipt = Receipt.model_validate(result["receipt"])
-                verify_receipt(receipt, envelope, self.service.trust.roster, digest)
+                verify_receipt(receipt, envelope, roster, digest)
             except (NcpxError, ValueError):
-                log.warning("peer %s returned an invalid receipt", envelope.header.recipient)
-                return "ncpx_error"
-            return receipt
-        problem = result.get("problem")
-        code = problem.get("code") if isinstance(problem, dict) else None
-        return error_for_code(code).code if isinstance(code, str) else "ncpx_error"
+                log.warning("peer %s returned an invalid receipt", peer)
+                return Unproven("receipt does not verify")
+            return Receipted(receipt)
+        code = _problem_code(result) or NcpxError.code
+        try:
+            refusal = Refusal.model_validate(result.get("refusal"))
+            verify_refusal(refusal, self.service.me, peer, envelope.header.id, digest, roster)
+        except (NcpxError, ValueError):
+            return Refused(code, signed=False)
+        return Refused(refusal.code, signed=True)
 
     def fetch_roster_soon(self, peer: str) -> None:
         """A peer holds (or seems to hold) a newer roster than ours: fetch it in the background.
@@ -338,30 +375,31 @@ class DeliveryWorker:
         At most one fetch per peer at a time and per ``ROSTER_FETCH_INTERVAL_S``, so that requests naming an
         unknown key (which trigger this unauthenticated) cannot make us hammer a peer.
         """
-        state = self.state(peer)
         running = self._tasks.get(f"roster:{peer}")
         now = time.monotonic()
         busy = running is not None and not running.done()
-        if busy or now - state.last_roster_fetch < ROSTER_FETCH_INTERVAL_S:
+        if busy or now - self._roster_fetched.get(peer, float("-inf")) < ROSTER_FETCH_INTERVAL_S:
             return
-        state.last_roster_fetch = now
+        self._roster_fetched[peer] = now
         self._tasks[f"roster:{peer}"] = asyncio.create_task(self._fetch_roster_and_retry(peer))
 
     async def _fetch_roster_and_retry(self, peer: str) -> None:
         if await self.fetch_roster(peer):
             # Requests between us may have failed only because one side lacked this roster (a rotated key):
             # the backlog for this peer is worth retrying at once rather than after its backoff.
-            self.retry_now(peer)
+            self.peer_alive(peer)
 
     async def fetch_roster(self, peer: str) -> bool:
         """Ask ``peer`` for its roster and adopt it if it verifies and is newer; never raises."""
         url = self.service.trust.url_of(peer) + ROSTER_PATH
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
-            async with self.session.get(url, timeout=timeout) as response:
-                raw = await response.content.read(MAX_ROSTER_BYTES + 1)
+            async with self.session.get(url, timeout=timeout, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise TransportError(f"peer answered {response.status}")
+                raw = await read_capped(response, MAX_ROSTER_BYTES)
             return await self.service.offer_roster(parse_roster(raw))
-        except (aiohttp.ClientError, TimeoutError, OSError, NcpxError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, NcpxError, TransportError) as exc:
             log.warning("roster from %s not adopted: %s", peer, getattr(exc, "code", type(exc).__name__))
             return False
 

@@ -71,7 +71,10 @@ async def envelopes(request: web.Request) -> web.Response:
             rendered.append({"id": result.id, "receipt": result.receipt.wire()})
         else:
             assert result.error is not None
-            rendered.append({"id": result.id, "problem": problem_body(result.error)})
+            item: dict[str, Any] = {"id": result.id, "problem": problem_body(result.error)}
+            if result.refusal is not None:
+                item["refusal"] = result.refusal.wire()
+            rendered.append(item)
     if all(r.receipt is None for r in results):
         first = results[0].error
         assert first is not None

@@ -1,64 +1,127 @@
 """Messages and the outbox in SQLite: what was sent and received, and what still has to go out.
 
-Message states only ever move forward (``STATE_ORDER``); a late or repeated notice never moves one back.
-Every method that changes state is one transaction, so an acknowledgement given after it returns is true.
+States are written only through the lifecycle table (:mod:`protocol.lifecycle`): a late or repeated notice
+never moves a message back. Every method that changes state is one transaction, so an acknowledgement given
+after it returns is true. Messages are keyed by (sender, id): an id is unique only per sender.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from node.storage.database import Database, Row, Statement
+from protocol.codes import Kind
 from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
-from protocol.errors import NotFound, Replayed
+from protocol.errors import Conflict, InvalidState, NotFound, Replayed
+from protocol.lifecycle import ANSWERABLE, INITIAL, WITH_DEADLINE, Event, Folder, State, Step, step
 from protocol.models import Receipt
-
-STATE_ORDER = ("queued", "sent", "received", "delivered", "read", "answered")
-"""Forward order of message states; ``undeliverable`` is terminal and outside it."""
 
 SUMMARY_COLUMNS = (
     "id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, due_at, in_reply_to, "
     "state, queued_at, sent_at, delivered_at, read_at, answered_at, last_error, officer, envelope_digest"
 )
 
+STAMPS: dict[Event, str] = {
+    Event.TRANSMITTED: "sent_at",
+    Event.RECEIPT: "delivered_at",
+    Event.READ_NOTICE: "read_at",
+    Event.OFFICER_READ: "read_at",
+    Event.REPLY_RECEIVED: "answered_at",
+    Event.REPLY_SENT: "answered_at",
+}
+"""The time column an event fills once (the first time it happens, whether or not the state moves)."""
 
-def _advance(column_state: str, new: str) -> str:
-    """SQL expression: ``new`` if it is further along than the stored state, else the stored state."""
-    rank = STATE_ORDER.index(new)
-    cases = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATE_ORDER))
-    return (
-        f"CASE WHEN (CASE {column_state} {cases} ELSE 99 END) < {rank} THEN '{new}' ELSE {column_state} END"
-    )
+_IN_FLIGHT = ", ".join(f"'{s}'" for s in (State.QUEUED, State.SENT))
+_WITH_DEADLINE = ", ".join(f"'{k}'" for k in sorted(WITH_DEADLINE))
 
 
-def outbox_row(peer: str, item: str, ref: str, payload: bytes, queued_at: float | None = None) -> Statement:
+def outbox_row(peer: str, item: str, ref: str, payload: bytes, queued_at: datetime) -> Statement:
     """The statement that queues one item for ``peer`` (run inside the transaction that makes it due)."""
     return (
         "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, ?, ?, ?, ?)",
-        (peer, item, ref, payload, time.time() if queued_at is None else queued_at),
+        (peer, item, ref, payload, queued_at.timestamp()),
     )
 
 
-def _mark_statement(
-    message_id: str, state: str, stamp: str, folder: str, peer: str | None = None
-) -> Statement:
-    """Move a message forward to ``state`` (never back), stamping ``<state>_at`` once."""
-    column = f"{state}_at"
+@dataclass(frozen=True)
+class Applied:
+    """What one event did to one stored message."""
+
+    message_id: str
+    step: Step | None
+    """None when the lifecycle refused the event (``error`` says why)."""
+    first: bool
+    """The event's time column was empty before: this is the first time it happened."""
+    error: InvalidState | None = None
+
+
+async def _transition(
+    conn: aiosqlite.Connection,
+    folder: Folder,
+    event: Event,
+    ids: Sequence[str],
+    at: str,
+    peer: str | None = None,
+    answerable_only: bool = False,
+    on_move: dict[str, Any] | None = None,
+) -> list[Applied]:
+    """Apply ``event`` to the messages ``ids`` of ``folder`` (with ``peer``, when given) inside ``conn``'s
+    transaction, through the lifecycle table. A state is written only if the row still holds the state it was
+    read in; unknown ids are skipped, so a notice about a message we never had changes nothing. ``on_move``:
+    other columns written in the same statement when the state moves.
+    """
+    if not ids:
+        return []
+    column = STAMPS.get(event)
+    marks = ",".join("?" * len(ids))
     sql = (
-        f"UPDATE messages SET state = {_advance('state', state)}, {column} = coalesce({column}, ?) "  # noqa: S608 - constant SQL
-        "WHERE id = ? AND folder = ? AND state != 'undeliverable'"
+        f"SELECT id, peer, state, kind, {column or 'NULL'} AS stamp FROM messages "  # noqa: S608 - fixed fragments
+        f"WHERE folder = ? AND id IN ({marks})"
     )
-    params: list[Any] = [stamp, message_id, folder]
+    params: list[Any] = [folder.value, *ids]
     if peer is not None:
         sql += " AND peer = ?"
         params.append(peer)
-    return sql, tuple(params)
+    async with conn.execute(sql, params) as cursor:
+        rows = list(await cursor.fetchall())
+    applied: list[Applied] = []
+    for row in rows:
+        if answerable_only and Kind(row["kind"]) not in ANSWERABLE:
+            applied.append(Applied(row["id"], None, False, InvalidState("only an enquiry is answered")))
+            continue
+        before = State(row["state"])
+        try:
+            moved = step(folder, before, event)
+        except InvalidState as exc:
+            applied.append(Applied(row["id"], None, False, exc))
+            continue
+        first = column is not None and row["stamp"] is None
+        sets: list[str] = []
+        values: list[Any] = []
+        if moved.moved:
+            sets.append("state = ?")
+            values.append(moved.state.value)
+            for name, value in (on_move or {}).items():
+                sets.append(f"{name} = ?")
+                values.append(value)
+        if first:
+            sets.append(f"{column} = ?")
+            values.append(at)
+        if sets:
+            await conn.execute(
+                f"UPDATE messages SET {', '.join(sets)} "  # noqa: S608 - fixed fragments
+                "WHERE folder = ? AND id = ? AND peer = ? AND state = ?",
+                (*values, folder.value, row["id"], row["peer"], before.value),
+            )
+        applied.append(Applied(row["id"], moved, first))
+    return applied
 
 
 @dataclass(frozen=True)
@@ -83,6 +146,48 @@ class OutboxItem:
     ref: str
     payload: bytes
     queued_at: float
+    attempts: int = 0
+
+
+def _outgoing_rows(
+    items: Sequence[Outgoing], officer: str, signer_key: bytes, now: datetime
+) -> list[Statement]:
+    """Statements that store new messages in the sent folder and queue their envelopes."""
+    stamp = format_time(now)
+    statements: list[Statement] = []
+    for out in items:
+        header = out.envelope.header
+        raw = out.envelope.canonical_bytes()
+        statements.append(
+            (
+                "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
+                "created_at, due_at, in_reply_to, envelope, envelope_digest, local_sealed, signer_key, "
+                "state, officer, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    header.id,
+                    header.thread,
+                    Folder.SENT.value,
+                    header.kind.value,
+                    header.sender,
+                    header.recipient,
+                    header.recipient,
+                    header.area.value,
+                    header.urgency.value,
+                    format_time(header.created_at),
+                    format_time(header.due_at) if header.due_at else None,
+                    header.in_reply_to,
+                    raw,
+                    digest_text(raw),
+                    out.local_sealed,
+                    signer_key,
+                    INITIAL[Folder.SENT].value,
+                    officer,
+                    stamp,
+                ),
+            )
+        )
+        statements.append(outbox_row(header.recipient, "envelope", header.id, raw, now))
+    return statements
 
 
 class Mailbox:
@@ -105,44 +210,35 @@ class Mailbox:
 
         Group-committed with concurrent submissions (see :meth:`Database.write`).
         """
-        stamp = format_time(now)
-        queued = time.time()
-        statements: list[Statement] = []
-        for out in items:
-            header = out.envelope.header
-            raw = out.envelope.canonical_bytes()
-            statements.append(
-                (
-                    "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
-                    "created_at, due_at, in_reply_to, envelope, envelope_digest, local_sealed, signer_key, "
-                    "state, officer, queued_at) VALUES (?, ?, 'sent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "'queued', ?, ?)",
-                    (
-                        header.id,
-                        header.thread,
-                        header.kind.value,
-                        header.sender,
-                        header.recipient,
-                        header.recipient,
-                        header.area.value,
-                        header.urgency.value,
-                        format_time(header.created_at),
-                        format_time(header.due_at) if header.due_at else None,
-                        header.in_reply_to,
-                        raw,
-                        digest_text(raw),
-                        out.local_sealed,
-                        signer_key,
-                        officer,
-                        stamp,
-                    ),
-                )
-            )
-            statements.append(outbox_row(header.recipient, "envelope", header.id, raw, queued))
-            if header.in_reply_to:
-                statements.append(_mark_statement(header.in_reply_to, "answered", stamp, folder="inbox"))
-        statements.extend(extra)
-        await self.db.write(statements)
+        await self.db.write([*_outgoing_rows(items, officer, signer_key, now), *extra])
+
+    async def store_reply(
+        self,
+        item: Outgoing,
+        request: str,
+        officer: str,
+        signer_key: bytes,
+        now: datetime,
+        extra: Sequence[Statement] = (),
+    ) -> None:
+        """Record a reply and queue it, and move the received enquiry ``request`` to answered, atomically.
+
+        Raises :class:`InvalidState` (storing nothing) when the lifecycle forbids answering it.
+        """
+        async with self.db.transaction() as conn:
+            for applied in await _transition(
+                conn,
+                Folder.INBOX,
+                Event.REPLY_SENT,
+                [request],
+                format_time(now),
+                peer=item.envelope.header.recipient,
+                answerable_only=True,
+            ):
+                if applied.error is not None:
+                    raise applied.error
+            for sql, params in [*_outgoing_rows([item], officer, signer_key, now), *extra]:
+                await conn.execute(sql, params)
 
     async def oldest_queued(self, peer: str, after_seq: int = 0) -> tuple[int, float | None]:
         """How many rows wait for ``peer`` behind ``after_seq``, and since when (the lag a node reports)."""
@@ -151,13 +247,19 @@ class Mailbox:
         )
         return (row[0], row[1]) if row else (0, None)
 
-    async def due_items(self, peer: str, limit: int) -> list[OutboxItem]:
-        """The oldest outbox rows for ``peer``."""
+    async def due_items(self, peer: str, limit: int, now: float) -> list[OutboxItem]:
+        """The oldest outbox rows for ``peer`` that are not waiting on their own."""
         rows = await self.db.fetchall(
-            "SELECT seq, peer, item, ref, payload, queued_at FROM outbox WHERE peer = ? ORDER BY seq LIMIT ?",
-            (peer, limit),
+            "SELECT seq, peer, item, ref, payload, queued_at, attempts FROM outbox "
+            "WHERE peer = ? AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT ?",
+            (peer, now, limit),
         )
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    async def next_due(self, peer: str) -> float | None:
+        """When the earliest row for ``peer`` waiting on its own may go again (None: none waits)."""
+        row = await self.db.fetchone("SELECT min(not_before) FROM outbox WHERE peer = ?", (peer,))
+        return row[0] if row else None
 
     async def peers_with_backlog(self) -> list[str]:
         """Peers that have anything queued."""
@@ -169,51 +271,52 @@ class Mailbox:
         return {r[0]: r[1] for r in rows}
 
     async def mark_sent(self, ids: Sequence[str], now: datetime) -> None:
-        """Envelopes handed to the peer for the first time (awaiting its receipt)."""
-        if not ids:
-            return
-        marks = ",".join("?" * len(ids))
+        """Envelopes handed to the peer (awaiting its receipt); the first hand-over stamps ``sent_at``."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                f"UPDATE messages SET state = 'sent', sent_at = ? WHERE state = 'queued' AND id IN ({marks})",  # noqa: S608 - placeholders only
-                (format_time(now), *ids),
-            )
+            await _transition(conn, Folder.SENT, Event.TRANSMITTED, ids, format_time(now))
 
     async def settle(
         self,
         delivered: Sequence[tuple[int, str, Receipt]],
         done: Sequence[int],
         failed: Sequence[tuple[int, str, str]],
-        attempted: Sequence[int],
+        attempted: Sequence[tuple[int, str, str, float]],
         now: datetime,
         extra: Sequence[Statement] = (),
     ) -> None:
         """Apply the outcome of one delivery request in one transaction.
 
         ``delivered``: (seq, message id, verified receipt); ``done``: rows acknowledged with nothing to record;
-        ``failed``: (seq, message id, error code) refused for good; ``attempted``: rows to retry later;
-        ``extra``: statements (metadata records) that belong to the same outcome.
+        ``failed``: (seq, message id, error code) refused for good; ``attempted``: (seq, message id, error
+        code, not before) for rows to retry later, on their own; ``extra``: statements (metadata records) that
+        belong to the same outcome.
         """
         stamp = format_time(now)
         async with self.db.transaction() as conn:
-            for seq, message_id, receipt in delivered:
+            for _seq, message_id, receipt in delivered:
+                await _transition(conn, Folder.SENT, Event.RECEIPT, [message_id], stamp)
                 await conn.execute(
-                    f"UPDATE messages SET state = {_advance('state', 'delivered')}, receipt = ?, "  # noqa: S608 - constant SQL
-                    "delivered_at = coalesce(delivered_at, ?), last_error = NULL WHERE id = ? AND folder = 'sent'",
-                    (canonical(receipt.wire()), stamp, message_id),
+                    "UPDATE messages SET receipt = coalesce(receipt, ?), last_error = NULL "
+                    "WHERE folder = ? AND id = ?",
+                    (canonical(receipt.wire()), Folder.SENT.value, message_id),
                 )
-                await conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            for seq in done:
-                await conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            for seq, message_id, code in failed:
-                await conn.execute(
-                    "UPDATE messages SET state = 'undeliverable', last_error = ? WHERE id = ? AND folder = 'sent' "
-                    "AND receipt IS NULL",
-                    (code, message_id),
-                )
-                await conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            for seq in attempted:
-                await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+            for _seq, message_id, code in failed:
+                for applied in await _transition(conn, Folder.SENT, Event.REFUSED, [message_id], stamp):
+                    if applied.step is not None and applied.step.moved:
+                        await conn.execute(
+                            "UPDATE messages SET last_error = ? WHERE folder = ? AND id = ?",
+                            (code, Folder.SENT.value, message_id),
+                        )
+            gone = [seq for seq, _, _ in delivered] + list(done) + [seq for seq, _, _ in failed]
+            await conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in gone])
+            await conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE seq = ?",
+                [(not_before, seq) for seq, _, _, not_before in attempted],
+            )
+            await conn.executemany(
+                f"UPDATE messages SET last_error = ? WHERE folder = ? AND id = ? AND state IN ({_IN_FLIGHT})",  # noqa: S608 - enum values
+                [(f"{code}; will retry", Folder.SENT.value, ref) for _, ref, code, _ in attempted],
+            )
             for sql, params in extra:
                 await conn.execute(sql, params)
 
@@ -231,18 +334,23 @@ class Mailbox:
     # -- incoming --
 
     async def accept(self, batch: Sequence[Accepted], now: datetime) -> list[Receipt | Replayed]:
-        """Store received envelopes and their receipts; identical repeats get the original receipt back."""
+        """Store received envelopes and their receipts; identical repeats get the original receipt back.
+
+        An id is looked up with its sender only: another member using the same id neither blocks nor
+        replaces the message.
+        """
         stamp = format_time(now)
         results: list[Receipt | Replayed] = []
         async with self.db.transaction() as conn:
             for item in batch:
                 header = item.envelope.header
                 async with conn.execute(
-                    "SELECT folder, envelope, receipt FROM messages WHERE id = ?", (header.id,)
+                    "SELECT folder, envelope, receipt FROM messages WHERE sender = ? AND id = ?",
+                    (header.sender, header.id),
                 ) as cursor:
                     existing = await cursor.fetchone()
                 if existing is not None:
-                    if existing[0] == "inbox" and existing[1] == item.raw and existing[2] is not None:
+                    if existing[0] == Folder.INBOX and existing[1] == item.raw and existing[2] is not None:
                         results.append(Receipt.model_validate_json(existing[2]))
                     else:
                         results.append(Replayed())
@@ -250,11 +358,11 @@ class Mailbox:
                 await conn.execute(
                     "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
                     "created_at, due_at, in_reply_to, envelope, envelope_digest, signer_key, state, receipt, "
-                    "queued_at, delivered_at) VALUES (?, ?, 'inbox', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "'received', ?, ?, ?)",
+                    "queued_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         header.id,
                         header.thread,
+                        Folder.INBOX.value,
                         header.kind.value,
                         header.sender,
                         header.recipient,
@@ -267,50 +375,73 @@ class Mailbox:
                         item.raw,
                         item.envelope.digest(),
                         item.signer_key,
+                        INITIAL[Folder.INBOX].value,
                         canonical(item.receipt.wire()),
                         stamp,
                         stamp,
                     ),
                 )
                 if header.in_reply_to:
-                    await conn.execute(
-                        *_mark_statement(
-                            header.in_reply_to, "answered", stamp, folder="sent", peer=header.sender
-                        )
+                    await _transition(
+                        conn,
+                        Folder.SENT,
+                        Event.REPLY_RECEIVED,
+                        [header.in_reply_to],
+                        stamp,
+                        peer=header.sender,
+                        answerable_only=True,
                     )
                 for sql, params in item.records:
                     await conn.execute(sql, params)
                 results.append(item.receipt)
         return results
 
-    async def apply_status(self, peer: str, message_id: str, state: str, at: datetime) -> None:
-        """A peer tells us it read a message we sent it."""
+    async def apply_read_notice(self, peer: str, message_id: str, at: datetime) -> bool:
+        """``peer`` tells us one of its officers read a message we sent it; False if the lifecycle refuses."""
         async with self.db.transaction() as conn:
-            await conn.execute(*_mark_statement(message_id, state, format_time(at), folder="sent", peer=peer))
+            applied = await _transition(
+                conn, Folder.SENT, Event.READ_NOTICE, [message_id], format_time(at), peer
+            )
+        return any(a.error is None for a in applied)
 
-    async def mark_read(self, message_id: str, now: datetime, extra: Sequence[Statement] = ()) -> bool:
-        """An officer opened a received message; returns False when it was read before."""
-        row = await self.db.fetchone(
-            "SELECT read_at FROM messages WHERE id = ? AND folder = 'inbox'", (message_id,)
-        )
-        if row is None:
-            raise NotFound
-        if row[0] is not None:
-            return False
+    async def mark_read(
+        self, message_id: str, sender: str, now: datetime, extra: Sequence[Statement] = ()
+    ) -> bool:
+        """An officer opened a received message; ``extra`` (the read notice) is stored only the first time.
+
+        Returns whether this was the first time.
+        """
         async with self.db.transaction() as conn:
-            await conn.execute(*_mark_statement(message_id, "read", format_time(now), folder="inbox"))
+            applied = await _transition(
+                conn, Folder.INBOX, Event.OFFICER_READ, [message_id], format_time(now), sender
+            )
+            if not applied:
+                raise NotFound
+            if applied[0].error is not None:
+                raise applied[0].error
+            if not applied[0].first:
+                return False
             for sql, params in extra:
                 await conn.execute(sql, params)
         return True
 
     # -- reading --
 
-    async def get(self, message_id: str) -> Row:
-        """One message row (all columns), or NotFound."""
-        row = await self.db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
-        if row is None:
+    async def get(self, message_id: str, sender: str | None = None) -> Row:
+        """One message row (all columns), or NotFound; Conflict when two senders used the id and none is named."""
+        if sender is None:
+            rows = await self.db.fetchall("SELECT * FROM messages WHERE id = ? LIMIT 2", (message_id,))
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM messages WHERE id = ? AND sender = ?", (message_id, sender)
+            )
+        if not rows:
             raise NotFound
-        return row
+        if len(rows) > 1:
+            raise Conflict(
+                "two participants sent a message with this id; name the sender with ?from=<country code>"
+            )
+        return rows[0]
 
     async def thread(self, thread_id: str) -> list[Row]:
         """Every message of a thread, oldest first."""
@@ -333,7 +464,7 @@ class Mailbox:
         where = []
         params: list[Any] = []
         if folder == "outbox":
-            where.append("folder = 'sent' AND state IN ('queued', 'sent')")
+            where.append(f"folder = '{Folder.SENT}' AND state IN ({_IN_FLIGHT})")
         else:
             where.append("folder = ?")
             params.append(folder)
@@ -348,7 +479,8 @@ class Mailbox:
             params.append(area)
         if overdue_at:
             where.append(
-                "kind = 'enquiry' AND answered_at IS NULL AND state != 'undeliverable' AND due_at < ?"
+                f"kind IN ({_WITH_DEADLINE}) AND answered_at IS NULL "
+                f"AND state != '{State.UNDELIVERABLE}' AND due_at < ?"
             )
             params.append(overdue_at)
         if after:

@@ -38,6 +38,7 @@ from node.officers import Officers, audit_row, idempotency_row
 from node.problems import read_body
 from node.service import NodeService, Records
 from node.storage.database import Statement
+from protocol.codes import normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
 from protocol.ids import check_uuid
@@ -100,6 +101,12 @@ def _message_id(request: web.Request) -> str:
         return check_uuid(request.match_info["id"])
     except Malformed as exc:
         raise NotFound from exc
+
+
+def _sender(request: web.Request) -> str | None:
+    """``?from=``: which sender's message is meant, needed only when two senders used the same id."""
+    claimed = request.query.get("from")
+    return normalise_participant(claimed) if claimed else None
 
 
 def _summary(row: Any, now: str) -> dict[str, Any]:
@@ -192,7 +199,7 @@ async def create_reply(request: web.Request) -> web.Response:
         request,
         raw,
         "send_reply",
-        lambda records: service.submit_reply(message_id, new.body(), officer, records),
+        lambda records: service.submit_reply(message_id, new.body(), officer, records, _sender(request)),
     )
 
 
@@ -263,11 +270,11 @@ async def show_message(request: web.Request) -> web.Response:
     """GET /v1/messages/{id}: the message, opened, with its whole thread."""
     service = _service(request)
     message_id = _message_id(request)
-    row = await service.mailbox.get(message_id)
+    row = await service.mailbox.get(message_id, _sender(request))
     now = format_time(service.clock())
     thread = [_detail(service, r, now) for r in await service.mailbox.thread(row["thread"])]
     await request.app[OFFICERS].audit(request[OFFICER], "open_message", message_id, "ok", service.clock())
-    current = next(m for m in thread if m.id == message_id)
+    current = next(m for m in thread if m.id == message_id and m.sender == row["sender"])
     return _json(Thread(message=current, thread=thread))
 
 
@@ -275,9 +282,10 @@ async def mark_read(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/read."""
     service = _service(request)
     message_id = _message_id(request)
-    await service.mark_read(message_id)
+    sender = _sender(request)
+    await service.mark_read(message_id, sender)
     await request.app[OFFICERS].audit(request[OFFICER], "mark_read", message_id, "ok", service.clock())
-    row = await service.mailbox.get(message_id)
+    row = await service.mailbox.get(message_id, sender)
     return web.json_response({"id": message_id, "state": row["state"], "read_at": row["read_at"]})
 
 
@@ -285,7 +293,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
     service = _service(request)
     message_id = _message_id(request)
-    body = service.open_row(await service.mailbox.get(message_id))
+    body = service.open_row(await service.mailbox.get(message_id, _sender(request)))
     try:
         item = body.attachments[int(request.match_info["index"])]
     except (ValueError, IndexError) as exc:

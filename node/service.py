@@ -22,7 +22,7 @@ from node.storage.database import Statement
 from node.trust import Trust
 from protocol.codes import CrimeArea, Kind, Urgency
 from protocol.compose import compose_enquiry, compose_reply
-from protocol.encoding import canonical, format_time, parse_time
+from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import (
     CannotOpen,
@@ -31,14 +31,16 @@ from protocol.errors import (
     NcpxError,
     NoUsableKey,
     Replayed,
+    StaleTimestamp,
     TooLarge,
     UnknownRecipient,
     UnknownSender,
 )
-from protocol.ids import RANDOM_BYTES
-from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
+from protocol.ids import RANDOM_BYTES, check_uuid
+from protocol.lifecycle import ANSWERABLE, Folder
+from protocol.models import EnquiryBody, Header, Receipt, Refusal, ReplyBody
 from protocol.outcome import Figures, OutcomeReturn, make_return
-from protocol.receipts import make_receipt, receipt_digest
+from protocol.receipts import make_receipt, make_refusal, receipt_digest
 from protocol.records import Event, make_record
 from protocol.sealing import EPHEMERAL_BYTES
 from protocol.signing import ed25519_public, raw_public
@@ -62,6 +64,8 @@ class IncomingResult:
     id: str | None
     receipt: Receipt | None = None
     error: NcpxError | None = None
+    refusal: Refusal | None = None
+    """The error signed by us, so that the sender may trust it (absent when the item cannot be digested)."""
 
 
 class NodeService:
@@ -111,7 +115,7 @@ class NodeService:
         record = make_record(
             header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt_digest
         )
-        return [outbox_row(coordinator, "record", record.record_id, canonical(record.wire()))]
+        return [outbox_row(coordinator, "record", record.record_id, canonical(record.wire()), at)]
 
     def _wake_coordinator(self) -> None:
         coordinator = self.coordinator()
@@ -170,7 +174,7 @@ class NodeService:
             sealed_to,
             self.random(EPHEMERAL_BYTES) if highlights else None,
         )
-        row = outbox_row(coordinator, "outcome", f"{period}/{self.me}", canonical(outcome.wire()))
+        row = outbox_row(coordinator, "outcome", f"{period}/{self.me}", canonical(outcome.wire()), now)
         async with self.mailbox.db.transaction() as conn:
             for sql, params in (row, audit):
                 await conn.execute(sql, params)
@@ -178,12 +182,17 @@ class NodeService:
         return outcome
 
     async def submit_reply(
-        self, message_id: str, body: ReplyBody, officer: str, records: Records = lambda headers: ()
+        self,
+        message_id: str,
+        body: ReplyBody,
+        officer: str,
+        records: Records = lambda headers: (),
+        sender: str | None = None,
     ) -> Header:
-        """Answer a received enquiry."""
+        """Answer a received enquiry (``sender`` names its sender when two used the same id)."""
         self._check_attachments(body)
-        row = await self.mailbox.get(message_id)
-        if row["folder"] != "inbox" or row["kind"] != Kind.ENQUIRY.value:
+        row = await self.mailbox.get(message_id, sender)
+        if row["folder"] != Folder.INBOX or Kind(row["kind"]) not in ANSWERABLE:
             raise InvalidState("only a received enquiry can be answered")
         request = Envelope.model_validate_json(row["envelope"]).header
         now = self.clock()
@@ -192,24 +201,24 @@ class NodeService:
         signer = raw_public(identity.signing.public_key())
         answered = self.record_rows(request, "answered", row["envelope_digest"], now)
         extra = [*records([item.envelope.header]), *answered]
-        await self.mailbox.store_outgoing([item], officer, signer, now, extra)
+        await self.mailbox.store_reply(item, message_id, officer, signer, now, extra)
         self.on_queued([request.sender])
         self._wake_coordinator()
         return item.envelope.header
 
-    async def mark_read(self, message_id: str) -> None:
-        """An officer has read a received message: record it and tell the sender."""
-        row = await self.mailbox.get(message_id)
-        if row["folder"] != "inbox":
+    async def mark_read(self, message_id: str, sender: str | None = None) -> None:
+        """An officer has read a received message: record it and tell the sender (the first time only)."""
+        row = await self.mailbox.get(message_id, sender)
+        if row["folder"] != Folder.INBOX:
             raise InvalidState("only received messages are marked read")
         now = self.clock()
         header = Envelope.model_validate_json(row["envelope"]).header
         notice = {"message_id": message_id, "state": "read", "at": format_time(now)}
         rows = [
-            outbox_row(row["sender"], "status", message_id, canonical(notice)),
+            outbox_row(row["sender"], "status", message_id, canonical(notice), now),
             *self.record_rows(header, "read", row["envelope_digest"], now),
         ]
-        if await self.mailbox.mark_read(message_id, now, rows):
+        if await self.mailbox.mark_read(message_id, row["sender"], now, rows):
             self.on_queued([row["sender"]])
             self._wake_coordinator()
 
@@ -267,18 +276,32 @@ class NodeService:
                 checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:
-                results[index] = IncomingResult(
-                    id=message_id if isinstance(message_id, str) else None, error=exc
-                )
+                results[index] = self._refuse(sender, data, message_id, exc, now)
         if checked:
             stored = await self.mailbox.accept([a for _, a in checked], now)
             self._wake_coordinator()
             for (index, accepted), outcome in zip(checked, stored, strict=True):
                 if isinstance(outcome, Replayed):
-                    results[index] = IncomingResult(id=accepted.envelope.header.id, error=outcome)
+                    results[index] = self._refuse(
+                        sender, envelopes[index], accepted.envelope.header.id, outcome, now
+                    )
                 else:
                     results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
         return results
+
+    def _refuse(
+        self, sender: str, data: Any, message_id: Any, error: NcpxError, now: datetime
+    ) -> IncomingResult:
+        """A refused item of ``sender``'s batch, with our signed refusal naming the digest of what arrived."""
+        claimed = message_id if isinstance(message_id, str) else None
+        try:
+            digest = digest_text(canonical(data))
+            refusal = make_refusal(
+                sender, check_uuid(claimed) if claimed else None, digest, error.code, self.trust.identity, now
+            )
+        except (ValueError, TypeError, NcpxError):  # not JSON we can digest, or no id worth naming
+            return IncomingResult(id=claimed, error=error)
+        return IncomingResult(id=claimed, error=error, refusal=refusal)
 
     async def receive_statuses(self, sender: str, statuses: Sequence[Any]) -> int:
         """Apply ``read`` notices from ``sender`` about messages we sent it; returns how many applied."""
@@ -289,8 +312,10 @@ class NodeService:
             message_id, at = status.get("message_id"), status.get("at")
             if not isinstance(message_id, str) or not isinstance(at, str):
                 raise Malformed("status must be {message_id, state: read, at}")
-            await self.mailbox.apply_status(sender, message_id, "read", parse_time(at))
-            applied += 1
+            read_at = parse_time(at)
+            if read_at > self.clock() + self.config.skew:
+                raise StaleTimestamp("a read notice cannot be dated in the future")
+            applied += await self.mailbox.apply_read_notice(sender, message_id, read_at)
         return applied
 
     async def offer_roster(self, candidate: SignedRoster) -> bool:

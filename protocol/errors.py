@@ -17,6 +17,10 @@ class NcpxError(Exception):
     title: ClassVar[str] = "ncpx error"
     #: HTTP status the error maps to when it crosses an API boundary.
     status: ClassVar[int] = 400
+    #: Whether the same request may pass later unchanged (the peer adopts a newer roster, a clock is set
+    #: right); a sender retries these until its give-up age and gives up at once on the others. Unknown codes
+    #: fall back to this base class, and so are retried.
+    retryable: ClassVar[bool] = True
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.title
@@ -26,11 +30,14 @@ class NcpxError(Exception):
 class PeerError(NcpxError):
     """The other side sent something we must refuse (a bad or hostile input)."""
 
+    retryable = False
+
 
 class LocalError(NcpxError):
     """We cannot do what was asked with what we hold (configuration, keys, state)."""
 
     status = 500
+    retryable = False
 
 
 # -- refusals of input --
@@ -80,6 +87,7 @@ class UnknownSender(PeerError):
     code = "unknown_sender"
     title = "Sender is not a roster member"
     status = 403
+    retryable = True
 
 
 class UnknownRecipient(PeerError):
@@ -96,6 +104,7 @@ class UnknownKey(PeerError):
     code = "unknown_key"
     title = "Key id is not known for this participant"
     status = 403
+    retryable = True
 
 
 class RevokedKey(PeerError):
@@ -127,6 +136,7 @@ class StaleTimestamp(PeerError):
 
     code = "stale_timestamp"
     title = "Timestamp outside the accepted window"
+    retryable = True
 
 
 class CannotOpen(PeerError):
@@ -192,6 +202,7 @@ class NoUsableKey(LocalError):
     code = "no_usable_key"
     title = "No valid key for the participant"
     status = 422
+    retryable = True
 
 
 class ConfigError(LocalError):

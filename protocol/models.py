@@ -268,6 +268,26 @@ class Receipt(Model):
     sig: B64Bytes = b""
 
 
+class Refusal(Model):
+    """The receiver's signed word that it refused an envelope for good, and why.
+
+    Signed like a receipt, so that nobody on the path can make a sender drop a message: a sender ends a
+    message only on a refusal that verifies under the receiver's roster key and names exactly what it sent.
+    """
+
+    v: Literal[1] = PROTOCOL_VERSION
+    message_id: MessageId | None = None
+    """The id the envelope claimed, when it could be read."""
+    sender: ParticipantId
+    receiver: ParticipantId
+    envelope_digest: str
+    """base64url SHA-256 of the canonical form of the refused item, as it arrived."""
+    code: Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")]
+    refused_at: UtcTime
+    receiver_key: KeyId
+    sig: B64Bytes = b""
+
+
 class MetadataRecord(Model):
     """What a node tells the coordinator about one event of an exchange: header fields and digests only."""
 

@@ -1,4 +1,4 @@
-"""Signed receipts (proof of delivery) and signed metadata records (what the coordinator tallies).
+"""Signed receipts (proof of delivery), signed refusals, and signed metadata records (what the coordinator tallies).
 
 Both are clear-text structures signed by their author over their canonical form without the ``sig`` field.
 """
@@ -10,11 +10,11 @@ from datetime import datetime
 from protocol.encoding import canonical, digest_text
 from protocol.envelope import Envelope
 from protocol.errors import Malformed, NotForUs
-from protocol.models import MetadataRecord, Receipt
+from protocol.models import MetadataRecord, Receipt, Refusal
 from protocol.signing import KeyDirectory, LocalKeys, sign, verify
 
 
-def _unsigned(model: Receipt | MetadataRecord) -> bytes:
+def _unsigned(model: Receipt | Refusal | MetadataRecord) -> bytes:
     data = model.wire()
     data.pop("sig", None)
     return canonical(data)
@@ -46,6 +46,44 @@ def verify_receipt(
         raise Malformed("receipt is for another envelope")
     key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
     verify(key, "receipt", _unsigned(receipt), receipt.sig)
+
+
+def make_refusal(
+    sender: str,
+    message_id: str | None,
+    envelope_digest: str,
+    code: str,
+    me: LocalKeys,
+    refused_at: datetime,
+) -> Refusal:
+    """The refusal ``me`` returns for an item of ``sender``'s batch that it will never accept."""
+    unsigned = Refusal(
+        message_id=message_id,
+        sender=sender,
+        receiver=me.participant,
+        envelope_digest=envelope_digest,
+        code=code,
+        refused_at=refused_at,
+        receiver_key=me.signing_kid,
+    )
+    return unsigned.model_copy(update={"sig": sign(me.signing, "refusal", _unsigned(unsigned))})
+
+
+def verify_refusal(
+    refusal: Refusal,
+    sender: str,
+    receiver: str,
+    message_id: str,
+    envelope_digest: str,
+    directory: KeyDirectory,
+) -> None:
+    """Check that ``refusal`` is ``receiver``'s signed refusal of exactly the envelope ``sender`` sent."""
+    if refusal.receiver != receiver or refusal.sender != sender:
+        raise NotForUs("refusal names other parties than the envelope")
+    if refusal.message_id != message_id or refusal.envelope_digest != envelope_digest:
+        raise Malformed("refusal is for another envelope")
+    key = directory.signing_key(refusal.receiver, refusal.receiver_key, refusal.refused_at)
+    verify(key, "refusal", _unsigned(refusal), refusal.sig)
 
 
 def receipt_digest(receipt: Receipt) -> str:

@@ -16,9 +16,19 @@ from typing import Any
 
 import aiosqlite
 
+from protocol.lifecycle import Folder, State
+
 Row = aiosqlite.Row
 Statement = tuple[str, tuple[Any, ...]]
 """One SQL statement with its parameters, to be run inside a caller's transaction."""
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+ENUMS = {"folders": _quoted(Folder), "states": _quoted(State)}
+"""What a migration may name in braces: the lifecycle's enums, so that a ``CHECK`` never drifts from them."""
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -26,15 +36,24 @@ def _migrations() -> list[tuple[int, str]]:
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+            script = entry.read_text(encoding="utf-8")
+            for name, value in ENUMS.items():
+                script = script.replace("{" + name + "}", value)
+            found.append((int(entry.name.split("_", 1)[0]), script))
     return sorted(found)
 
 
 class Database:
-    """One aiosqlite connection shared by the node's tasks."""
+    """A writer connection shared by the node's tasks, and a reader that only ever sees committed data.
+
+    Reads never go through the writer: a read made there between two statements of a transaction would see
+    (and could hand an officer) a state that is rolled back a moment later. In WAL mode the reader works
+    beside the writer and sees the last commit.
+    """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        self.reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._waiting: list[tuple[Sequence[Statement], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -52,6 +71,9 @@ class Database:
         db = cls(conn)
         await db._migrate()
         await asyncio.to_thread(path.chmod, 0o600)
+        db.reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        db.reader.row_factory = aiosqlite.Row
+        await db.reader.execute("PRAGMA busy_timeout=5000")
         return db
 
     async def _migrate(self) -> None:
@@ -66,7 +88,9 @@ class Database:
             )
 
     async def close(self) -> None:
-        """Close the connection (a clean shutdown; a kill is also safe)."""
+        """Close the connections (a clean shutdown; a kill is also safe)."""
+        if self.reader is not None:
+            await self.reader.close()
         await self.conn.close()
 
     @asynccontextmanager
@@ -124,12 +148,12 @@ class Database:
                 future.set_result(None)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        """One row of a read query."""
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        """One row of a read query (committed data only)."""
+        async with (self.reader or self.conn).execute(sql, tuple(params)) as cursor:
             row: Row | None = await cursor.fetchone()
             return row
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        """All rows of a read query."""
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        """All rows of a read query (committed data only)."""
+        async with (self.reader or self.conn).execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())

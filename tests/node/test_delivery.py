@@ -12,7 +12,7 @@ from node.config import Delivery, Limits
 from protocol.envelope import Envelope
 from protocol.models import Receipt
 from protocol.receipts import verify_receipt
-from tests.node.support import Federation, Node, wait_for
+from tests.node.support import FAST_DELIVERY, Federation, Node, wait_for
 
 
 def enquiry(to: str, **extra: Any) -> dict[str, Any]:
@@ -168,8 +168,10 @@ async def test_backlog_larger_than_one_request_still_drains(federation: Callable
 async def test_envelope_too_large_for_the_peer_does_not_block_the_queue(
     federation: Callable[..., Federation],
 ) -> None:
+    """An unsigned 413 is no proof: the envelope waits on its own until its give-up age, the rest goes."""
     fed = federation(["TH", "MY"])
-    th = await fed.start("TH")  # TH accepts 10 MiB attachments; MY takes requests of 64 KiB at most
+    # TH accepts 10 MiB attachments; MY takes requests of 64 KiB at most
+    th = await fed.start("TH", delivery=FAST_DELIVERY.model_copy(update={"give_up_after_s": 3.0}))
     my = await fed.start("MY", limits=Limits(max_request_bytes=65536))
     attachment = {
         "name": "video.bin",
@@ -178,7 +180,11 @@ async def test_envelope_too_large_for_the_peer_does_not_block_the_queue(
     }
     huge = await send(th, "MY", attachments=[attachment])
     small = await send(th, "MY")
-    item = await wait_for(lambda: th.state_is(huge, "sent", "undeliverable"), what="the refusal")
-    assert item["last_error"] == "too_large"
     await wait_for(lambda: th.state_is(small, "sent", "delivered"), what="the message queued behind it")
+    waiting = await th.summary(huge, "sent")
+    assert waiting is not None
+    assert waiting["state"] == "sent"
+    assert waiting["last_error"] == "too_large; will retry"
+    item = await wait_for(lambda: th.state_is(huge, "sent", "undeliverable"), what="the give-up")
+    assert item["last_error"] == "gave_up"
     assert [r["id"] for r in my.rows("SELECT id FROM messages")] == [small]

@@ -22,7 +22,7 @@ from keys.identity import Identity
 from keys.roster import revoke
 from node.config import Limits
 from protocol.codes import CrimeArea, due_at
-from protocol.encoding import b64e, canonical, sha256
+from protocol.encoding import b64e, canonical, format_time, sha256
 from protocol.envelope import Envelope, header_digest, seal_body
 from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
@@ -391,12 +391,18 @@ async def test_status_notices_are_checked_and_bound_to_their_peer(bench: Bench) 
         "POST", "/v1/enquiries", body={"recipients": ["TH"], "area": "other", "subject": "s", "text": "t"}
     )
     message_id = created["messages"][0]["id"]
-    notice = {"message_id": message_id, "state": "read", "at": "2030-01-01T00:00:00.000Z"}
+    notice = {"message_id": message_id, "state": "read", "at": format_time(datetime.now(UTC))}
     await post_signed(
         bench.session, bench.my, STATUS, canonical({"statuses": [notice]}), bench.fed.identities["ID"]
     )
     [row] = bench.my.rows("SELECT state, read_at FROM messages WHERE id = ?", (message_id,))
     assert row["state"] in ("queued", "sent")
+    assert row["read_at"] is None
+    # A read notice dated in the future is refused, even from the recipient.
+    future = {**notice, "at": "2030-01-01T00:00:00.000Z"}
+    refused = await post_signed(bench.session, bench.my, STATUS, canonical({"statuses": [future]}), bench.th)
+    refused.problem("stale_timestamp", 400)
+    [row] = bench.my.rows("SELECT read_at FROM messages WHERE id = ?", (message_id,))
     assert row["read_at"] is None
     # TH (the actual recipient) can.
     ok = await post_signed(bench.session, bench.my, STATUS, canonical({"statuses": [notice]}), bench.th)

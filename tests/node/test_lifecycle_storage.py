@@ -1,0 +1,99 @@
+"""The lifecycle as stored: states written only through the table, ids unique per sender, CHECKs from the enums.
+
+Real nodes on loopback; crafted envelopes are sealed and signed with the real keys of the member playing them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from protocol.envelope import seal
+from protocol.lifecycle import Folder, State
+from protocol.models import EnquiryBody
+from tests.node.support import ENVELOPES, Federation, batch, post_signed, wait_for
+
+
+async def test_a_read_notice_after_the_reply_leaves_the_enquiry_answered(
+    federation: Callable[..., Federation],
+) -> None:
+    """TH's officer answers first and opens the enquiry afterwards: MY must not move back from answered."""
+    fed = federation(["MY", "TH"])
+    my, th = await fed.start("MY"), await fed.start("TH")
+    created = await my.call(
+        "POST", "/v1/enquiries", body={"recipients": ["TH"], "area": "other", "subject": "s", "text": "t"}
+    )
+    enquiry = created["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(enquiry, "inbox", "received"), what="the enquiry at TH")
+    reply = await th.call("POST", f"/v1/messages/{enquiry}/replies", body={"text": "answer"})
+    await wait_for(lambda: my.state_is(enquiry, "sent", "answered"), what="the reply at MY")
+    await wait_for(lambda: th.state_is(reply["messages"][0]["id"], "sent", "delivered"), what="its receipt")
+    read = await th.call("POST", f"/v1/messages/{enquiry}/read")
+    assert read["state"] == "answered"  # reading after answering changes TH's state neither
+    await wait_for(lambda: th.count("outbox") == 0, what="the read notice to leave TH")
+    summary = await my.summary(enquiry, "sent")
+    assert summary is not None
+    assert summary["state"] == "answered"
+    assert summary["read_at"] is not None  # the fact is kept, the state does not move back
+
+
+async def test_an_id_squatted_by_another_member_neither_blocks_nor_replaces_the_genuine_message(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    fed = federation(["MY", "TH", "ID"])
+    my = await fed.start("MY")
+    genuine = fed.envelope("TH", "MY")
+    # ID learnt the id (on the path, say) and sends MY a message of its own under it first.
+    squat_header = fed.envelope("ID", "MY").header.model_copy(update={"id": genuine.header.id})
+    target = fed.roster().encryption_key("MY", datetime.now(UTC))[1]
+    squat = seal(
+        squat_header, EnquiryBody(subject="squat", text="squat"), fed.identities["ID"], target, os.urandom(32)
+    )
+    first = await post_signed(session, my, ENVELOPES, batch(squat), fed.identities["ID"])
+    assert first.status == 200
+    second = await post_signed(session, my, ENVELOPES, batch(genuine), fed.identities["TH"])
+    assert second.status == 200
+    assert "receipt" in second.json()["results"][0]
+    # The same sender reusing its id with other bytes is still a replay.
+    again = fed.envelope("ID", "MY").header.model_copy(update={"id": genuine.header.id})
+    other = seal(again, EnquiryBody(subject="other", text="x"), fed.identities["ID"], target, os.urandom(32))
+    replay = await post_signed(session, my, ENVELOPES, batch(other), fed.identities["ID"])
+    replay.problem("replayed", 409)
+
+    ambiguous = await my.request("GET", f"/v1/messages/{genuine.header.id}")
+    ambiguous.problem("conflict", 409)
+    assert "from=" in ambiguous.json()["detail"]
+    shown = await my.call("GET", f"/v1/messages/{genuine.header.id}", params={"from": "TH"})
+    assert shown["message"]["sender"] == "TH"
+    assert shown["message"]["subject"] == "crafted enquiry"
+    read = await my.call("POST", f"/v1/messages/{genuine.header.id}/read", params={"from": "th"})
+    assert read["state"] == "read"
+    rows = my.rows("SELECT sender, state FROM messages WHERE id = ? ORDER BY sender", (genuine.header.id,))
+    assert [(r["sender"], r["state"]) for r in rows] == [("ID", "received"), ("TH", "read")]
+
+
+async def test_the_schema_checks_states_and_folders_from_the_lifecycle_enums(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["MY", "TH"])
+    my = await fed.start("MY")
+    [schema] = my.rows("SELECT sql FROM sqlite_master WHERE name = 'messages'")
+    for value in [*State, *Folder]:
+        assert f"'{value}'" in schema["sql"]
+    await my.call(
+        "POST", "/v1/enquiries", body={"recipients": ["TH"], "area": "other", "subject": "s", "text": "t"}
+    )
+    await my.stop()
+    conn = sqlite3.connect(my.db_path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE messages SET state = 'lost'")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE messages SET folder = 'drafts'")
+    finally:
+        conn.close()
