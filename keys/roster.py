@@ -21,6 +21,7 @@ from keys.identity import PublicCard
 from protocol.encoding import b64d, b64e, canonical
 from protocol.envelope import parse_model
 from protocol.errors import (
+    BadSignature,
     ExpiredKey,
     Malformed,
     NotFound,
@@ -29,6 +30,7 @@ from protocol.errors import (
     RosterRollback,
     UnknownKey,
     UnknownSender,
+    UnverifiedRoster,
 )
 from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
 from protocol.period import Period
@@ -197,6 +199,23 @@ def _valid(keys: Iterable[RosterKey], kid: str, at: datetime) -> RosterKey:
 
 
 # -- the authority's edits: each returns the next version --
+
+
+def authority_roster(raw: bytes, authority: Ed25519PrivateKey) -> RosterBody:
+    """The body of a roster file, only if ``authority`` signed it: the edits below re-sign what they are given.
+
+    Checked against the key about to sign, so that a body changed on disk (a URL pointing elsewhere, a key
+    added) or a roster of another authority never comes out of an edit carrying this authority's signature.
+    """
+    signed = parse_roster(raw)
+    try:
+        Roster(signed, authority.public_key())
+    except (BadSignature, UnknownKey) as exc:
+        raise UnverifiedRoster(
+            "the roster file was changed since this authority key signed it, or another authority signed it; "
+            "restore the last roster this authority signed, or use the key that signed it, and try again"
+        ) from exc
+    return signed.roster
 
 
 def new_roster(authority: Ed25519PublicKey, now: datetime) -> RosterBody:

@@ -16,7 +16,15 @@ from node.cli_admin import register_admin
 from node.cli_coordinator import register_coordinator
 from node.cli_officer import register_officer
 from node.client import RemoteError
-from protocol.errors import ConfigError, KeyFileError, Malformed, NcpxError, NotFound, Unauthorized
+from protocol.errors import (
+    ConfigError,
+    KeyFileError,
+    Malformed,
+    NcpxError,
+    NotFound,
+    Unauthorized,
+    UnverifiedRoster,
+)
 
 app = typer.Typer(
     name="ncpx",
@@ -37,7 +45,8 @@ def exit_code(error: BaseException) -> int:
     code = error.code if isinstance(error, RemoteError | NcpxError) else ""
     if isinstance(error, ConfigError) and "cannot reach" in str(error):
         return 6
-    if isinstance(error, Malformed | ConfigError | KeyFileError) or code in ("malformed", "too_large"):
+    invalid_input = Malformed | ConfigError | KeyFileError | UnverifiedRoster
+    if isinstance(error, invalid_input) or code in ("malformed", "too_large"):
         return 2
     if isinstance(error, Unauthorized) or code == "unauthorized":
         return 3

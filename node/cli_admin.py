@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
@@ -24,6 +25,7 @@ from keys.roster import (
     add_participant,
     add_period,
     authority_public_text,
+    authority_roster,
     new_roster,
     parse_authority_public,
     parse_roster,
@@ -157,7 +159,7 @@ def register_admin(app: typer.Typer) -> None:
         else:
             key = generate_authority(authority_key, passphrase)
             out.print(f"authority key created: {authority_key} (keep it offline)")
-        _write_roster(out_path, new_roster(key.public_key(), _now()), authority_key, passphrase_env)
+        _write_roster(out_path, new_roster(key.public_key(), _now()), key)
         out.print(f"pin this on every node: {authority_public_text(key.public_key())}")
 
     @roster_app.command("add")
@@ -171,9 +173,8 @@ def register_admin(app: typer.Typer) -> None:
         passphrase_env: PassEnv = None,
     ) -> None:
         """Add a participant from its public card; bumps the version and re-signs."""
-        body = _read_body(roster)
-        updated = add_participant(body, read_card(card), url, role, name, _now())
-        _write_roster(roster, updated, authority_key, passphrase_env)
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, add_participant(body, read_card(card), url, role, name, _now()), key)
 
     @roster_app.command("revoke")
     def roster_revoke(
@@ -184,8 +185,8 @@ def register_admin(app: typer.Typer) -> None:
         passphrase_env: PassEnv = None,
     ) -> None:
         """Revoke a participant, or one of its keys; effective at once on every node that adopts it."""
-        updated = revoke(_read_body(roster), participant.upper(), kid, _now())
-        _write_roster(roster, updated, authority_key, passphrase_env)
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, revoke(body, participant.upper(), kid, _now()), key)
 
     @roster_app.command("rotate")
     def roster_rotate(
@@ -197,8 +198,8 @@ def register_admin(app: typer.Typer) -> None:
         passphrase_env: PassEnv = None,
     ) -> None:
         """Replace a participant's keys; the old ones stay valid for the overlap."""
-        updated = rotate(_read_body(roster), read_card(card), parse_duration(overlap), _now(), url)
-        _write_roster(roster, updated, authority_key, passphrase_env)
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, rotate(body, read_card(card), parse_duration(overlap), _now(), url), key)
 
     @roster_app.command("verify")
     def roster_verify(
@@ -260,7 +261,8 @@ def register_admin(app: typer.Typer) -> None:
             participants=[p.strip() for p in participants.split(",") if p.strip()],
             coordinator=coordinator,
         )
-        _write_roster(roster, add_period(_read_body(roster), period, _now()), authority_key, passphrase_env)
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, add_period(body, period, _now()), key)
 
     @officer_app.command("add")
     def officer_add(name: Annotated[str, typer.Argument(help="Officer's name")], config: ConfigOpt) -> None:
@@ -333,12 +335,15 @@ def register_admin(app: typer.Typer) -> None:
         serve(load_config(config))
 
 
-def _read_body(path: Path) -> RosterBody:
-    return parse_roster(path.read_bytes()).roster
-
-
-def _write_roster(path: Path, body: RosterBody, authority_key: Path, passphrase_env: str | None) -> None:
+def _authority_and_roster(
+    authority_key: Path, passphrase_env: str | None, path: Path
+) -> tuple[Ed25519PrivateKey, RosterBody]:
+    """The key an edit signs with and the roster body it edits, refused unless that key signed the file."""
     key = load_authority(authority_key, _passphrase(passphrase_env))
+    return key, authority_roster(path.read_bytes(), key)
+
+
+def _write_roster(path: Path, body: RosterBody, key: Ed25519PrivateKey) -> None:
     signed = sign_roster(body, key)
     write_secret_bytes(path, signed.to_bytes())
     path.chmod(0o644)  # a roster is public: every node and operator reads it

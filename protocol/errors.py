@@ -205,6 +205,16 @@ class NoUsableKey(LocalError):
     retryable = True
 
 
+class UnverifiedRoster(LocalError):
+    """The roster file an authority command is about to edit does not carry that authority's signature.
+
+    Re-signing it would lend the authority's signature to whatever was changed in the file since.
+    """
+
+    code = "unverified_roster"
+    title = "Roster file is not signed by this authority key"
+
+
 class ConfigError(LocalError):
     """The node configuration is incomplete or inconsistent."""
 
@@ -233,6 +243,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     InvalidState,
     KeyFileError,
     NoUsableKey,
+    UnverifiedRoster,
     ConfigError,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from keys import (
     rotate,
     sign_roster,
 )
-from keys.roster import Role, add_period, authority_public_text, parse_authority_public, parse_roster
+from keys.roster import (
+    Role,
+    SignedRoster,
+    add_period,
+    authority_public_text,
+    authority_roster,
+    parse_authority_public,
+    parse_roster,
+)
+from protocol.encoding import canonical
 from protocol.errors import (
     BadSignature,
     ExpiredKey,
@@ -32,9 +42,11 @@ from protocol.errors import (
     RosterRollback,
     UnknownKey,
     UnknownSender,
+    UnverifiedRoster,
 )
 from protocol.period import Period
-from tests.protocol.helpers import NOW, world
+from protocol.signing import key_id, sign
+from tests.protocol.helpers import NOW, World, world
 
 
 def mode(path: Path) -> int:
@@ -104,6 +116,33 @@ def test_roster_from_another_authority_or_tampered_is_refused() -> None:
     )
     with pytest.raises(BadSignature):
         Roster(tampered, w.authority.public_key())
+
+
+def _edited_on_disk(w: World, _: Ed25519PrivateKey) -> SignedRoster:
+    moved = w.body.participants[0].model_copy(update={"url": "https://elsewhere.example"})
+    body = w.body.model_copy(update={"participants": [moved, *w.body.participants[1:]]})
+    return w.roster.signed.model_copy(update={"roster": body})
+
+
+def _another_authoritys(w: World, other: Ed25519PrivateKey) -> SignedRoster:
+    return sign_roster(w.body.model_copy(update={"authority_key": key_id(other.public_key())}), other)
+
+
+def _signed_in_our_name(w: World, other: Ed25519PrivateKey) -> SignedRoster:
+    return SignedRoster(roster=w.body, sig=sign(other, "roster", canonical(w.body.wire())))
+
+
+@pytest.mark.parametrize("forge", [_edited_on_disk, _another_authoritys, _signed_in_our_name])
+def test_the_authority_edits_only_a_roster_it_signed(
+    forge: Callable[[World, Ed25519PrivateKey], SignedRoster],
+) -> None:
+    w = world()
+    assert authority_roster(w.roster.signed.to_bytes(), w.authority) == w.body
+    other = Ed25519PrivateKey.generate()
+    with pytest.raises(UnverifiedRoster, match="restore the last roster this authority signed"):
+        authority_roster(forge(w, other).to_bytes(), w.authority)
+    with pytest.raises(UnverifiedRoster):  # the right file, the wrong authority key
+        authority_roster(w.roster.signed.to_bytes(), other)
 
 
 def test_rollback_and_forks_are_refused() -> None:
