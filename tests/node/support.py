@@ -45,8 +45,9 @@ from protocol.compose import Outgoing, compose_enquiry
 from protocol.encoding import canonical
 from protocol.envelope import Envelope
 from protocol.models import EnquiryBody
+from protocol.receipts import make_receipt, make_refusal
 from protocol.requests import sign_request
-from protocol.signing import LocalKeys
+from protocol.signing import LocalKeys, sign
 
 T = TypeVar("T")
 
@@ -376,3 +377,104 @@ async def post_signed(
     if tweak is not None:
         tweak(headers)
     return await http(session, "POST", node.url + path, data=body, headers=headers)
+
+
+# -- a hostile peer: a roster member (or whoever answers at its URL) that answers envelopes falsely --
+
+HOSTILE_MODES = (
+    "receipt_wrong_key",
+    "receipt_other_digest",
+    "refusal_unsigned",
+    "refusal_wrong_key",
+    "redirect",
+    "oversized",
+)
+
+
+@dataclass
+class HostilePeer:
+    """Serves at ``pid``'s roster URL and answers every envelope batch as ``mode`` says.
+
+    It holds ``pid``'s real keys, so everything it signs is as good as that member's word, except what the
+    mode falsifies. ``hits`` counts envelope requests; ``sink_hits`` counts requests that reached the address
+    a redirect points to (which a node must never follow).
+    """
+
+    fed: Federation
+    pid: str
+    mode: str
+    hits: int = 0
+    sink_hits: int = 0
+    runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def start(self) -> HostilePeer:
+        sink_port = free_port()
+        app = web.Application()
+        app.router.add_post(ENVELOPES, self._envelopes)
+        app.router.add_route("*", "/{tail:.*}", self._anything_else)
+        sink = web.Application()
+        sink.router.add_route("*", "/{tail:.*}", self._sink)
+        for application, port in ((app, self.fed.ports[self.pid]), (sink, sink_port)):
+            runner = web.AppRunner(application, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            self.runners.append(runner)
+        self.sink = f"http://127.0.0.1:{sink_port}"
+        return self
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+
+    async def _anything_else(self, request: web.Request) -> web.Response:
+        return web.json_response({"participant": self.pid, "roster_version": 0})
+
+    async def _sink(self, request: web.Request) -> web.Response:
+        self.sink_hits += 1
+        return web.json_response({"results": []})
+
+    async def _envelopes(self, request: web.Request) -> web.StreamResponse:
+        self.hits += 1
+        raw = await request.read()
+        envelopes = [Envelope.model_validate(e) for e in json.loads(raw)["envelopes"]]
+        me = self.fed.identities[self.pid]
+        other = self.fed.identities[next(p for p in self.fed.ids if p != self.pid)]
+        now = datetime.now(UTC)
+        if self.mode == "redirect":
+            raise web.HTTPTemporaryRedirect(self.sink + ENVELOPES)
+        if self.mode == "oversized":
+            # Genuine receipts, padded past any sane size: only the cap on what is read stops them.
+            genuine = [{"id": e.header.id, "receipt": make_receipt(e, me, now).wire()} for e in envelopes]
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(json.dumps({"results": genuine}).encode())
+            for _ in range(9):
+                await response.write(b" " * (1024 * 1024))
+            await response.write_eof()
+            return response
+        results: list[dict[str, Any]] = []
+        for envelope in envelopes:
+            digest = envelope.digest()
+            if self.mode == "receipt_wrong_key":
+                genuine = make_receipt(envelope, me, now)
+                unsigned = {k: v for k, v in genuine.wire().items() if k != "sig"}
+                forged = genuine.model_copy(
+                    update={"sig": sign(other.signing, "receipt", canonical(unsigned))}
+                )
+                results.append({"id": envelope.header.id, "receipt": forged.wire()})
+            elif self.mode == "receipt_other_digest":
+                wrong = make_receipt(envelope, me, now, envelope_digest=digest[::-1])
+                results.append({"id": envelope.header.id, "receipt": wrong.wire()})
+            else:
+                problem = {"code": "cannot_open", "title": "Sealed content cannot be opened", "status": 400}
+                result: dict[str, Any] = {"id": envelope.header.id, "problem": problem}
+                if self.mode == "refusal_wrong_key":
+                    genuine_refusal = make_refusal(
+                        envelope.header.sender, envelope.header.id, digest, "cannot_open", me, now
+                    )
+                    unsigned = {k: v for k, v in genuine_refusal.wire().items() if k != "sig"}
+                    result["refusal"] = genuine_refusal.model_copy(
+                        update={"sig": sign(other.signing, "refusal", canonical(unsigned))}
+                    ).wire()
+                results.append(result)
+        return web.json_response({"results": results})
