@@ -147,8 +147,11 @@ async def test_a_role_other_than_the_rosters_refuses_to_start(
 ) -> None:
     config = fed.config(pid).model_copy(update={"role": configured})
     runner = web.AppRunner(build_app(config), access_log=None)
-    with pytest.raises(ConfigError) as refused:
-        await runner.setup()
+    try:
+        with pytest.raises(ConfigError) as refused:
+            await runner.setup()
+    finally:
+        await runner.cleanup()
     listed = "node" if configured == "coordinator" else "coordinator"
     assert f"the roster lists {pid} as {listed}" in refused.value.detail
     assert f'set role = "{listed}"' in refused.value.detail
