@@ -153,6 +153,11 @@ class Roster:
                 return member
         return None
 
+    def is_node(self, participant: str) -> bool:
+        """Whether ``participant`` is a country node: only nodes send or receive messages, never the coordinator."""
+        member = self._by_id.get(participant)
+        return member is not None and member.role is Role.NODE
+
     def signing_key(self, participant: str, kid: str, at: datetime) -> Ed25519PublicKey:
         """See ``KeyDirectory.signing_key``."""
         member = self.get(participant)

@@ -1,4 +1,4 @@
-"""Assembling a node: storage, trust, service, delivery worker and the HTTP routes, with their lifecycle."""
+"""Assembling a node: storage, trust, service, delivery worker and the HTTP surfaces of its role, with their lifecycle."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
@@ -33,7 +34,7 @@ from node.problems import problems_middleware
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.trust import Trust
-from protocol.errors import NcpxError
+from protocol.errors import ConfigError, NcpxError
 
 log = logging.getLogger("ncpx.node")
 
@@ -46,7 +47,11 @@ def _read_roster_file(config: NodeConfig) -> bytes | None:
 
 
 async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple[Database, NodeService]:
-    """Open storage and keys and build the service (used by the server and by operator commands)."""
+    """Open storage and keys and build the service (used by the server and by operator commands).
+
+    A configuration whose role differs from the roster's would mount the wrong surfaces (a coordinator taking
+    envelopes, a country without its officer API), so it is refused here, before anything listens.
+    """
     identity = Identity.load(config.keys_dir, config.passphrase())
     if identity.participant != config.id:
         raise NcpxError(f"key folder holds the identity of {identity.participant}, not {config.id}")
@@ -55,6 +60,12 @@ async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple
         trust = await Trust.load(
             identity, parse_authority_public(config.authority), db, _read_roster_file(config)
         )
+        listed = trust.roster.get(config.id).role
+        if listed != config.role:
+            raise ConfigError(
+                f"the configuration gives role {config.role} but the roster lists {config.id} as {listed}: "
+                f'set role = "{listed}" in node.toml or ask the roster authority to correct the roster'
+            )
     except BaseException:
         await db.close()
         raise
@@ -68,7 +79,7 @@ async def livez(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: storage answers and the roster held still verifies."""
-    service = request.app[SERVICE]
+    service = request.config_dict[SERVICE]
     try:
         await service.mailbox.db.fetchone("SELECT 1")
         Roster(service.trust.roster.signed, service.trust.roster.authority)
@@ -99,23 +110,49 @@ async def _refresh_roster(app: web.Application) -> None:
             await worker.fetch_roster(peer)
 
 
+FEDERATION = "/federation/v1"
+API = "/v1"
+DASHBOARD = "/dashboard"
+
+
+def _surface(routes: list[web.RouteDef], *middlewares: Middleware) -> web.Application:
+    """One surface of a role as a sub-application: its middlewares guard its own routes and nothing else."""
+    surface = web.Application(middlewares=middlewares)
+    surface.add_routes(routes)
+    return surface
+
+
+def _node_surfaces() -> dict[str, web.Application]:
+    """A country node: envelopes and read notices from its peers, and its officers' API."""
+    return {
+        FEDERATION: _surface([*federation_api.envelope_routes(), *federation_api.member_routes()]),
+        API: _surface(officer_api.routes(), auth_middleware),
+    }
+
+
+def _coordinator_surfaces() -> dict[str, web.Application]:
+    """The coordinator: record and outcome intake, its staff's API and the dashboard; no envelope endpoint at all."""
+    return {
+        FEDERATION: _surface([*coordinator_api.intake_routes(), *federation_api.member_routes()]),
+        API: _surface(coordinator_api.api_routes(), auth_middleware),
+        DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
+    }
+
+
 def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Application:
-    """The aiohttp application of one node; storage opens and closes with the app."""
-    app = web.Application(
-        middlewares=[problems_middleware, auth_middleware],
-        client_max_size=config.limits.max_request_bytes,
-    )
-    app.add_routes(federation_api.routes())
-    if config.role == "coordinator":
-        app.add_routes(coordinator_api.federation_routes())
-        app.add_routes(coordinator_api.api_routes())
-        app.add_routes(dashboard.routes())
-        app.middlewares.append(dashboard.dashboard_headers)
-    else:
-        app.add_routes(officer_api.routes())
+    """The application of one participant: health, plus the surfaces of its role mounted as sub-applications.
+
+    Shared state (service, worker, officers, coordinator) lives on this root application and is read by the
+    surfaces through ``request.config_dict``; storage opens and closes with it. Problem+json is the root's
+    middleware, so it also answers paths no surface knows.
+    """
+    app = web.Application(middlewares=[problems_middleware], client_max_size=config.limits.max_request_bytes)
     app.add_routes(
-        [web.get("/livez", livez), web.get("/readyz", readyz), web.get("/v1/openapi.json", openapi)]
+        [web.get("/livez", livez), web.get("/readyz", readyz), web.get(f"{API}/openapi.json", openapi)]
     )
+    surfaces = _coordinator_surfaces() if config.role == "coordinator" else _node_surfaces()
+    for prefix, surface in surfaces.items():
+        app.add_subapp(prefix, surface)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         db, service = await open_service(config, clock)

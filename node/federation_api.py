@@ -1,4 +1,4 @@
-"""Federation API (``/federation/v1``): what peer nodes call. Every request is signed by a roster member.
+"""Federation API (mounted at ``/federation/v1``): what peer nodes call. Every request is signed by a roster member.
 
 Order of work for envelopes: authenticate the request, verify and open each envelope, store it, and only then
 return the signed receipt. A refused envelope changes nothing stored.
@@ -34,7 +34,7 @@ def _member(service: NodeService, claimed: str) -> str | None:
 
 async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
     """Verify a federation request's signature and parse its JSON body; the signer counts as alive."""
-    service = request.app[SERVICE]
+    service = request.config_dict[SERVICE]
     body = await read_body(request, service.config.limits.max_request_bytes)
     try:
         signed = verify_request(
@@ -52,9 +52,9 @@ async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
         # fetch it (the authority's signature on it, not this request, decides whether it is adopted).
         member = _member(service, request.headers.get(SENDER, ""))
         if member is not None:
-            request.app[WORKER].fetch_roster_soon(member)
+            request.config_dict[WORKER].fetch_roster_soon(member)
         raise
-    request.app[WORKER].peer_alive(signed.sender)
+    request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, parse_json(body, len(body))
 
 
@@ -64,7 +64,7 @@ async def envelopes(request: web.Request) -> web.Response:
     items = payload.get("envelopes") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not items or len(items) > 1000:
         raise Malformed("expected {envelopes: [1..1000 envelopes]}")
-    results = await request.app[SERVICE].receive(signed.sender, items)
+    results = await request.config_dict[SERVICE].receive(signed.sender, items)
     rendered: list[dict[str, Any]] = []
     for result in results:
         if result.receipt is not None:
@@ -88,31 +88,31 @@ async def status(request: web.Request) -> web.Response:
     items = payload.get("statuses") if isinstance(payload, dict) else None
     if not isinstance(items, list) or len(items) > 10_000:
         raise Malformed("expected {statuses: [...]}")
-    applied = await request.app[SERVICE].receive_statuses(signed.sender, items)
+    applied = await request.config_dict[SERVICE].receive_statuses(signed.sender, items)
     return web.json_response({"applied": applied})
 
 
 async def hello(request: web.Request) -> web.Response:
     """A peer (re)started: its backoff is already reset by authentication; tell it our roster version."""
     signed, payload = await authenticated(request)
-    service = request.app[SERVICE]
+    service = request.config_dict[SERVICE]
     theirs = payload.get("roster_version") if isinstance(payload, dict) else None
     if isinstance(theirs, int) and theirs > service.trust.roster.version:
-        request.app[WORKER].fetch_roster_soon(signed.sender)
+        request.config_dict[WORKER].fetch_roster_soon(signed.sender)
     return web.json_response({"participant": service.me, "roster_version": service.trust.roster.version})
 
 
 async def roster(request: web.Request) -> web.Response:
     """The signed roster we hold (public: its authority signature is what makes it trustworthy)."""
-    service = request.app[SERVICE]
+    service = request.config_dict[SERVICE]
     return web.Response(body=service.trust.roster.signed.to_bytes(), content_type="application/json")
 
 
-def routes() -> list[web.RouteDef]:
-    """The federation routes."""
-    return [
-        web.post("/federation/v1/envelopes", envelopes),
-        web.post("/federation/v1/status", status),
-        web.post("/federation/v1/hello", hello),
-        web.get("/federation/v1/roster", roster),
-    ]
+def envelope_routes() -> list[web.RouteDef]:
+    """Where messages and read notices arrive: mounted on country nodes only, so the coordinator cannot take one."""
+    return [web.post("/envelopes", envelopes), web.post("/status", status)]
+
+
+def member_routes() -> list[web.RouteDef]:
+    """What every roster member offers every other, whatever its role: hello and the roster it holds."""
+    return [web.post("/hello", hello), web.get("/roster", roster)]

@@ -78,22 +78,24 @@ def _field(error: Any) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Require a valid officer token on every ``/v1`` route except the OpenAPI document."""
-    if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized
-        name = await request.app[OFFICERS].authenticate(token.strip())
-        if name is None:
-            raise Unauthorized
-        request[OFFICER] = name
+    """Require a valid officer token on every route of the API it guards (a node's officer API, the coordinator's).
+
+    It is a middleware of those sub-applications only: federation, health and the dashboard never see it.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized
+    name = await request.config_dict[OFFICERS].authenticate(token.strip())
+    if name is None:
+        raise Unauthorized
+    request[OFFICER] = name
     response: web.StreamResponse = await handler(request)
     return response
 
 
 def _service(request: web.Request) -> NodeService:
-    return request.app[SERVICE]
+    return request.config_dict[SERVICE]
 
 
 def _message_id(request: web.Request) -> str:
@@ -143,7 +145,7 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
     crash can never leave a message without its record (and a retried request without its answer).
     """
     officer: str = request[OFFICER]
-    officers = request.app[OFFICERS]
+    officers = request.config_dict[OFFICERS]
     now = _service(request).clock()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
@@ -273,7 +275,9 @@ async def show_message(request: web.Request) -> web.Response:
     row = await service.mailbox.get(message_id, _sender(request))
     now = format_time(service.clock())
     thread = [_detail(service, r, now) for r in await service.mailbox.thread(row["thread"])]
-    await request.app[OFFICERS].audit(request[OFFICER], "open_message", message_id, "ok", service.clock())
+    await request.config_dict[OFFICERS].audit(
+        request[OFFICER], "open_message", message_id, "ok", service.clock()
+    )
     current = next(m for m in thread if m.id == message_id and m.sender == row["sender"])
     return _json(Thread(message=current, thread=thread))
 
@@ -284,7 +288,9 @@ async def mark_read(request: web.Request) -> web.Response:
     message_id = _message_id(request)
     sender = _sender(request)
     await service.mark_read(message_id, sender)
-    await request.app[OFFICERS].audit(request[OFFICER], "mark_read", message_id, "ok", service.clock())
+    await request.config_dict[OFFICERS].audit(
+        request[OFFICER], "mark_read", message_id, "ok", service.clock()
+    )
     row = await service.mailbox.get(message_id, sender)
     return web.json_response({"id": message_id, "state": row["state"], "read_at": row["read_at"]})
 
@@ -298,7 +304,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         item = body.attachments[int(request.match_info["index"])]
     except (ValueError, IndexError) as exc:
         raise NotFound from exc
-    await request.app[OFFICERS].audit(
+    await request.config_dict[OFFICERS].audit(
         request[OFFICER], "download_attachment", message_id, "ok", service.clock()
     )
     safe_name = item.name.replace('"', "_")
@@ -320,7 +326,7 @@ def _ago(moment: float | None) -> str | None:
 async def peers(request: web.Request) -> web.Response:
     """GET /v1/peers: the roster with delivery state per peer."""
     service = _service(request)
-    worker: DeliveryWorker = request.app[WORKER]
+    worker: DeliveryWorker = request.config_dict[WORKER]
     backlog = await service.mailbox.backlog()
     now = datetime.now().timestamp()
     views = []
@@ -371,14 +377,14 @@ async def submit_outcome(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    """The officer routes."""
+    """The officer routes, mounted under ``/v1`` on country nodes."""
     return [
-        web.post("/v1/enquiries", create_enquiry),
-        web.get("/v1/messages", list_messages),
-        web.get("/v1/messages/{id}", show_message),
-        web.post("/v1/messages/{id}/replies", create_reply),
-        web.post("/v1/messages/{id}/read", mark_read),
-        web.get("/v1/messages/{id}/attachments/{index}", attachment),
-        web.get("/v1/peers", peers),
-        web.post("/v1/outcomes", submit_outcome),
+        web.post("/enquiries", create_enquiry),
+        web.get("/messages", list_messages),
+        web.get("/messages/{id}", show_message),
+        web.post("/messages/{id}/replies", create_reply),
+        web.post("/messages/{id}/read", mark_read),
+        web.get("/messages/{id}/attachments/{index}", attachment),
+        web.get("/peers", peers),
+        web.post("/outcomes", submit_outcome),
     ]

@@ -29,6 +29,7 @@ from protocol.errors import (
     InvalidState,
     Malformed,
     NcpxError,
+    NotANode,
     NoUsableKey,
     Replayed,
     StaleTimestamp,
@@ -195,6 +196,10 @@ class NodeService:
         if row["folder"] != Folder.INBOX or Kind(row["kind"]) not in ANSWERABLE:
             raise InvalidState("only a received enquiry can be answered")
         request = Envelope.model_validate_json(row["envelope"]).header
+        if not self.trust.roster.is_node(request.sender):
+            raise NotANode(
+                "the sender of this enquiry is no longer a country node in the roster: answer it by other means"
+            )
         now = self.clock()
         identity = self.trust.identity
         item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
@@ -256,6 +261,13 @@ class NodeService:
                     raise Malformed("envelope does not match its schema") from exc
                 if envelope.header.sender != sender:
                     raise UnknownSender("envelope sender differs from the request signer")
+                if not (
+                    self.trust.roster.is_node(sender) and self.trust.roster.is_node(envelope.header.recipient)
+                ):
+                    raise NotANode(
+                        "the envelope's sender or recipient is not a country node in the roster: "
+                        "send messages only between country nodes"
+                    )
                 open_envelope(
                     envelope,
                     self.trust.roster,

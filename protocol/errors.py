@@ -98,6 +98,14 @@ class UnknownRecipient(PeerError):
     status = 422
 
 
+class NotANode(PeerError):
+    """A message is from or to a roster member that is not a country node (the coordinator never takes part)."""
+
+    code = "not_a_node"
+    title = "Messages pass only between country nodes"
+    status = 403
+
+
 class UnknownKey(PeerError):
     """A key id named in a header is not in the roster for that participant."""
 
@@ -230,6 +238,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     NotForUs,
     UnknownSender,
     UnknownRecipient,
+    NotANode,
     UnknownKey,
     RevokedKey,
     ExpiredKey,

@@ -35,7 +35,7 @@ def _json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> web.Response:
 async def records(request: web.Request) -> web.Response:
     """POST /federation/v1/records: a batch of signed metadata records."""
     signed, payload = await authenticated(request)
-    results = await request.app[COORDINATOR].receive_records(signed.sender, payload)
+    results = await request.config_dict[COORDINATOR].receive_records(signed.sender, payload)
     rendered = [
         {"record_id": r.record_id, "ok": True}
         if r.error is None
@@ -51,29 +51,29 @@ async def records(request: web.Request) -> web.Response:
 async def outcomes(request: web.Request) -> web.Response:
     """POST /federation/v1/outcomes: a country's signed outcome return."""
     signed, payload = await authenticated(request)
-    outcome = await request.app[COORDINATOR].receive_outcome(signed.sender, payload)
+    outcome = await request.config_dict[COORDINATOR].receive_outcome(signed.sender, payload)
     return web.json_response({"period": outcome.period, "participant": outcome.participant, "stored": True})
 
 
 def _period(request: web.Request) -> Period:
-    return request.app[COORDINATOR].trust.roster.period(request.match_info["name"])
+    return request.config_dict[COORDINATOR].trust.roster.period(request.match_info["name"])
 
 
 async def list_periods(request: web.Request) -> web.Response:
     """GET /v1/period: the periods declared in the roster."""
-    periods = request.app[COORDINATOR].trust.roster.signed.roster.periods or []
+    periods = request.config_dict[COORDINATOR].trust.roster.signed.roster.periods or []
     return _json({"periods": [p.model_dump(mode="json") for p in periods]})
 
 
 async def tallies(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/tallies."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     return _json(await compute(coordinator.store, _period(request), coordinator.clock(), coordinator.grace_s))
 
 
 async def outstanding(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/outstanding[?overdue=true]: unanswered enquiries (ids, pair, age)."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     overdue = request.query.get("overdue", "").lower() in ("1", "true", "yes")
     try:
         limit = min(max(int(request.query.get("limit", "1000")), 1), 10_000)
@@ -85,7 +85,7 @@ async def outstanding(request: web.Request) -> web.Response:
 
 async def flagged(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/flags: unconfirmed and disputed exchanges."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     now = coordinator.clock()
     items = await flags(coordinator.store, Window(_period(request), now), now, coordinator.grace_s)
     return _json({"items": [i.model_dump(mode="json") for i in items]})
@@ -93,7 +93,7 @@ async def flagged(request: web.Request) -> web.Response:
 
 async def nodes(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/nodes: when each participant was last heard from, and its record lag."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     period = _period(request)
     known = await coordinator.store.node_reports()
     now = format_time(coordinator.clock())
@@ -115,7 +115,7 @@ async def nodes(request: web.Request) -> web.Response:
 
 async def outcome_list(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/outcomes: the stored returns, with highlights opened (they were sealed to us)."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     returns = await coordinator.store.outcomes(_period(request).name)
     identity = coordinator.trust.identity
     rendered = []
@@ -137,7 +137,7 @@ CONTENT_TYPES = {"md": "text/markdown", "html": "text/html", "csv": "text/csv", 
 
 async def report(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/report?format=md|html|csv|json: the co-chairs' debrief table."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     fmt = request.query.get("format", "md")
     if fmt not in FORMATS:
         raise Malformed(f"format must be one of {', '.join(FORMATS)}")
@@ -150,19 +150,19 @@ async def report(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers)
 
 
-def federation_routes() -> list[web.RouteDef]:
-    """Routes nodes call on the coordinator."""
-    return [web.post("/federation/v1/records", records), web.post("/federation/v1/outcomes", outcomes)]
+def intake_routes() -> list[web.RouteDef]:
+    """Record and outcome intake, mounted under ``/federation/v1``: what nodes call on the coordinator."""
+    return [web.post("/records", records), web.post("/outcomes", outcomes)]
 
 
 def api_routes() -> list[web.RouteDef]:
-    """Routes the coordinator's staff call (officer tokens of the coordinator node)."""
+    """Mounted under ``/v1``: what the coordinator's staff call (officer tokens of the coordinator node)."""
     return [
-        web.get("/v1/period", list_periods),
-        web.get("/v1/period/{name}/tallies", tallies),
-        web.get("/v1/period/{name}/outstanding", outstanding),
-        web.get("/v1/period/{name}/flags", flagged),
-        web.get("/v1/period/{name}/nodes", nodes),
-        web.get("/v1/period/{name}/outcomes", outcome_list),
-        web.get("/v1/period/{name}/report", report),
+        web.get("/period", list_periods),
+        web.get("/period/{name}/tallies", tallies),
+        web.get("/period/{name}/outstanding", outstanding),
+        web.get("/period/{name}/flags", flagged),
+        web.get("/period/{name}/nodes", nodes),
+        web.get("/period/{name}/outcomes", outcome_list),
+        web.get("/period/{name}/report", report),
     ]

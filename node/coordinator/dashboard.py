@@ -48,10 +48,9 @@ def _digest(session_id: str) -> str:
 
 @web.middleware
 async def dashboard_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers on every dashboard response."""
+    """Security headers on every dashboard response (this middleware guards the dashboard's sub-application only)."""
     response = await handler(request)
-    if request.path.startswith("/dashboard"):
-        response.headers.update(HEADERS)
+    response.headers.update(HEADERS)
     return response
 
 
@@ -60,7 +59,7 @@ async def _officer(request: web.Request) -> str | None:
     session_id = request.cookies.get(COOKIE)
     if not session_id:
         return None
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     rows = await coordinator.store.query(
         "SELECT id_hash, officer, expires_at FROM sessions WHERE id_hash = ?", (_digest(session_id),)
     )
@@ -108,10 +107,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _page("ncpx coordinator", _login_form("Sign-in refused."), 403)
     form = await request.post()
     token = form.get("token")
-    officer = await request.app[OFFICERS].authenticate(token) if isinstance(token, str) and token else None
+    officer = (
+        await request.config_dict[OFFICERS].authenticate(token) if isinstance(token, str) and token else None
+    )
     if officer is None:
         return _page("ncpx coordinator", _login_form("That token was not accepted."), 401)
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     session_id = secrets.token_urlsafe(32)
     now = coordinator.clock()
     await coordinator.store.open_session(
@@ -135,7 +136,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """POST /dashboard/logout: end the session."""
     session_id = request.cookies.get(COOKIE)
     if session_id and _same_origin(request):
-        await request.app[COORDINATOR].store.end_session(_digest(session_id))
+        await request.config_dict[COORDINATOR].store.end_session(_digest(session_id))
     response = web.HTTPSeeOther("/dashboard")
     response.del_cookie(COOKIE, path="/dashboard")
     response.headers.update(HEADERS)
@@ -143,7 +144,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _choose(request: web.Request) -> Period:
-    periods = request.app[COORDINATOR].trust.roster.signed.roster.periods or []
+    periods = request.config_dict[COORDINATOR].trust.roster.signed.roster.periods or []
     if not periods:
         raise NotFound("no Period of Action is declared in the roster yet")
     wanted = request.query.get("period")
@@ -161,7 +162,7 @@ async def page(request: web.Request) -> web.Response:
     period = _choose(request)
     refresh = request.query.get("refresh", "10")
     seconds = refresh if refresh.isdigit() and int(refresh) >= 1 else "10"
-    periods = request.app[COORDINATOR].trust.roster.signed.roster.periods or []
+    periods = request.config_dict[COORDINATOR].trust.roster.signed.roster.periods or []
     choices = "".join(
         f'<a href="/dashboard?period={escape(p.name)}"{" class=current" if p.name == period.name else ""}>'
         f"{escape(p.title or p.name)}</a>"
@@ -196,7 +197,7 @@ async def static(request: web.Request) -> web.Response:
 
 async def render_fragment(request: web.Request, period: Period) -> str:
     """Every panel of the dashboard for ``period``."""
-    coordinator = request.app[COORDINATOR]
+    coordinator = request.config_dict[COORDINATOR]
     now = coordinator.clock()
     tallies = await compute(coordinator.store, period, now, coordinator.grace_s)
     overdue = await open_enquiries(coordinator.store, period, now, overdue_only=True, limit=50)
@@ -378,11 +379,11 @@ def _flags(items: list[Flagged]) -> str:
 
 
 def routes() -> list[web.RouteDef]:
-    """The dashboard's routes (coordinator role only)."""
+    """The dashboard's routes, mounted under ``/dashboard`` on the coordinator only (``""`` is the page itself)."""
     return [
-        web.get("/dashboard", page),
-        web.post("/dashboard/login", login),
-        web.post("/dashboard/logout", logout),
-        web.get("/dashboard/fragment", fragment),
-        web.get("/dashboard/static/{name}", static),
+        web.get("", page),
+        web.post("/login", login),
+        web.post("/logout", logout),
+        web.get("/fragment", fragment),
+        web.get("/static/{name}", static),
     ]

@@ -4,14 +4,20 @@ A unique marker is planted in every content field and attachment of many enquiri
 to the coordinator over HTTP passes through a recording proxy; afterwards the marker (plain, and in the base64
 forms content would take on the wire) must be absent from those bytes, from every file in the coordinator's
 folder (database, WAL, log) and from everything the coordinator serves (tallies, lists, report in every format).
+Nor can content be addressed to the coordinator or come from it: it has no envelope endpoint at all, and a node
+refuses an enquiry the coordinator signs.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
+import os
 import socket
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +26,14 @@ import pytest
 
 from keys import Identity, Roster, parse_authority_public, parse_roster
 from node.client import Client
-from node.topology import Topology, wait_until
-from protocol.encoding import format_time
+from node.topology import LocalNode, Topology, wait_until
+from protocol.codes import CrimeArea, Urgency
+from protocol.compose import compose_enquiry
+from protocol.encoding import canonical, format_time
 from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import CannotOpen, NotForUs
+from protocol.models import EnquiryBody
+from protocol.requests import sign_request
 from tests.e2e.test_crash_safety import rows
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +42,7 @@ MARKER = "BLINDMARK-7f3a9c41"
 ATTACHMENT = b"%PDF-1.4 evidence " + MARKER.encode() + b" end"
 COUNTRIES = ["TH", "MY", "ID"]
 PERIOD = "jpa-blind"
+PROBLEM_JSON = "application/problem+json"
 
 
 class RecordingProxy:
@@ -229,10 +240,7 @@ def test_coordinator_holds_no_key_that_opens_a_body(topology: tuple[Topology, Re
         for r in rows(topo.nodes["TH"], "SELECT envelope FROM messages WHERE folder = 'sent'")
     ]
     assert len(envelopes) == 2
-    roster = Roster(
-        parse_roster((topo.root / "XI-COORD" / "roster.json").read_bytes()),
-        parse_authority_public(topo.authority_key.with_suffix(".pub").read_text()),
-    )
+    roster = _roster(topo)
     now = datetime.now(UTC)
     for envelope in envelopes:
         assert coordinator.decryption_key(envelope.header.recipient_key) is None
@@ -250,3 +258,66 @@ def test_coordinator_holds_no_key_that_opens_a_body(topology: tuple[Topology, Re
         for key in coordinator.encryption_keys:
             with pytest.raises(CannotOpen):
                 open_body(envelope.header, envelope.sealed, key, signer, 1 << 20)
+
+
+def _roster(topo: Topology) -> Roster:
+    return Roster(
+        parse_roster((topo.root / "XI-COORD" / "roster.json").read_bytes()),
+        parse_authority_public(topo.authority_key.with_suffix(".pub").read_text()),
+    )
+
+
+def _deliver(node: LocalNode, envelope: Envelope, signer: Identity) -> tuple[int, str, dict[str, object]]:
+    """POST ``envelope`` to ``node`` exactly as a peer's delivery worker would, signed with ``signer``'s keys."""
+    path = "/federation/v1/envelopes"
+    body = canonical({"envelopes": [envelope.wire()]})
+    headers = sign_request("POST", path, node.id, body, signer, datetime.now(UTC))
+    request = urllib.request.Request(node.url + path, data=body, headers=headers, method="POST")  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URL
+            return response.status, response.headers.get_content_type(), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get_content_type(), json.loads(exc.read())
+
+
+def test_no_envelope_goes_to_or_comes_from_the_coordinator(topology: tuple[Topology, RecordingProxy]) -> None:
+    topo, proxy = topology
+    roster = _roster(topo)
+    th = Identity.load(topo.root / "TH" / "keys")
+    coordinator = Identity.load(topo.root / "XI-COORD" / "keys")
+    body = EnquiryBody.model_validate(content(7))
+
+    def enquiry(sender: Identity, recipient: str) -> Envelope:
+        [item] = compose_enquiry(
+            body,
+            [recipient],
+            CrimeArea.PEOPLE_SMUGGLING,
+            Urgency.NORMAL,
+            sender,
+            roster,
+            sender.encryption_keys[-1].public_key(),
+            datetime.now(UTC),
+            os.urandom,
+        )
+        return item.envelope
+
+    # Sealed to the coordinator's own key and signed by a member: still no door to put it through.
+    to_coordinator = enquiry(th, "XI-COORD")
+    answer = _deliver(topo.nodes["XI-COORD"], to_coordinator, th)
+    assert (answer[0], answer[1], answer[2].get("code")) == (404, PROBLEM_JSON, "not_found")
+    # Signed with the coordinator's real keys: a country node takes no enquiry from it.
+    from_coordinator = enquiry(coordinator, "MY")
+    answer = _deliver(topo.nodes["MY"], from_coordinator, coordinator)
+    assert (answer[0], answer[1], answer[2].get("code")) == (403, PROBLEM_JSON, "not_a_node")
+
+    topo.stop()  # flush and close every file before reading them
+    assert b"/federation/v1/envelopes" in proxy.received  # the envelope did reach the coordinator's door
+    assert rows(topo.nodes["XI-COORD"], "SELECT count(*) FROM messages") == [(0,)]
+    assert rows(topo.nodes["MY"], "SELECT count(*) FROM messages") == [(0,)]
+    for path in (topo.root / "XI-COORD").rglob("*"):
+        if path.is_file():
+            assert to_coordinator.header.id.encode() not in path.read_bytes(), path
+    for path in (topo.root / "MY").rglob("*"):
+        if path.is_file():
+            assert from_coordinator.header.id.encode() not in path.read_bytes(), path

@@ -24,8 +24,8 @@ async def federation(
     """``federation(["TH", "MY"])``: keys, a signed roster and node folders; start nodes with ``.start``."""
     made: list[Federation] = []
 
-    def make(ids: list[str], name: str = "fed") -> Federation:
-        fed = Federation(tmp_path / name, session, ids)
+    def make(ids: list[str], name: str = "fed", coordinator: str | None = None) -> Federation:
+        fed = Federation(tmp_path / name, session, ids, coordinator=coordinator)
         made.append(fed)
         return fed
 

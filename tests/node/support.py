@@ -239,6 +239,8 @@ class Federation:
     ports: dict[str, int] = field(default_factory=dict)
     body: RosterBody | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
+    coordinator: str | None = None
+    """Which of ``ids`` the roster (and its configuration) makes the coordinator; the others are country nodes."""
 
     def __post_init__(self) -> None:
         body = new_roster(self.authority.public_key(), self.epoch)
@@ -249,7 +251,7 @@ class Federation:
                 body,
                 self.identities[pid].card(),
                 self.url(pid),
-                Role.NODE,
+                Role.COORDINATOR if pid == self.coordinator else Role.NODE,
                 f"{pid} contact point",
                 self.epoch,
             )
@@ -287,6 +289,7 @@ class Federation:
         (folder / "roster.json").write_bytes((roster or self.signed()).to_bytes())
         return NodeConfig(
             id=pid,
+            role="coordinator" if pid == self.coordinator else "node",
             listen_port=self.ports[pid],
             data_dir=folder,
             authority=self.authority_text,

@@ -1,0 +1,186 @@
+"""Each role serves only its own surfaces, and messages pass only between country nodes.
+
+A federation of two countries and a coordinator, all with real keys in one signed roster; the coordinator is the
+real application started with ``role = "coordinator"``. Requests the tests craft are signed with the real keys
+of the participant they claim to come from, so every refusal here is about roles, not about signatures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+
+import pytest
+from aiohttp import web
+
+from keys.roster import Role
+from node.app import build_app
+from node.config import write_config
+from protocol.encoding import canonical
+from protocol.errors import ConfigError
+from tests.node.support import (
+    ENVELOPES,
+    HELLO,
+    PROBLEM_JSON,
+    ROSTER,
+    STATUS,
+    Federation,
+    batch,
+    http,
+    post_signed,
+    wait_for,
+)
+
+COORD = "XI-COORD"
+RECORDS = "/federation/v1/records"
+
+
+@pytest.fixture
+def fed(federation: Callable[..., Federation]) -> Federation:
+    return federation(["TH", "MY", COORD], coordinator=COORD)
+
+
+async def test_the_coordinator_has_no_envelope_endpoint_and_stores_nothing(fed: Federation) -> None:
+    coordinator = await fed.start(COORD)
+    th = fed.identities["TH"]
+    envelope = fed.envelope("TH", COORD)  # sealed to the coordinator's real key, signed by TH
+    for path, body in ((ENVELOPES, batch(envelope)), (STATUS, canonical({"statuses": []}))):
+        response = await post_signed(fed.session, coordinator, path, body, th)
+        response.problem("not_found", 404)
+    assert coordinator.count("messages") == 0
+    assert coordinator.count("outbox") == 0
+    # What nodes do call on the coordinator is still there: hello, the roster and record intake.
+    hello = await post_signed(fed.session, coordinator, HELLO, canonical({"roster_version": 1}), th)
+    assert hello.status == 200, hello.body
+    assert hello.json()["participant"] == COORD
+    roster = await http(fed.session, "GET", coordinator.url + ROSTER)
+    assert roster.status == 200
+    assert roster.json()["roster"]["version"] == fed.roster().version
+    records = await post_signed(fed.session, coordinator, RECORDS, canonical({"records": []}), th)
+    assert records.status == 200, records.body
+    # The officer API of a country is not mounted either, whatever the token.
+    (await coordinator.request("GET", "/v1/messages")).problem("not_found", 404)
+    assert (await coordinator.request("GET", "/v1/period")).status == 200
+
+
+async def test_a_country_node_serves_no_coordinator_surface(fed: Federation) -> None:
+    my = await fed.start("MY")
+    th = fed.identities["TH"]
+    response = await post_signed(fed.session, my, RECORDS, canonical({"records": []}), th)
+    response.problem("not_found", 404)
+    (await my.request("GET", "/v1/period")).problem("not_found", 404)
+    (await http(fed.session, "GET", my.url + "/dashboard")).problem("not_found", 404)
+
+
+async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
+    coordinator, my = await fed.start(COORD), await fed.start("MY")
+    for node in (coordinator, my):
+        # Officer tokens guard the API sub-application only: health and the OpenAPI document stay open.
+        (await node.request("GET", "/v1/period", token=None)).problem("unauthorized", 401)
+        for path in ("/livez", "/readyz", "/v1/openapi.json"):
+            assert (await node.request("GET", path, token=None)).status == 200, path
+        # Problem+json everywhere, also where no surface answers.
+        (await node.request("GET", "/nowhere", token=None)).problem("not_found", 404)
+        (await node.request("GET", "/federation/v1/nowhere", token=None)).problem("not_found", 404)
+        wrong_method = await node.request("GET", HELLO, token=None)
+        assert (wrong_method.status, wrong_method.content_type) == (405, PROBLEM_JSON)
+    # The dashboard's security headers are the dashboard's own.
+    page = await http(fed.session, "GET", coordinator.url + "/dashboard")
+    assert page.status == 200
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    for path in ("/livez", "/v1/openapi.json"):
+        assert "Content-Security-Policy" not in (await coordinator.request("GET", path)).headers
+    assert "Content-Security-Policy" not in (await coordinator.request("GET", "/v1/period")).headers
+
+
+async def test_a_node_refuses_an_enquiry_from_the_coordinator(fed: Federation) -> None:
+    my = await fed.start("MY")
+    coordinator = fed.identities[COORD]
+    envelope = fed.envelope(COORD, "MY")  # signed and sealed with the coordinator's real keys
+    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), coordinator)
+    response.problem("not_a_node", 403)
+    assert my.count("messages") == 0
+    assert my.count("outbox") == 0
+
+
+async def test_a_node_refuses_an_enquiry_addressed_to_the_coordinator(fed: Federation) -> None:
+    my = await fed.start("MY")
+    envelope = fed.envelope("TH", COORD)
+    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), fed.identities["TH"])
+    response.problem("not_a_node", 403)
+    assert my.count("messages") == 0
+    assert my.count("outbox") == 0
+
+
+async def test_no_reply_is_sealed_to_a_participant_that_is_not_a_node(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["TH", "MY"])
+    th, my = await fed.start("TH"), await fed.start("MY")
+    created = await th.call(
+        "POST",
+        "/v1/enquiries",
+        body={"recipients": ["MY"], "area": "people_smuggling", "subject": "s", "text": "t"},
+    )
+    message_id = created["messages"][0]["id"]
+    await wait_for(lambda: my.summary(message_id, "inbox"), what="the enquiry at MY")
+    # The authority makes TH the coordinator; MY adopts that roster with the enquiry still in its inbox.
+    assert fed.body is not None
+    participants = [
+        p.model_copy(update={"role": Role.COORDINATOR}) if p.id == "TH" else p for p in fed.body.participants
+    ]
+    fed.body = fed.body.model_copy(update={"version": fed.body.version + 1, "participants": participants})
+    assert await my.service.offer_roster(fed.signed())
+    outbox_before = my.count("outbox")
+
+    response = await my.request("POST", f"/v1/messages/{message_id}/replies", body={"text": "answer"})
+    response.problem("not_a_node", 403)
+    assert my.rows("SELECT id FROM messages WHERE folder = 'sent'") == []
+    assert my.count("outbox") == outbox_before
+
+
+@pytest.mark.parametrize(("pid", "configured"), [("MY", "coordinator"), (COORD, "node")])
+async def test_a_role_other_than_the_rosters_refuses_to_start(
+    fed: Federation, pid: str, configured: str
+) -> None:
+    config = fed.config(pid).model_copy(update={"role": configured})
+    runner = web.AppRunner(build_app(config), access_log=None)
+    try:
+        with pytest.raises(ConfigError) as refused:
+            await runner.setup()
+    finally:
+        await runner.cleanup()
+    listed = "node" if configured == "coordinator" else "coordinator"
+    assert f"the roster lists {pid} as {listed}" in refused.value.detail
+    assert f'set role = "{listed}"' in refused.value.detail
+
+
+async def test_ncpx_node_serve_refuses_a_role_other_than_the_rosters(fed: Federation) -> None:
+    config = fed.config("MY").model_copy(update={"role": "coordinator"})
+    path = config.data_dir / "node.toml"
+    write_config(path, config)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "node.cli",
+        "node",
+        "serve",
+        "-c",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2, err.decode()
+    assert (
+        "error [config]: the configuration gives role coordinator but the roster lists MY as node"
+        in err.decode()
+    )
