@@ -33,8 +33,9 @@ class Limits(BaseModel):
     """Largest total attachment size per message."""
     clock_skew_s: int = Field(default=300, ge=1)
     """Accepted difference between a peer's clock and ours for request timestamps."""
-    max_message_age_s: int = Field(default=30 * 86400, ge=60)
-    """Envelopes created longer ago than this are refused as stale."""
+    max_message_age_s: int = Field(default=86400, ge=60)
+    """Envelopes created longer ago than this are refused as stale (one day: deadlines run from the receipt
+    time, and an old envelope arriving now is more likely replayed than late)."""
 
 
 class Delivery(BaseModel):
@@ -45,8 +46,9 @@ class Delivery(BaseModel):
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_cap_s: float = Field(default=300.0, gt=0)
     """Longest wait between two attempts at a peer (5 minutes by default)."""
-    give_up_after_s: float = Field(default=3 * 86400, gt=0)
-    """After this long undelivered, a message is shown as ``undeliverable``."""
+    give_up_after_s: float = Field(default=86400, gt=0)
+    """After this long undelivered, a message is shown as ``undeliverable`` (one day, as long as a peer
+    configured like us accepts an envelope: trying longer could only earn ``stale_timestamp``)."""
     batch_size: int = Field(default=128, ge=1, le=1000)
     request_timeout_s: float = Field(default=15.0, gt=0)
     roster_refresh_s: float = Field(default=60.0, gt=0)

@@ -31,7 +31,8 @@ from node.storage.database import Statement
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NcpxError, TooLarge
-from protocol.models import Receipt, Refusal
+from protocol.lifecycle import deadline
+from protocol.models import Header, Receipt, Refusal
 from protocol.receipts import receipt_digest, verify_receipt, verify_refusal
 from protocol.requests import sign_request
 from protocol.schedule import (
@@ -79,6 +80,10 @@ class TransportError(Exception):
 def _jitter() -> float:
     """Uniform in [0, 1): spreads retries of nodes that failed together (not a secret, but no global state)."""
     return secrets.randbelow(1 << 30) / (1 << 30)
+
+
+def _deadline(header: Header | None, receipt: Receipt) -> datetime | None:
+    return deadline(header.kind, header.urgency, receipt.received_at) if header else None
 
 
 def _problem_code(result: Any) -> str | None:
@@ -198,8 +203,18 @@ class DeliveryWorker:
                 log.exception("delivery to %s failed unexpectedly", peer)
                 schedule.on_failure(self._now(), "internal error", _jitter())
 
-    async def _persist(self, effects: list[Effect], extra: Sequence[Statement] = ()) -> None:
-        delivered = [(e.item.seq, e.item.ref, e.receipt) for e in effects if isinstance(e, Deliver)]
+    async def _persist(
+        self,
+        effects: list[Effect],
+        extra: Sequence[Statement] = (),
+        headers: dict[str, Header] | None = None,
+    ) -> None:
+        """Store what the schedule decided, in one transaction; ``headers`` of delivered envelopes, by id."""
+        delivered = [
+            (e.item.seq, e.item.ref, e.receipt, _deadline((headers or {}).get(e.item.ref), e.receipt))
+            for e in effects
+            if isinstance(e, Deliver)
+        ]
         done = [e.item.seq for e in effects if isinstance(e, Done)]
         failed = [(e.item.seq, e.item.ref, e.code) for e in effects if isinstance(e, GiveUp)]
         retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
@@ -342,7 +357,7 @@ class DeliveryWorker:
                 parsed[e.item.ref].header, "sent", digests[e.item.ref], now, receipt_digest(e.receipt)
             )
         ]
-        await self._persist(effects, records)
+        await self._persist(effects, records, {ref: envelope.header for ref, envelope in parsed.items()})
         if records:
             coordinator = self.service.coordinator()
             if coordinator is not None:

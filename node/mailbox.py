@@ -20,7 +20,17 @@ from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import Conflict, InvalidState, NotFound, Replayed
-from protocol.lifecycle import ANSWERABLE, INITIAL, WITH_DEADLINE, Event, Folder, State, Step, step
+from protocol.lifecycle import (
+    ANSWERABLE,
+    INITIAL,
+    WITH_DEADLINE,
+    Event,
+    Folder,
+    State,
+    Step,
+    deadline,
+    step,
+)
 from protocol.models import Receipt
 
 SUMMARY_COLUMNS = (
@@ -277,7 +287,7 @@ class Mailbox:
 
     async def settle(
         self,
-        delivered: Sequence[tuple[int, str, Receipt]],
+        delivered: Sequence[tuple[int, str, Receipt, datetime | None]],
         done: Sequence[int],
         failed: Sequence[tuple[int, str, str]],
         attempted: Sequence[tuple[int, str, str, float]],
@@ -286,28 +296,31 @@ class Mailbox:
     ) -> None:
         """Apply the outcome of one delivery request in one transaction.
 
-        ``delivered``: (seq, message id, verified receipt); ``done``: rows acknowledged with nothing to record;
+        ``delivered``: (seq, message id, verified receipt, deadline counted from its time); ``done``: rows acknowledged with nothing to record;
         ``failed``: (seq, message id, error code) refused for good; ``attempted``: (seq, message id, error
         code, not before) for rows to retry later, on their own; ``extra``: statements (metadata records) that
         belong to the same outcome.
         """
         stamp = format_time(now)
         async with self.db.transaction() as conn:
-            for _seq, message_id, receipt in delivered:
-                await _transition(conn, Folder.SENT, Event.RECEIPT, [message_id], stamp)
+            for _seq, message_id, receipt, due in delivered:
+                # The deadline runs from the receiver's signed receipt time, not from our creation time.
                 await conn.execute(
-                    "UPDATE messages SET receipt = coalesce(receipt, ?), last_error = NULL "
-                    "WHERE folder = ? AND id = ?",
-                    (canonical(receipt.wire()), Folder.SENT.value, message_id),
+                    "UPDATE messages SET receipt = coalesce(receipt, ?), last_error = NULL, "
+                    "due_at = CASE WHEN receipt IS NULL THEN ? ELSE due_at END WHERE folder = ? AND id = ?",
+                    (
+                        canonical(receipt.wire()),
+                        format_time(due) if due else None,
+                        Folder.SENT.value,
+                        message_id,
+                    ),
                 )
+                await _transition(conn, Folder.SENT, Event.RECEIPT, [message_id], stamp)
             for _seq, message_id, code in failed:
-                for applied in await _transition(conn, Folder.SENT, Event.REFUSED, [message_id], stamp):
-                    if applied.step is not None and applied.step.moved:
-                        await conn.execute(
-                            "UPDATE messages SET last_error = ? WHERE folder = ? AND id = ?",
-                            (code, Folder.SENT.value, message_id),
-                        )
-            gone = [seq for seq, _, _ in delivered] + list(done) + [seq for seq, _, _ in failed]
+                await _transition(
+                    conn, Folder.SENT, Event.REFUSED, [message_id], stamp, on_move={"last_error": code}
+                )
+            gone = [seq for seq, _, _, _ in delivered] + list(done) + [seq for seq, _, _ in failed]
             await conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in gone])
             await conn.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE seq = ?",
@@ -370,7 +383,7 @@ class Mailbox:
                         header.area.value,
                         header.urgency.value,
                         format_time(header.created_at),
-                        format_time(header.due_at) if header.due_at else None,
+                        format_time(due) if (due := deadline(header.kind, header.urgency, now)) else None,
                         header.in_reply_to,
                         item.raw,
                         item.envelope.digest(),

@@ -27,10 +27,11 @@ Storage writes a state only through :func:`step`, and the schema's ``CHECK`` con
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from protocol.codes import Kind
+from protocol.codes import Kind, Urgency, due_at
 from protocol.errors import InvalidState
 
 
@@ -181,3 +182,9 @@ ANSWERABLE: Final = frozenset(kind for kind, rules in KIND_RULES.items() if rule
 """Kinds a reply may name."""
 WITH_DEADLINE: Final = frozenset(kind for kind, rules in KIND_RULES.items() if rules.has_deadline)
 """Kinds that can be overdue."""
+
+
+def deadline(kind: Kind, urgency: Urgency, received_at: datetime) -> datetime | None:
+    """When an answer is due: counted from the receiver's signed receipt time, never from the creation time
+    the sender claims, so a backdated message is not overdue on arrival."""
+    return due_at(urgency, received_at) if kind in WITH_DEADLINE else None

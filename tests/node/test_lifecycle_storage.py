@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
+from protocol.codes import Urgency
+from protocol.encoding import parse_time
 from protocol.envelope import seal
 from protocol.lifecycle import Folder, State
-from protocol.models import EnquiryBody
+from protocol.models import EnquiryBody, Receipt
 from tests.node.support import ENVELOPES, Federation, batch, post_signed, wait_for
 
 
@@ -97,3 +99,52 @@ async def test_the_schema_checks_states_and_folders_from_the_lifecycle_enums(
             conn.execute("UPDATE messages SET folder = 'drafts'")
     finally:
         conn.close()
+
+
+async def test_deadlines_run_from_the_receipt_not_from_a_backdated_creation(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    """An urgent enquiry claiming to be 20 hours old is due 8 hours after it arrived, not 12 hours ago."""
+    fed = federation(["MY", "TH"])
+    my = await fed.start("MY")
+    backdated = fed.envelope(
+        "TH", "MY", now=datetime.now(UTC) - timedelta(hours=20), urgency=Urgency.URGENT_DIRECT
+    )
+    answer = await post_signed(session, my, ENVELOPES, batch(backdated), fed.identities["TH"])
+    receipt = Receipt.model_validate(answer.json()["results"][0]["receipt"])
+    summary = await my.summary(backdated.header.id, "inbox")
+    assert summary is not None
+    assert summary["overdue"] is False
+    assert parse_time(summary["due_at"]) == receipt.received_at + timedelta(hours=8)
+    overdue = await my.listing(folder="inbox", overdue="1")
+    assert overdue == []
+
+
+async def test_an_envelope_older_than_a_day_is_refused_as_stale(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    fed = federation(["MY", "TH"])
+    my = await fed.start("MY")
+    old = fed.envelope("TH", "MY", now=datetime.now(UTC) - timedelta(hours=25))
+    refused = await post_signed(session, my, ENVELOPES, batch(old), fed.identities["TH"])
+    refused.problem("stale_timestamp", 400)
+    assert my.count() == 0
+
+
+async def test_the_sender_counts_the_deadline_from_the_receivers_receipt(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["MY", "TH"])
+    my, th = await fed.start("MY"), await fed.start("TH")
+    th.clock.offset = timedelta(minutes=3)  # TH's clock runs ahead, within the accepted skew
+    created = await my.call(
+        "POST",
+        "/v1/enquiries",
+        body={"recipients": ["TH"], "area": "other", "urgency": "urgent_direct", "subject": "s", "text": "t"},
+    )
+    enquiry = created["messages"][0]["id"]
+    delivered = await wait_for(lambda: my.state_is(enquiry, "sent", "delivered"), what="the receipt")
+    shown = await my.call("GET", f"/v1/messages/{enquiry}")
+    receipt = Receipt.model_validate(shown["message"]["receipt"])
+    assert parse_time(delivered["due_at"]) == receipt.received_at + timedelta(hours=8)
+    assert parse_time(delivered["due_at"]) != parse_time(created["messages"][0]["due_at"])
