@@ -17,7 +17,7 @@ import aiosqlite
 from node.storage.database import Database, Row, Statement
 from protocol.codes import Kind
 from protocol.compose import Outgoing
-from protocol.encoding import canonical, digest_text, format_time
+from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope
 from protocol.errors import Conflict, InvalidState, NotFound, Replayed
 from protocol.lifecycle import (
@@ -29,6 +29,7 @@ from protocol.lifecycle import (
     State,
     Step,
     deadline,
+    is_overdue,
     step,
 )
 from protocol.models import Receipt
@@ -37,6 +38,8 @@ SUMMARY_COLUMNS = (
     "id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, due_at, in_reply_to, "
     "state, queued_at, sent_at, delivered_at, read_at, answered_at, last_error, officer, envelope_digest"
 )
+STORED_COLUMNS = "envelope, local_sealed, signer_key, receipt"
+"""What a full view adds to a summary: the sealed message as stored, and its proof of delivery."""
 
 STAMPS: dict[Event, str] = {
     Event.TRANSMITTED: "sent_at",
@@ -58,6 +61,62 @@ def outbox_row(peer: str, item: str, ref: str, payload: bytes, queued_at: dateti
         "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, ?, ?, ?, ?)",
         (peer, item, ref, payload, queued_at.timestamp()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A stored message as the layers above see it: typed, with ``overdue`` decided once, by the lifecycle."""
+
+    id: str
+    thread: str
+    folder: Folder
+    kind: Kind
+    sender: str
+    recipient: str
+    peer: str
+    area: str
+    urgency: str
+    created_at: str
+    due_at: str | None
+    in_reply_to: str | None
+    state: State
+    queued_at: str
+    sent_at: str | None
+    delivered_at: str | None
+    read_at: str | None
+    answered_at: str | None
+    last_error: str | None
+    officer: str | None
+    envelope_digest: str
+    overdue: bool
+    envelope: bytes = b""
+    """The envelope exactly as sent or received (full views only)."""
+    local_sealed: bytes | None = None
+    """Sent folder: the body sealed to our own key, so that we can show what we sent."""
+    signer_key: bytes = b""
+    receipt: bytes | None = None
+
+    @classmethod
+    def of(cls, row: Row, now: datetime) -> MessageView:
+        """The view of a row read with :data:`SUMMARY_COLUMNS` (and :data:`STORED_COLUMNS` for a full view)."""
+        data = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite rows are not mappings
+        data["folder"], data["kind"], data["state"] = (
+            Folder(row["folder"]),
+            Kind(row["kind"]),
+            State(row["state"]),
+        )
+        due = row["due_at"]
+        data["overdue"] = is_overdue(
+            data["kind"], data["state"], parse_time(due) if due else None, row["answered_at"] is not None, now
+        )
+        return cls(**data)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields an officer sees in a listing (never the stored bytes)."""
+        return {name: getattr(self, name) for name in _SUMMARY_FIELDS}
+
+
+_SUMMARY_FIELDS = (*(c.strip() for c in SUMMARY_COLUMNS.split(",")), "overdue")
 
 
 @dataclass(frozen=True)
@@ -440,27 +499,28 @@ class Mailbox:
 
     # -- reading --
 
-    async def get(self, message_id: str, sender: str | None = None) -> Row:
-        """One message row (all columns), or NotFound; Conflict when two senders used the id and none is named."""
+    async def get(self, message_id: str, now: datetime, sender: str | None = None) -> MessageView:
+        """One message, or NotFound; Conflict when two senders used the id and none is named."""
+        columns = f"SELECT {SUMMARY_COLUMNS}, {STORED_COLUMNS} FROM messages"  # noqa: S608 - fixed fragments
         if sender is None:
-            rows = await self.db.fetchall("SELECT * FROM messages WHERE id = ? LIMIT 2", (message_id,))
+            rows = await self.db.fetchall(f"{columns} WHERE id = ? LIMIT 2", (message_id,))
         else:
-            rows = await self.db.fetchall(
-                "SELECT * FROM messages WHERE id = ? AND sender = ?", (message_id, sender)
-            )
+            rows = await self.db.fetchall(f"{columns} WHERE id = ? AND sender = ?", (message_id, sender))
         if not rows:
             raise NotFound
         if len(rows) > 1:
             raise Conflict(
                 "two participants sent a message with this id; name the sender with ?from=<country code>"
             )
-        return rows[0]
+        return MessageView.of(rows[0], now)
 
-    async def thread(self, thread_id: str) -> list[Row]:
+    async def thread(self, thread_id: str, now: datetime) -> list[MessageView]:
         """Every message of a thread, oldest first."""
-        return await self.db.fetchall(
-            "SELECT * FROM messages WHERE thread = ? ORDER BY created_at, id", (thread_id,)
+        rows = await self.db.fetchall(
+            f"SELECT {SUMMARY_COLUMNS}, {STORED_COLUMNS} FROM messages WHERE thread = ? ORDER BY created_at, id",  # noqa: S608
+            (thread_id,),
         )
+        return [MessageView.of(row, now) for row in rows]
 
     async def listing(
         self,
@@ -469,10 +529,11 @@ class Mailbox:
         peer: str | None,
         state: str | None,
         area: str | None,
-        overdue_at: str | None,
+        overdue: bool,
         after: tuple[str, str] | None,
         limit: int,
-    ) -> list[Row]:
+        now: datetime,
+    ) -> list[MessageView]:
         """Summaries of a folder, newest first, keyset-paginated by (created_at, id)."""
         where = []
         params: list[Any] = []
@@ -490,12 +551,12 @@ class Mailbox:
         if area:
             where.append("area = ?")
             params.append(area)
-        if overdue_at:
+        if overdue:  # protocol.lifecycle.is_overdue, as a filter
             where.append(
                 f"kind IN ({_WITH_DEADLINE}) AND answered_at IS NULL "
                 f"AND state != '{State.UNDELIVERABLE}' AND due_at < ?"
             )
-            params.append(overdue_at)
+            params.append(format_time(now))
         if after:
             where.append("(created_at, id) < (?, ?)")
             params.extend(after)
@@ -503,4 +564,4 @@ class Mailbox:
             f"SELECT {SUMMARY_COLUMNS} FROM messages WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments
             "ORDER BY created_at DESC, id DESC LIMIT ?"
         )
-        return await self.db.fetchall(sql, (*params, limit))
+        return [MessageView.of(row, now) for row in await self.db.fetchall(sql, (*params, limit))]

@@ -34,6 +34,7 @@ from node.api_models import (
 )
 from node.delivery import DeliveryWorker
 from node.federation_api import SERVICE, WORKER
+from node.mailbox import MessageView
 from node.officers import Officers, audit_row, idempotency_row
 from node.problems import read_body
 from node.service import NodeService, Records
@@ -109,18 +110,6 @@ def _sender(request: web.Request) -> str | None:
     """``?from=``: which sender's message is meant, needed only when two senders used the same id."""
     claimed = request.query.get("from")
     return normalise_participant(claimed) if claimed else None
-
-
-def _summary(row: Any, now: str) -> dict[str, Any]:
-    data = {key: row[key] for key in MessageSummary.model_fields if key != "overdue"}
-    data["overdue"] = bool(
-        row["kind"] == "enquiry"
-        and row["answered_at"] is None
-        and row["state"] != "undeliverable"
-        and row["due_at"] is not None
-        and row["due_at"] < now
-    )
-    return data
 
 
 def _created(headers: list[Header]) -> Created:
@@ -222,23 +211,23 @@ async def list_messages(request: web.Request) -> web.Response:
         raise Malformed("limit must be a number") from exc
     after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
     peer = query.get("peer")
-    now = format_time(service.clock())
     rows = await service.mailbox.listing(
         folder,
         peer=peer.upper() if peer else None,
         state=None if state == "overdue" else state,
         area=query.get("area") or None,
-        overdue_at=now if overdue else None,
+        overdue=overdue,
         after=after,
         limit=limit + 1,
+        now=service.clock(),
     )
-    items = [MessageSummary.model_validate(_summary(r, now)) for r in rows[:limit]]
+    items = [MessageSummary.model_validate(r.summary()) for r in rows[:limit]]
     cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return _json(Page(items=items, next=cursor))
 
 
-def _encode_cursor(row: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps([row["created_at"], row["id"]]).encode()).decode()
+def _encode_cursor(view: MessageView) -> str:
+    return base64.urlsafe_b64encode(json.dumps([view.created_at, view.id]).encode()).decode()
 
 
 def _decode_cursor(text: str) -> tuple[str, str]:
@@ -249,9 +238,9 @@ def _decode_cursor(text: str) -> tuple[str, str]:
         raise Malformed("invalid cursor") from exc
 
 
-def _detail(service: NodeService, row: Any, now: str) -> MessageDetail:
-    body = service.open_row(row)
-    data = _summary(row, now)
+def _detail(service: NodeService, view: MessageView) -> MessageDetail:
+    body = service.open_message(view)
+    data = view.summary()
     content = body.model_dump(exclude={"attachments", "kind"})
     data.update(content)
     data["attachments"] = [
@@ -260,11 +249,11 @@ def _detail(service: NodeService, row: Any, now: str) -> MessageDetail:
             name=a.name,
             media_type=a.media_type,
             size=len(a.data),
-            url=f"/v1/messages/{row['id']}/attachments/{i}",
+            url=f"/v1/messages/{view.id}/attachments/{i}",
         )
         for i, a in enumerate(body.attachments)
     ]
-    data["receipt"] = Receipt.model_validate_json(row["receipt"]) if row["receipt"] else None
+    data["receipt"] = Receipt.model_validate_json(view.receipt) if view.receipt else None
     return MessageDetail.model_validate(data)
 
 
@@ -272,13 +261,13 @@ async def show_message(request: web.Request) -> web.Response:
     """GET /v1/messages/{id}: the message, opened, with its whole thread."""
     service = _service(request)
     message_id = _message_id(request)
-    row = await service.mailbox.get(message_id, _sender(request))
-    now = format_time(service.clock())
-    thread = [_detail(service, r, now) for r in await service.mailbox.thread(row["thread"])]
+    now = service.clock()
+    view = await service.mailbox.get(message_id, now, _sender(request))
+    thread = [_detail(service, v) for v in await service.mailbox.thread(view.thread, now)]
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "open_message", message_id, "ok", service.clock()
     )
-    current = next(m for m in thread if m.id == message_id and m.sender == row["sender"])
+    current = next(m for m in thread if m.id == message_id and m.sender == view.sender)
     return _json(Thread(message=current, thread=thread))
 
 
@@ -291,15 +280,15 @@ async def mark_read(request: web.Request) -> web.Response:
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "mark_read", message_id, "ok", service.clock()
     )
-    row = await service.mailbox.get(message_id, sender)
-    return web.json_response({"id": message_id, "state": row["state"], "read_at": row["read_at"]})
+    view = await service.mailbox.get(message_id, service.clock(), sender)
+    return web.json_response({"id": message_id, "state": view.state, "read_at": view.read_at})
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
     service = _service(request)
     message_id = _message_id(request)
-    body = service.open_row(await service.mailbox.get(message_id, _sender(request)))
+    body = service.open_message(await service.mailbox.get(message_id, service.clock(), _sender(request)))
     try:
         item = body.attachments[int(request.match_info["index"])]
     except (ValueError, IndexError) as exc:

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from keys.roster import SignedRoster
 from node.config import NodeConfig
-from node.mailbox import Accepted, Mailbox, outbox_row
+from node.mailbox import Accepted, Mailbox, MessageView, outbox_row
 from node.storage.database import Statement
 from node.trust import Trust
-from protocol.codes import CrimeArea, Kind, Urgency
+from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry, compose_reply
 from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
@@ -192,10 +192,10 @@ class NodeService:
     ) -> Header:
         """Answer a received enquiry (``sender`` names its sender when two used the same id)."""
         self._check_attachments(body)
-        row = await self.mailbox.get(message_id, sender)
-        if row["folder"] != Folder.INBOX or Kind(row["kind"]) not in ANSWERABLE:
+        view = await self.mailbox.get(message_id, self.clock(), sender)
+        if view.folder is not Folder.INBOX or view.kind not in ANSWERABLE:
             raise InvalidState("only a received enquiry can be answered")
-        request = Envelope.model_validate_json(row["envelope"]).header
+        request = Envelope.model_validate_json(view.envelope).header
         if not self.trust.roster.is_node(request.sender):
             raise NotANode(
                 "the sender of this enquiry is no longer a country node in the roster: answer it by other means"
@@ -204,7 +204,7 @@ class NodeService:
         identity = self.trust.identity
         item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
         signer = raw_public(identity.signing.public_key())
-        answered = self.record_rows(request, "answered", row["envelope_digest"], now)
+        answered = self.record_rows(request, "answered", view.envelope_digest, now)
         extra = [*records([item.envelope.header]), *answered]
         await self.mailbox.store_reply(item, message_id, officer, signer, now, extra)
         self.on_queued([request.sender])
@@ -213,30 +213,30 @@ class NodeService:
 
     async def mark_read(self, message_id: str, sender: str | None = None) -> None:
         """An officer has read a received message: record it and tell the sender (the first time only)."""
-        row = await self.mailbox.get(message_id, sender)
-        if row["folder"] != Folder.INBOX:
-            raise InvalidState("only received messages are marked read")
         now = self.clock()
-        header = Envelope.model_validate_json(row["envelope"]).header
+        view = await self.mailbox.get(message_id, now, sender)
+        if view.folder is not Folder.INBOX:
+            raise InvalidState("only received messages are marked read")
+        header = Envelope.model_validate_json(view.envelope).header
         notice = {"message_id": message_id, "state": "read", "at": format_time(now)}
         rows = [
-            outbox_row(row["sender"], "status", message_id, canonical(notice), now),
-            *self.record_rows(header, "read", row["envelope_digest"], now),
+            outbox_row(view.sender, "status", message_id, canonical(notice), now),
+            *self.record_rows(header, "read", view.envelope_digest, now),
         ]
-        if await self.mailbox.mark_read(message_id, row["sender"], now, rows):
-            self.on_queued([row["sender"]])
+        if await self.mailbox.mark_read(message_id, view.sender, now, rows):
+            self.on_queued([view.sender])
             self._wake_coordinator()
 
-    def open_row(self, row: Any) -> EnquiryBody | ReplyBody:
+    def open_message(self, view: MessageView) -> EnquiryBody | ReplyBody:
         """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
-        envelope = Envelope.model_validate_json(row["envelope"])
+        envelope = Envelope.model_validate_json(view.envelope)
         identity = self.trust.identity
-        signer = ed25519_public(row["signer_key"])
-        if row["folder"] == "inbox":
+        signer = ed25519_public(view.signer_key)
+        if view.folder is Folder.INBOX:
             key = identity.decryption_key(envelope.header.recipient_key)
             candidates = [(envelope.sealed, key)] if key is not None else []
         else:
-            candidates = [(row["local_sealed"], k) for k in reversed(identity.encryption_keys)]
+            candidates = [(view.local_sealed or b"", k) for k in reversed(identity.encryption_keys)]
         for sealed, candidate in candidates:
             try:
                 return open_body(envelope.header, sealed, candidate, signer, 1 << 62)

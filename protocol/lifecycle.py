@@ -188,3 +188,14 @@ def deadline(kind: Kind, urgency: Urgency, received_at: datetime) -> datetime | 
     """When an answer is due: counted from the receiver's signed receipt time, never from the creation time
     the sender claims, so a backdated message is not overdue on arrival."""
     return due_at(urgency, received_at) if kind in WITH_DEADLINE else None
+
+
+def is_overdue(kind: Kind, state: State, due: datetime | None, answered: bool, now: datetime) -> bool:
+    """Whether a message is past its deadline unanswered (an undeliverable one is never due)."""
+    return (
+        kind in WITH_DEADLINE
+        and not answered
+        and state is not State.UNDELIVERABLE
+        and due is not None
+        and due < now
+    )
