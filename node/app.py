@@ -81,7 +81,7 @@ async def readyz(request: web.Request) -> web.Response:
     """Readiness: storage answers and the roster held still verifies."""
     service = request.config_dict[SERVICE]
     try:
-        await service.mailbox.db.fetchone("SELECT 1")
+        await service.mailbox.db.ping()
         Roster(service.trust.roster.signed, service.trust.roster.authority)
     except Exception:
         return web.json_response({"status": "not ready"}, status=503)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from keys.identity import Identity
 from keys.roster import Role, Roster, SignedRoster, Status, parse_roster
 from node.storage.database import Database
-from protocol.encoding import format_time
+from node.storage.rosters import RosterStore
 from protocol.errors import ConfigError, RosterRollback
 
 log = logging.getLogger("ncpx.trust")
@@ -27,7 +27,7 @@ class Trust:
     def __init__(self, identity: Identity, roster: Roster, db: Database) -> None:
         self.identity = identity
         self.roster = roster
-        self._db = db
+        self._rosters = RosterStore(db)
         self._pick_signing_key()
 
     @classmethod
@@ -36,9 +36,9 @@ class Trust:
     ) -> Trust:
         """Start from the newest of the stored roster and the roster file."""
         candidates: list[SignedRoster] = []
-        row = await db.fetchone("SELECT roster FROM rosters ORDER BY version DESC LIMIT 1")
-        if row is not None:
-            candidates.append(parse_roster(row["roster"]))
+        stored = await RosterStore(db).newest()
+        if stored is not None:
+            candidates.append(parse_roster(stored))
         if roster_file_bytes is not None:
             candidates.append(parse_roster(roster_file_bytes))
         if not candidates:
@@ -65,12 +65,8 @@ class Trust:
         return True
 
     async def _store(self, roster: Roster, now: datetime | None = None) -> None:
-        stamp = format_time(now) if now else format_time(roster.signed.roster.issued_at)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT OR IGNORE INTO rosters (version, roster, accepted_at) VALUES (?, ?, ?)",
-                (roster.version, roster.signed.to_bytes(), stamp),
-            )
+        accepted_at = now or roster.signed.roster.issued_at
+        await self._rosters.keep(roster.version, roster.signed.to_bytes(), accepted_at)
 
     def _pick_signing_key(self) -> None:
         """Sign with the newest of our keys that the roster lists as active (rotation takes effect here)."""

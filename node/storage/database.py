@@ -147,6 +147,10 @@ class Database:
             if not future.done():
                 future.set_result(None)
 
+    async def ping(self) -> None:
+        """Raise unless the file answers a query (readiness)."""
+        await self.fetchone("SELECT 1")
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """One row of a read query (committed data only)."""
         async with (self.reader or self.conn).execute(sql, tuple(params)) as cursor:
