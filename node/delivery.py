@@ -25,9 +25,9 @@ from typing import Any
 import aiohttp
 
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
+from node import effects as stored
 from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
-from node.storage.database import Statement
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NcpxError, TooLarge
@@ -206,7 +206,7 @@ class DeliveryWorker:
     async def _persist(
         self,
         effects: list[Effect],
-        extra: Sequence[Statement] = (),
+        extra: Sequence[stored.Effect] = (),
         headers: dict[str, Header] | None = None,
     ) -> None:
         """Store what the schedule decided, in one transaction; ``headers`` of delivered envelopes, by id."""

@@ -14,7 +14,9 @@ from typing import Any
 
 import aiosqlite
 
+from node.effects import Effect, Enqueue
 from node.storage.database import Database, Row, Statement
+from node.storage.effects import statement, statements
 from protocol.codes import Kind
 from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time, parse_time
@@ -53,14 +55,6 @@ STAMPS: dict[Event, str] = {
 
 _IN_FLIGHT = ", ".join(f"'{s}'" for s in (State.QUEUED, State.SENT))
 _WITH_DEADLINE = ", ".join(f"'{k}'" for k in sorted(WITH_DEADLINE))
-
-
-def outbox_row(peer: str, item: str, ref: str, payload: bytes, queued_at: datetime) -> Statement:
-    """The statement that queues one item for ``peer`` (run inside the transaction that makes it due)."""
-    return (
-        "INSERT INTO outbox (peer, item, ref, payload, queued_at) VALUES (?, ?, ?, ?, ?)",
-        (peer, item, ref, payload, queued_at.timestamp()),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +195,8 @@ class Accepted:
     raw: bytes
     receipt: Receipt
     signer_key: bytes
-    records: Sequence[Statement] = ()
-    """Metadata-record outbox rows to queue if (and only if) this envelope is new."""
+    records: Sequence[Effect] = ()
+    """Metadata records to queue if (and only if) this envelope is new."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +249,7 @@ def _outgoing_rows(
                 ),
             )
         )
-        statements.append(outbox_row(header.recipient, "envelope", header.id, raw, now))
+        statements.append(statement(Enqueue(header.recipient, "envelope", header.id, raw, now)))
     return statements
 
 
@@ -273,13 +267,13 @@ class Mailbox:
         officer: str,
         signer_key: bytes,
         now: datetime,
-        extra: Sequence[Statement] = (),
+        extra: Sequence[Effect] = (),
     ) -> None:
         """Record new messages in the sent folder and queue their envelopes, atomically with ``extra``.
 
         Group-committed with concurrent submissions (see :meth:`Database.write`).
         """
-        await self.db.write([*_outgoing_rows(items, officer, signer_key, now), *extra])
+        await self.db.write([*_outgoing_rows(items, officer, signer_key, now), *statements(extra)])
 
     async def store_reply(
         self,
@@ -288,7 +282,7 @@ class Mailbox:
         officer: str,
         signer_key: bytes,
         now: datetime,
-        extra: Sequence[Statement] = (),
+        extra: Sequence[Effect] = (),
     ) -> None:
         """Record a reply and queue it, and move the received enquiry ``request`` to answered, atomically.
 
@@ -306,8 +300,12 @@ class Mailbox:
             ):
                 if applied.error is not None:
                     raise applied.error
-            for sql, params in [*_outgoing_rows([item], officer, signer_key, now), *extra]:
+            for sql, params in [*_outgoing_rows([item], officer, signer_key, now), *statements(extra)]:
                 await conn.execute(sql, params)
+
+    async def store(self, effects: Sequence[Effect]) -> None:
+        """Store effects that stand on their own (an outcome return and its audit entry), in one transaction."""
+        await self.db.write(statements(effects))
 
     async def oldest_queued(self, peer: str, after_seq: int = 0) -> tuple[int, float | None]:
         """How many rows wait for ``peer`` behind ``after_seq``, and since when (the lag a node reports)."""
@@ -351,13 +349,13 @@ class Mailbox:
         failed: Sequence[tuple[int, str, str]],
         attempted: Sequence[tuple[int, str, str, float]],
         now: datetime,
-        extra: Sequence[Statement] = (),
+        extra: Sequence[Effect] = (),
     ) -> None:
         """Apply the outcome of one delivery request in one transaction.
 
         ``delivered``: (seq, message id, verified receipt, deadline counted from its time); ``done``: rows acknowledged with nothing to record;
         ``failed``: (seq, message id, error code) refused for good; ``attempted``: (seq, message id, error
-        code, not before) for rows to retry later, on their own; ``extra``: statements (metadata records) that
+        code, not before) for rows to retry later, on their own; ``extra``: effects (metadata records) that
         belong to the same outcome.
         """
         stamp = format_time(now)
@@ -389,7 +387,7 @@ class Mailbox:
                 f"UPDATE messages SET last_error = ? WHERE folder = ? AND id = ? AND state IN ({_IN_FLIGHT})",  # noqa: S608 - enum values
                 [(f"{code}; will retry", Folder.SENT.value, ref) for _, ref, code, _ in attempted],
             )
-            for sql, params in extra:
+            for sql, params in statements(extra):
                 await conn.execute(sql, params)
 
     async def record_delivery_error(self, ids: Sequence[str], error: str) -> None:
@@ -463,7 +461,7 @@ class Mailbox:
                         peer=header.sender,
                         answerable_only=True,
                     )
-                for sql, params in item.records:
+                for sql, params in statements(item.records):
                     await conn.execute(sql, params)
                 results.append(item.receipt)
         return results
@@ -477,7 +475,7 @@ class Mailbox:
         return any(a.error is None for a in applied)
 
     async def mark_read(
-        self, message_id: str, sender: str, now: datetime, extra: Sequence[Statement] = ()
+        self, message_id: str, sender: str, now: datetime, extra: Sequence[Effect] = ()
     ) -> bool:
         """An officer opened a received message; ``extra`` (the read notice) is stored only the first time.
 
@@ -493,7 +491,7 @@ class Mailbox:
                 raise applied[0].error
             if not applied[0].first:
                 return False
-            for sql, params in extra:
+            for sql, params in statements(extra):
                 await conn.execute(sql, params)
         return True
 

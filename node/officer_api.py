@@ -33,12 +33,12 @@ from node.api_models import (
     Thread,
 )
 from node.delivery import DeliveryWorker
+from node.effects import Audit, Effect, KeepAnswer
 from node.federation_api import SERVICE, WORKER
 from node.mailbox import MessageView
-from node.officers import Officers, audit_row, idempotency_row
+from node.officers import Officers
 from node.problems import read_body
 from node.service import NodeService, Records
-from node.storage.database import Statement
 from protocol.codes import normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
@@ -151,12 +151,12 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
                 return web.Response(status=status, body=body, content_type="application/json")
         answer: list[bytes] = []
 
-        def records(headers: list[Header]) -> list[Statement]:
+        def records(headers: list[Header]) -> list[Effect]:
             body = _created(headers).model_dump_json(exclude_none=True).encode()
             answer.append(body)
-            rows = [audit_row(now, officer, action, h.id, "ok") for h in headers]
+            rows: list[Effect] = [Audit(now, officer, action, h.id, "ok") for h in headers]
             if key is not None:
-                rows.append(idempotency_row(officer, key, digest, 201, body, now))
+                rows.append(KeepAnswer(officer, key, digest, 201, body, now))
             return rows
 
         await submit(records)
@@ -353,7 +353,7 @@ async def submit_outcome(request: web.Request) -> web.Response:
     raw = await read_body(request, service.config.limits.max_request_bytes)
     new = _parse(NewOutcome, raw)
     officer: str = request[OFFICER]
-    audit = audit_row(service.clock(), officer, "submit_outcome", new.period, "ok")
+    audit = Audit(service.clock(), officer, "submit_outcome", new.period, "ok")
     outcome = await service.submit_outcome(new.period, new.figures, new.highlights, officer, audit)
     queued = OutcomeQueued(
         period=outcome.period,

@@ -14,7 +14,9 @@ from datetime import datetime
 
 import aiosqlite
 
-from node.storage.database import Database, Statement
+from node.effects import Audit
+from node.storage.database import Database
+from node.storage.effects import statement
 from protocol.encoding import format_time
 from protocol.errors import Conflict, Malformed, NotFound
 
@@ -86,7 +88,7 @@ class Officers:
     async def _audit(
         conn: aiosqlite.Connection, now: datetime, actor: str, action: str, target: str | None, outcome: str
     ) -> None:
-        await conn.execute(*audit_row(now, actor, action, target, outcome))
+        await conn.execute(*statement(Audit(now, actor, action, target, outcome)))
 
     async def audit_trail(self, limit: int = 100) -> list[tuple[str, str, str, str | None, str]]:
         """The newest audit entries."""
@@ -102,22 +104,3 @@ class Officers:
             (officer, key),
         )
         return (row[0], row[1], row[2]) if row else None
-
-
-def audit_row(now: datetime, actor: str, action: str, target: str | None, outcome: str) -> Statement:
-    """The statement that appends one audit entry (run inside the transaction of the action it records)."""
-    return (
-        "INSERT INTO audit (at, actor, action, target, outcome) VALUES (?, ?, ?, ?, ?)",
-        (format_time(now), actor, action, target, outcome),
-    )
-
-
-def idempotency_row(
-    officer: str, key: str, request_hash: str, status: int, body: bytes, now: datetime
-) -> Statement:
-    """The statement that keeps the answer to an idempotent request."""
-    return (
-        "INSERT INTO idempotency (officer, key, request_hash, status, response, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (officer, key, request_hash, status, body, format_time(now)),
-    )

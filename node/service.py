@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from keys.roster import SignedRoster
 from node.config import NodeConfig
-from node.mailbox import Accepted, Mailbox, MessageView, outbox_row
-from node.storage.database import Statement
+from node.effects import Audit, Effect, Enqueue
+from node.mailbox import Accepted, Mailbox, MessageView
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry, compose_reply
@@ -49,8 +49,8 @@ from protocol.signing import ed25519_public, raw_public
 log = logging.getLogger("ncpx.node")
 
 Clock = Callable[[], datetime]
-Records = Callable[[list[Header]], Sequence[Statement]]
-"""Given the headers of new messages, the rows (audit, idempotency) to store in the same transaction."""
+Records = Callable[[list[Header]], Sequence[Effect]]
+"""Given the headers of new messages, what to store in the same transaction (audit, idempotency)."""
 
 
 def system_clock() -> datetime:
@@ -108,7 +108,7 @@ class NodeService:
         envelope_digest: str,
         at: datetime,
         receipt_digest: str | None = None,
-    ) -> list[Statement]:
+    ) -> list[Effect]:
         """Outbox rows carrying a signed metadata record of ``event`` to the coordinator (none without one)."""
         coordinator = self.coordinator()
         if coordinator is None:
@@ -116,7 +116,7 @@ class NodeService:
         record = make_record(
             header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt_digest
         )
-        return [outbox_row(coordinator, "record", record.record_id, canonical(record.wire()), at)]
+        return [Enqueue(coordinator, "record", record.record_id, canonical(record.wire()), at)]
 
     def _wake_coordinator(self) -> None:
         coordinator = self.coordinator()
@@ -155,7 +155,7 @@ class NodeService:
         return headers
 
     async def submit_outcome(
-        self, period: str, figures: Figures, highlights: str | None, officer: str, audit: Statement
+        self, period: str, figures: Figures, highlights: str | None, officer: str, audit: Audit
     ) -> OutcomeReturn:
         """Sign this country's outcome return and queue it for the coordinator (highlights sealed to it)."""
         coordinator = self.coordinator()
@@ -175,10 +175,8 @@ class NodeService:
             sealed_to,
             self.random(EPHEMERAL_BYTES) if highlights else None,
         )
-        row = outbox_row(coordinator, "outcome", f"{period}/{self.me}", canonical(outcome.wire()), now)
-        async with self.mailbox.db.transaction() as conn:
-            for sql, params in (row, audit):
-                await conn.execute(sql, params)
+        queued = Enqueue(coordinator, "outcome", f"{period}/{self.me}", canonical(outcome.wire()), now)
+        await self.mailbox.store([queued, audit])
         self.on_queued([coordinator])
         return outcome
 
@@ -220,7 +218,7 @@ class NodeService:
         header = Envelope.model_validate_json(view.envelope).header
         notice = {"message_id": message_id, "state": "read", "at": format_time(now)}
         rows = [
-            outbox_row(view.sender, "status", message_id, canonical(notice), now),
+            Enqueue(view.sender, "status", message_id, canonical(notice), now),
             *self.record_rows(header, "read", view.envelope_digest, now),
         ]
         if await self.mailbox.mark_read(message_id, view.sender, now, rows):
