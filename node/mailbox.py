@@ -193,6 +193,7 @@ class Accepted:
 
     envelope: Envelope
     raw: bytes
+    digest: str
     receipt: Receipt
     signer_key: bytes
     records: Sequence[Effect] = ()
@@ -443,7 +444,7 @@ class Mailbox:
                         format_time(due) if (due := deadline(header.kind, header.urgency, now)) else None,
                         header.in_reply_to,
                         item.raw,
-                        item.envelope.digest(),
+                        item.digest,
                         item.signer_key,
                         INITIAL[Folder.INBOX].value,
                         canonical(item.receipt.wire()),

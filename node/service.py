@@ -278,12 +278,11 @@ class NodeService:
                 signer: Ed25519PublicKey = self.trust.roster.signing_key(
                     sender, envelope.header.sender_key, envelope.header.created_at
                 )
-                receipt = make_receipt(envelope, identity, now)
-                raw = envelope.canonical_bytes()
-                rows = self.record_rows(
-                    envelope.header, "received", envelope.digest(), now, receipt_digest(receipt)
-                )
-                checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer), rows)))
+                raw = envelope.canonical_bytes()  # encoded once: stored, digested and receipted as is
+                digest = digest_text(raw)
+                receipt = make_receipt(envelope, identity, now, digest)
+                rows = self.record_rows(envelope.header, "received", digest, now, receipt_digest(receipt))
+                checked.append((index, Accepted(envelope, raw, digest, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:
                 results[index] = self._refuse(sender, data, message_id, exc, now)
