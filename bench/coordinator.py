@@ -7,10 +7,13 @@ verification of the same records and bare SQLite inserts of the same rows, combi
 
 Ingest runs as the coordinator runs it: several nodes' batches at once (``--senders``), verified by its pool of
 processes (``--verify-workers``, 0 to verify in the event loop). Peak RSS counts the coordinator process and its
-verifying processes together. Signing the synthetic records is set-up, not measured (a separate pool).
-The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s"}, where the query
-figure is the slowest single tally query (``all_tallies``, every query of the dashboard in a row, is printed
-but not counted as one).
+verifying processes together, and so does CPU time per record (user plus system, read from /proc over the
+ingest: the figure that stays put when other work shares the machine). Signing the synthetic records is set-up,
+not measured (a separate pool).
+The last line is JSON: {"ingest_per_s", "query_p50_ms_at_1e6", "rss_mb", "baseline_ingest_per_s",
+"cpu_us_per_record", "baseline_us_per_record", "cpu_ratio"}, where the query figure is the slowest single tally
+query (``all_tallies``, every query of the dashboard in a row, is printed but not counted as one), the CPU figure
+the highest over the sizes, and ``cpu_ratio`` is that over the baseline's CPU per record at the same size.
 """
 
 from __future__ import annotations
@@ -123,6 +126,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, all its threads included (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
 def _task(args: tuple[int, int]) -> list[tuple[str, list[dict[str, Any]]]]:
     return make_batches(*args)
 
@@ -213,9 +222,12 @@ async def measure(size: int, workers: int, verify_workers: int, senders: int, ro
         await asyncio.gather(
             *(asyncio.get_running_loop().run_in_executor(verifiers, int) for _ in range(verify_workers))
         )
+    pids = [os.getpid(), *(list(verifiers._processes) if verifiers is not None else [])]
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(senders)))
     spent = time.perf_counter() - started
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     worker_rss = 0.0
     if verifiers is not None:
         worker_rss = sum(peak_rss_mb(pid) for pid in list(verifiers._processes))
@@ -237,6 +249,7 @@ async def measure(size: int, workers: int, verify_workers: int, senders: int, ro
     return {
         "size": count,
         "ingest_per_s": count / spent,
+        "cpu_us_per_record": cpu / count * 1e6,
         "queries_ms": timings,
         "rss_mb": rss,
         "baseline": baseline,
@@ -252,26 +265,29 @@ def baseline_rates(batches: list[tuple[str, list[dict[str, Any]]]], path: Path) 
         data = record.wire()
         data.pop("sig")
         payloads.append((keys[record.reporter], canonical(data), record.sig))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for key, payload, sig in payloads:
         verify(key, "record", payload, sig)
     verify_rate = len(payloads) / (time.perf_counter() - t0)
+    verify_cpu = time.process_time() - c0
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE r (id TEXT PRIMARY KEY, reporter TEXT, event TEXT, message TEXT, raw BLOB)")
     rows = [(r.record_id, r.reporter, r.event, r.message_id, canonical(r.wire())) for r in records]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for start in range(0, len(rows), BATCH):
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?)", rows[start : start + BATCH])
         conn.execute("COMMIT")
     insert_rate = len(rows) / (time.perf_counter() - t0)
+    insert_cpu = time.process_time() - c0
     conn.close()
     return {
         "verify_per_s": verify_rate,
         "insert_per_s": insert_rate,
         "combined_per_s": 1 / (1 / verify_rate + 1 / insert_rate),
+        "cpu_us_per_record": (verify_cpu + insert_cpu) / len(records) * 1e6,
     }
 
 
@@ -304,6 +320,10 @@ async def main() -> None:
             f"(baseline: verify alone {b['verify_per_s']:,.0f}/s, insert alone {b['insert_per_s']:,.0f}/s, "
             f"combined {b['combined_per_s']:,.0f}/s)"
         )
+        print(
+            f"   CPU per record (coordinator and its verifying processes): {result['cpu_us_per_record']:.0f} µs   "
+            f"(baseline, verify and insert alone: {b['cpu_us_per_record']:.0f} µs)"
+        )
         print(f"   peak RSS so far: {result['rss_mb']:.0f} MB")
         for name, ms in result["queries_ms"].items():
             print(f"   {name:<20} p50 {ms:8.1f} ms")
@@ -314,6 +334,8 @@ async def main() -> None:
         for name in first["queries_ms"]:
             print(f"   {name:<20} {last['queries_ms'][name] / max(first['queries_ms'][name], 0.001):6.1f}x")
     largest = results[-1]
+    costliest = max(results, key=lambda r: r["cpu_us_per_record"])
+    baseline_us = costliest["baseline"]["cpu_us_per_record"]
     print(
         json.dumps(
             {
@@ -325,6 +347,9 @@ async def main() -> None:
                 else None,
                 "rss_mb": round(max(r["rss_mb"] for r in results), 1),
                 "baseline_ingest_per_s": round(min(r["baseline"]["combined_per_s"] for r in results), 1),
+                "cpu_us_per_record": round(costliest["cpu_us_per_record"]),
+                "baseline_us_per_record": round(baseline_us),
+                "cpu_ratio": round(costliest["cpu_us_per_record"] / baseline_us, 2),
             }
         )
     )

@@ -7,9 +7,16 @@ Prints, for one run on this machine:
 - peak RSS of each node process;
 - a floor measured in the same run: bare aiohttp POSTs of the same size between two processes, and the
   per-message cryptography done alone; ``floor_per_s`` combines them (a message costs at least one HTTP
-  exchange plus its crypto: 1 / (1/http + 1/crypto)), and ``ratio`` is ncpx / floor.
+  exchange plus its crypto: 1 / (1/http + 1/crypto)), and ``ratio`` is ncpx / floor;
+- CPU time per delivered message at full load, per process (sender node, receiver node, load generator), read
+  from /proc: wall-clock rates on a shared machine swing from run to run, CPU time per message does not;
+- a CPU floor measured in the same run: the bare primitives a delivered message needs (Ed25519 signatures and
+  verifications, one X25519 + ChaCha20-Poly1305 seal and open of the body's size, no encoding) plus the CPU of
+  one bare aiohttp POST in both processes; ``cpu_ratio`` is ncpx's CPU per message over that floor.
 
-The last line is JSON: {"delivered_per_s", "p50_ms", "p99_ms", "rss_mb", "floor_per_s", "ratio"}.
+The last line is JSON: {"delivered_per_s", "p50_ms", "p99_ms", "rss_mb", "floor_per_s", "ratio",
+"cpu_us_per_msg", "cpu_us_sender", "cpu_us_receiver", "cpu_us_load", "primitives_us_per_msg",
+"floor_cpu_us_per_msg", "cpu_ratio"}.
 """
 
 from __future__ import annotations
@@ -24,14 +31,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import nacl.bindings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from keys import Identity, Roster, add_participant, new_roster, sign_roster
 from keys.roster import Role
@@ -52,6 +63,10 @@ from protocol import (
 )
 
 BODY_TEXT = "x" * 2048
+SIGNATURES_PER_MESSAGE = 3
+"""Per delivered message: the inner and outer signatures and the receipt (the request signature is per batch)."""
+VERIFICATIONS_PER_MESSAGE = 3
+"""Per delivered message: outer and inner signatures at the receiver, the receipt at the sender."""
 ECHO_SERVER = """
 import sys
 from aiohttp import web
@@ -89,6 +104,12 @@ def delivered_count(node: LocalNode) -> int:
 
 def stamp(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, all its threads included (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -138,8 +159,9 @@ async def paced(url: str, token: str, rate: float, seconds: float, offset: int) 
     return total
 
 
-async def http_floor(count: int, concurrency: int) -> float:
-    """Bare aiohttp POSTs of the same size to a separate process: requests per second."""
+async def http_floor(count: int, concurrency: int) -> tuple[float, float]:
+    """Bare aiohttp POSTs of the same size to a separate process: requests per second, and CPU µs per request
+    in client and server together."""
     port = free_port()
     server = await asyncio.create_subprocess_exec(sys.executable, "-c", ECHO_SERVER, str(port))
     try:
@@ -161,6 +183,7 @@ async def http_floor(count: int, concurrency: int) -> float:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(count):
             queue.put_nowait(i)
+        pids = [os.getpid(), server.pid]
         async with aiohttp.ClientSession() as session:
 
             async def worker() -> None:
@@ -169,41 +192,54 @@ async def http_floor(count: int, concurrency: int) -> float:
                     async with session.post(url, data=payload) as response:
                         await response.read()
 
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return count / (time.perf_counter() - start)
+            spent = time.perf_counter() - start
+            cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            return count / spent, cpu / count * 1e6
     finally:
         server.terminate()
         await server.wait()
 
 
-def crypto_floor(count: int) -> float:
-    """Per-message cryptography alone: seal, request signature and check, open, receipt and its check."""
-    now = datetime.now(UTC)
+def sample_parties(now: datetime) -> tuple[Identity, Identity, Roster]:
+    """TH and MY with fresh keys in a roster signed by a fresh authority."""
     authority = Ed25519PrivateKey.generate()
     th, my = Identity.generate("TH"), Identity.generate("MY")
     body = new_roster(authority.public_key(), now - timedelta(minutes=1))
     body = add_participant(body, th.card(), "http://127.0.0.1:1", Role.NODE, "", now - timedelta(minutes=1))
     body = add_participant(body, my.card(), "http://127.0.0.1:2", Role.NODE, "", now - timedelta(minutes=1))
-    roster = Roster(sign_roster(body, authority), authority.public_key())
+    return th, my, Roster(sign_roster(body, authority), authority.public_key())
+
+
+def sample_header(th: Identity, recipient_key: str, now: datetime) -> Header:
+    """An enquiry header from TH to MY, as the officer API makes it."""
+    message_id = uuid7(now, os.urandom(10))
+    return Header(
+        id=message_id,
+        kind="enquiry",
+        thread=message_id,
+        sender="TH",
+        recipient="MY",
+        created_at=now,
+        area="people_smuggling",
+        urgency="normal",
+        due_at=due_at(Urgency.NORMAL, now),
+        sender_key=th.signing_kid,
+        recipient_key=recipient_key,
+    )
+
+
+def crypto_floor(count: int) -> float:
+    """Per-message cryptography alone: seal, request signature and check, open, receipt and its check."""
+    now = datetime.now(UTC)
+    th, my, roster = sample_parties(now)
     kid, to = roster.encryption_key("MY", now)
     enquiry_body = EnquiryBody(subject="Benchmark", text=BODY_TEXT)
     start = time.perf_counter()
     for _ in range(count):
-        message_id = uuid7(now, os.urandom(10))
-        header = Header(
-            id=message_id,
-            kind="enquiry",
-            thread=message_id,
-            sender="TH",
-            recipient="MY",
-            created_at=now,
-            area="people_smuggling",
-            urgency="normal",
-            due_at=due_at(Urgency.NORMAL, now),
-            sender_key=th.signing_kid,
-            recipient_key=kid,
-        )
+        header = sample_header(th, kid, now)
         raw = seal(header, enquiry_body, th, to, os.urandom(32)).canonical_bytes()
         headers = sign_request("POST", "/federation/v1/envelopes", "MY", raw, th, now)
         verify_request(
@@ -223,9 +259,77 @@ def crypto_floor(count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def per_call_us(count: int, call: Callable[[], object]) -> float:
+    """CPU µs of one call, the best of three rounds of ``count`` (least disturbed by the other processes)."""
+    rounds = []
+    for _ in range(3):
+        start = time.process_time()
+        for _ in range(count):
+            call()
+        rounds.append((time.process_time() - start) / count * 1e6)
+    return min(rounds)
+
+
+def primitives_floor(count: int) -> dict[str, float]:
+    """CPU µs of each bare primitive a delivered message needs, called directly (no encoding, no models).
+
+    Ed25519 is timed through libsodium and through OpenSSL; sealing is an X25519 agreement with a fresh
+    ephemeral key and ChaCha20-Poly1305 over a plaintext the size of a real envelope's sealed body.
+    """
+    now = datetime.now(UTC)
+    th, _, roster = sample_parties(now)
+    kid, to = roster.encryption_key("MY", now)
+    header = sample_header(th, kid, now)
+    sealed = seal(header, EnquiryBody(subject="Benchmark", text=BODY_TEXT), th, to, os.urandom(32)).sealed
+    plaintext = os.urandom(len(sealed) - 32 - 16)  # what the real body seals: ephemeral key and tag excluded
+    message = os.urandom(120)  # about what a signature covers: a tag and two digests (a receipt is longer)
+    openssl_key = Ed25519PrivateKey.generate()
+    openssl_public = openssl_key.public_key()
+    secret = openssl_key.private_bytes_raw() + openssl_public.public_bytes_raw()
+    public = openssl_public.public_bytes_raw()
+    signature = openssl_key.sign(message)
+    nonce = bytes(12)
+    recipient = X25519PrivateKey.generate()
+    recipient_public = recipient.public_key()
+
+    def seal_once() -> bytes:
+        ephemeral = X25519PrivateKey.from_private_bytes(os.urandom(32))
+        key = ephemeral.exchange(recipient_public)
+        return ephemeral.public_key().public_bytes_raw() + ChaCha20Poly1305(key).encrypt(
+            nonce, plaintext, None
+        )
+
+    boxed = seal_once()
+
+    def open_once() -> bytes:
+        key = recipient.exchange(X25519PublicKey.from_public_bytes(boxed[:32]))
+        return ChaCha20Poly1305(key).decrypt(nonce, boxed[32:], None)
+
+    timings = {
+        "sign_libsodium": per_call_us(count, lambda: nacl.bindings.crypto_sign(message, secret)),
+        "verify_libsodium": per_call_us(
+            count, lambda: nacl.bindings.crypto_sign_open(signature + message, public)
+        ),
+        "sign_openssl": per_call_us(count, lambda: openssl_key.sign(message)),
+        "verify_openssl": per_call_us(count, lambda: openssl_public.verify(signature, message)),
+        "seal": per_call_us(count, seal_once),
+        "open": per_call_us(count, open_once),
+    }
+    sign_us = min(timings["sign_libsodium"], timings["sign_openssl"])
+    verify_us = min(timings["verify_libsodium"], timings["verify_openssl"])
+    timings["per_message"] = (
+        SIGNATURES_PER_MESSAGE * sign_us
+        + VERIFICATIONS_PER_MESSAGE * verify_us
+        + timings["seal"]
+        + timings["open"]
+    )
+    timings["plaintext_bytes"] = len(plaintext)
+    return timings
+
+
 def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
     """Nearest-rank percentile."""
+    ordered = sorted(values)
     rank = max(1, math.ceil(p * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
 
@@ -247,10 +351,20 @@ async def main() -> None:
     th, my = topology.nodes["TH"], topology.nodes["MY"]
     try:
         print(f"full load: {args.n} enquiries of 2 KiB, {args.concurrency} connections")
+        processes = {"load": os.getpid()}
+        for role, node in (("sender", th), ("receiver", my)):
+            if node.process is None:
+                raise RuntimeError(f"node {node.id} is not running")
+            processes[role] = node.process.pid
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         submit_start = time.time()
         await push(th.url, th.token, args.n, args.concurrency, 0)
         submitted = time.time()
         wait_until(lambda: delivered_count(th) >= args.n, 600, "every receipt", interval=0.1)
+        cpu_us = {
+            name: (cpu_seconds(pid) - cpu_before[name]) / args.n * 1e6 for name, pid in processes.items()
+        }
+        cpu_us_per_msg = sum(cpu_us.values())
         rows = sent_rows(th)
         last = max(stamp(r[2]) for r in rows if r[2])
         delivered_per_s = args.n / (last - submit_start)
@@ -258,6 +372,11 @@ async def main() -> None:
             f"  submitted in {submitted - submit_start:.2f} s ({args.n / (submitted - submit_start):.0f}/s)"
         )
         print(f"  delivered: {delivered_per_s:.0f} messages/s (first submit to last receipt)")
+        print(
+            f"  CPU per delivered message: {cpu_us_per_msg:.0f} µs "
+            f"(sender {cpu_us['sender']:.0f}, receiver {cpu_us['receiver']:.0f}, "
+            f"load generator {cpu_us['load']:.0f})"
+        )
 
         print(f"latency: {args.rate:.0f} msg/s offered for {args.seconds:.0f} s")
         before = {r[0] for r in rows}
@@ -280,14 +399,31 @@ async def main() -> None:
         topology.stop()
 
     print("floor, measured now on the same machine:")
-    http = await http_floor(args.n, args.concurrency)
-    print(f"  bare aiohttp POSTs of the same size between two processes: {http:.0f}/s")
+    http, http_cpu_us = await http_floor(args.n, args.concurrency)
+    print(
+        f"  bare aiohttp POSTs of the same size between two processes: {http:.0f}/s, {http_cpu_us:.0f} µs CPU each"
+    )
     crypto = crypto_floor(min(args.n, 1000))
     print(f"  per-message crypto alone (seal, request sig, open, receipt): {crypto:.0f}/s")
     floor = 1 / (1 / http + 1 / crypto)
     print(f"  floor (one HTTP exchange plus the crypto, 1/(1/http+1/crypto)): {floor:.0f}/s")
     ratio = delivered_per_s / floor
     print(f"ncpx / floor: {ratio:.2f}")
+    bare = primitives_floor(min(args.n, 1000))
+    print(f"bare primitives, CPU µs per call (plaintext of {bare['plaintext_bytes']:.0f} bytes):")
+    print(
+        f"  Ed25519 sign: libsodium {bare['sign_libsodium']:.1f}, OpenSSL {bare['sign_openssl']:.1f}; "
+        f"verify: libsodium {bare['verify_libsodium']:.1f}, OpenSSL {bare['verify_openssl']:.1f}"
+    )
+    print(f"  X25519 + ChaCha20-Poly1305: seal {bare['seal']:.1f}, open {bare['open']:.1f}")
+    print(
+        f"  per message ({SIGNATURES_PER_MESSAGE} signatures, {VERIFICATIONS_PER_MESSAGE} verifications, "
+        f"one seal and one open, the faster library each): {bare['per_message']:.0f} µs"
+    )
+    floor_cpu = bare["per_message"] + http_cpu_us
+    cpu_ratio = cpu_us_per_msg / floor_cpu
+    print(f"CPU floor per message (bare primitives plus one bare HTTP POST): {floor_cpu:.0f} µs")
+    print(f"ncpx CPU per message / CPU floor: {cpu_ratio:.2f}")
     print(
         json.dumps(
             {
@@ -297,6 +433,13 @@ async def main() -> None:
                 "rss_mb": round(max(rss.values()), 1),
                 "floor_per_s": round(floor, 1),
                 "ratio": round(ratio, 3),
+                "cpu_us_per_msg": round(cpu_us_per_msg),
+                "cpu_us_sender": round(cpu_us["sender"]),
+                "cpu_us_receiver": round(cpu_us["receiver"]),
+                "cpu_us_load": round(cpu_us["load"]),
+                "primitives_us_per_msg": round(bare["per_message"]),
+                "floor_cpu_us_per_msg": round(floor_cpu),
+                "cpu_ratio": round(cpu_ratio, 2),
             }
         )
     )
