@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from node.effects import Effect, Enqueue
-from node.storage.database import Database, Row, Statement
+from node.storage.database import Database, Row, Statement, run_grouped
 from node.storage.effects import statement, statements
 from protocol.codes import Kind
 from protocol.compose import Outgoing
@@ -155,6 +155,7 @@ async def _transition(
     async with conn.execute(sql, params) as cursor:
         rows = list(await cursor.fetchall())
     applied: list[Applied] = []
+    updates: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         if answerable_only and Kind(row["kind"]) not in ANSWERABLE:
             applied.append(Applied(row["id"], None, False, InvalidState("only an enquiry is answered")))
@@ -178,12 +179,14 @@ async def _transition(
             sets.append(f"{column} = ?")
             values.append(at)
         if sets:
-            await conn.execute(
+            sql = (
                 f"UPDATE messages SET {', '.join(sets)} "  # noqa: S608 - fixed fragments
-                "WHERE folder = ? AND id = ? AND peer = ? AND state = ?",
-                (*values, folder.value, row["id"], row["peer"], before.value),
+                "WHERE folder = ? AND id = ? AND peer = ? AND state = ?"
             )
+            updates.setdefault(sql, []).append((*values, folder.value, row["id"], row["peer"], before.value))
         applied.append(Applied(row["id"], moved, first))
+    for sql, params in updates.items():  # one call per kind of change, not one per message
+        await conn.executemany(sql, params)
     return applied
 
 
@@ -219,6 +222,7 @@ def _outgoing_rows(
     """Statements that store new messages in the sent folder and queue their envelopes."""
     stamp = format_time(now)
     statements: list[Statement] = []
+    queued: list[Statement] = []
     for out in items:
         header = out.envelope.header
         raw = out.envelope.canonical_bytes()
@@ -250,8 +254,35 @@ def _outgoing_rows(
                 ),
             )
         )
-        statements.append(statement(Enqueue(header.recipient, "envelope", header.id, raw, now)))
-    return statements
+        queued.append(statement(Enqueue(header.recipient, "envelope", header.id, raw, now)))
+    return statements + queued  # like statements together, so that they run as one call each
+
+
+def _inbox_row(item: Accepted, now: datetime, stamp: str) -> tuple[Any, ...]:
+    """Parameters of the row that stores a received envelope as received, with its receipt."""
+    header = item.envelope.header
+    due = deadline(header.kind, header.urgency, now)
+    return (
+        header.id,
+        header.thread,
+        Folder.INBOX.value,
+        header.kind.value,
+        header.sender,
+        header.recipient,
+        header.sender,
+        header.area.value,
+        header.urgency.value,
+        format_time(header.created_at),
+        format_time(due) if due else None,
+        header.in_reply_to,
+        item.raw,
+        item.digest,
+        item.signer_key,
+        INITIAL[Folder.INBOX].value,
+        canonical(item.receipt.wire()),
+        stamp,
+        stamp,
+    )
 
 
 class Mailbox:
@@ -361,19 +392,21 @@ class Mailbox:
         """
         stamp = format_time(now)
         async with self.db.transaction() as conn:
-            for _seq, message_id, receipt, due in delivered:
-                # The deadline runs from the receiver's signed receipt time, not from our creation time.
-                await conn.execute(
-                    "UPDATE messages SET receipt = coalesce(receipt, ?), last_error = NULL, "
-                    "due_at = CASE WHEN receipt IS NULL THEN ? ELSE due_at END WHERE folder = ? AND id = ?",
+            # The deadline runs from the receiver's signed receipt time, not from our creation time.
+            await conn.executemany(
+                "UPDATE messages SET receipt = coalesce(receipt, ?), last_error = NULL, "
+                "due_at = CASE WHEN receipt IS NULL THEN ? ELSE due_at END WHERE folder = ? AND id = ?",
+                [
                     (
                         canonical(receipt.wire()),
                         format_time(due) if due else None,
                         Folder.SENT.value,
                         message_id,
-                    ),
-                )
-                await _transition(conn, Folder.SENT, Event.RECEIPT, [message_id], stamp)
+                    )
+                    for _, message_id, receipt, due in delivered
+                ],
+            )
+            await _transition(conn, Folder.SENT, Event.RECEIPT, [d[1] for d in delivered], stamp)
             for _seq, message_id, code in failed:
                 await _transition(
                     conn, Folder.SENT, Event.REFUSED, [message_id], stamp, on_move={"last_error": code}
@@ -388,8 +421,7 @@ class Mailbox:
                 f"UPDATE messages SET last_error = ? WHERE folder = ? AND id = ? AND state IN ({_IN_FLIGHT})",  # noqa: S608 - enum values
                 [(f"{code}; will retry", Folder.SENT.value, ref) for _, ref, code, _ in attempted],
             )
-            for sql, params in statements(extra):
-                await conn.execute(sql, params)
+            await run_grouped(conn, statements(extra))
 
     async def record_delivery_error(self, ids: Sequence[str], error: str) -> None:
         """Keep the last transport error on queued messages so that officers see why they wait."""
@@ -408,63 +440,54 @@ class Mailbox:
         """Store received envelopes and their receipts; identical repeats get the original receipt back.
 
         An id is looked up with its sender only: another member using the same id neither blocks nor
-        replaces the message.
+        replaces the message. The batch costs a few statements, not a few per envelope.
         """
         stamp = format_time(now)
         results: list[Receipt | Replayed] = []
         async with self.db.transaction() as conn:
+            pairs = ",".join("(?, ?)" for _ in batch)
+            keys = [v for item in batch for v in (item.envelope.header.sender, item.envelope.header.id)]
+            async with conn.execute(
+                "SELECT sender, id, folder, envelope, receipt FROM messages "  # noqa: S608 - placeholders only
+                f"WHERE (sender, id) IN (VALUES {pairs})",
+                keys,
+            ) as cursor:
+                existing = {(r[0], r[1]): tuple(r) for r in await cursor.fetchall()}
+            rows: list[tuple[Any, ...]] = []
+            replies: dict[str, list[str]] = {}
+            records: list[Effect] = []
             for item in batch:
                 header = item.envelope.header
-                async with conn.execute(
-                    "SELECT folder, envelope, receipt FROM messages WHERE sender = ? AND id = ?",
-                    (header.sender, header.id),
-                ) as cursor:
-                    existing = await cursor.fetchone()
-                if existing is not None:
-                    if existing[0] == Folder.INBOX and existing[1] == item.raw and existing[2] is not None:
-                        results.append(Receipt.model_validate_json(existing[2]))
+                known = existing.get((header.sender, header.id))
+                if known is not None:
+                    if known[2] == Folder.INBOX and known[3] == item.raw and known[4] is not None:
+                        results.append(Receipt.model_validate_json(known[4]))
                     else:
                         results.append(Replayed())
                     continue
-                await conn.execute(
-                    "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
-                    "created_at, due_at, in_reply_to, envelope, envelope_digest, signer_key, state, receipt, "
-                    "queued_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        header.id,
-                        header.thread,
-                        Folder.INBOX.value,
-                        header.kind.value,
-                        header.sender,
-                        header.recipient,
-                        header.sender,
-                        header.area.value,
-                        header.urgency.value,
-                        format_time(header.created_at),
-                        format_time(due) if (due := deadline(header.kind, header.urgency, now)) else None,
-                        header.in_reply_to,
-                        item.raw,
-                        item.digest,
-                        item.signer_key,
-                        INITIAL[Folder.INBOX].value,
-                        canonical(item.receipt.wire()),
-                        stamp,
-                        stamp,
-                    ),
+                existing[(header.sender, header.id)] = (
+                    header.sender,
+                    header.id,
+                    Folder.INBOX.value,
+                    item.raw,
+                    canonical(item.receipt.wire()),
                 )
+                rows.append(_inbox_row(item, now, stamp))
                 if header.in_reply_to:
-                    await _transition(
-                        conn,
-                        Folder.SENT,
-                        Event.REPLY_RECEIVED,
-                        [header.in_reply_to],
-                        stamp,
-                        peer=header.sender,
-                        answerable_only=True,
-                    )
-                for sql, params in statements(item.records):
-                    await conn.execute(sql, params)
+                    replies.setdefault(header.sender, []).append(header.in_reply_to)
+                records.extend(item.records)
                 results.append(item.receipt)
+            await conn.executemany(
+                "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, "
+                "created_at, due_at, in_reply_to, envelope, envelope_digest, signer_key, state, receipt, "
+                "queued_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for peer, answered in replies.items():
+                await _transition(
+                    conn, Folder.SENT, Event.REPLY_RECEIVED, answered, stamp, peer=peer, answerable_only=True
+                )
+            await run_grouped(conn, statements(records))
         return results
 
     async def apply_read_notice(self, peer: str, message_id: str, at: datetime) -> bool:
@@ -492,8 +515,7 @@ class Mailbox:
                 raise applied[0].error
             if not applied[0].first:
                 return False
-            for sql, params in statements(extra):
-                await conn.execute(sql, params)
+            await run_grouped(conn, statements(extra))
         return True
 
     # -- reading --

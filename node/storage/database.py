@@ -43,6 +43,18 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+async def run_grouped(conn: aiosqlite.Connection, batch: Sequence[Statement]) -> None:
+    """Run statements in order, consecutive ones with the same SQL in one call (one thread hop, not many)."""
+    index = 0
+    while index < len(batch):
+        sql = batch[index][0]
+        end = index
+        while end < len(batch) and batch[end][0] == sql:
+            end += 1
+        await conn.executemany(sql, [params for _, params in batch[index:end]])
+        index = end
+
+
 class Database:
     """A writer connection shared by the node's tasks, and a reader that only ever sees committed data.
 
@@ -124,9 +136,7 @@ class Database:
             group, self._waiting = self._waiting, []
             try:
                 async with self.transaction() as conn:
-                    for statements, _ in group:
-                        for sql, params in statements:
-                            await conn.execute(sql, params)
+                    await run_grouped(conn, [s for statements, _ in group for s in statements])
             except Exception:
                 for statements, future in group:
                     await self._alone(statements, future)
