@@ -29,7 +29,7 @@ from node import effects as stored
 from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
 from protocol.encoding import canonical, digest_text, format_time
-from protocol.envelope import Envelope
+from protocol.envelope import Envelope, join_batch
 from protocol.errors import NcpxError, TooLarge
 from protocol.lifecycle import deadline
 from protocol.models import Header, Receipt, Refusal
@@ -65,6 +65,9 @@ _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - 
 
 ROSTER_FETCH_INTERVAL_S = 2.0
 """Least time between two roster fetches from one peer."""
+
+BATCH_TYPE = "application/x-ndjson"
+"""Envelopes travel one per line, each as the exact bytes its sender encoded."""
 
 IDLE_S = 30.0
 """How long a loop with nothing queued sleeps before it looks again (queueing wakes it at once anyway)."""
@@ -220,11 +223,13 @@ class DeliveryWorker:
         retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
         await self.mailbox.settle(delivered, done, failed, retry, self.service.clock(), extra)
 
-    async def _post(self, peer: str, path: str, payload: dict[str, Any] | bytes) -> tuple[int, Any]:
+    async def _post(
+        self, peer: str, path: str, payload: dict[str, Any] | bytes, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         body = payload if isinstance(payload, bytes) else canonical(payload)
         service = self.service
         headers = sign_request("POST", path, peer, body, service.trust.identity, service.clock())
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
         url = service.trust.url_of(peer) + path
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
@@ -318,9 +323,10 @@ class DeliveryWorker:
 
     async def _send_envelopes(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         await self.mailbox.mark_sent([i.ref for i in rows], self.service.clock())
-        # Outbox payloads are canonical already: the batch is their concatenation, not a re-serialisation.
-        body = b'{"envelopes":[' + b",".join(i.payload for i in rows) + b"]}"
-        status, data = await self._post(peer, ENVELOPES_PATH, body)
+        # Outbox payloads are canonical already: each travels as it is, one per line.
+        status, data = await self._post(
+            peer, ENVELOPES_PATH, join_batch([i.payload for i in rows]), BATCH_TYPE
+        )
         results = data.get("results") if isinstance(data, dict) else None
         if status == 413 and not isinstance(results, list):
             # The request as a whole exceeds the peer's limit: send halves. One envelope alone too large

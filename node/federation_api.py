@@ -15,6 +15,7 @@ from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
 from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
+from protocol.envelope import split_batch
 from protocol.errors import Malformed, UnknownKey, UnknownSender
 from protocol.requests import SENDER, SignedRequest, verify_request
 
@@ -34,6 +35,12 @@ def _member(service: NodeService, claimed: str) -> str | None:
 
 async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
     """Verify a federation request's signature and parse its JSON body; the signer counts as alive."""
+    signed, body = await authenticated_bytes(request)
+    return signed, parse_json(body, len(body))
+
+
+async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, bytes]:
+    """Verify a federation request's signature; its body as it arrived. The signer counts as alive."""
     service = request.config_dict[SERVICE]
     body = await read_body(request, service.config.limits.max_request_bytes)
     try:
@@ -55,16 +62,13 @@ async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
             request.config_dict[WORKER].fetch_roster_soon(member)
         raise
     request.config_dict[WORKER].peer_alive(signed.sender)
-    return signed, parse_json(body, len(body))
+    return signed, body
 
 
 async def envelopes(request: web.Request) -> web.Response:
     """Accept a batch of envelopes; per-envelope receipts or problems, 4xx when none was accepted."""
-    signed, payload = await authenticated(request)
-    items = payload.get("envelopes") if isinstance(payload, dict) else None
-    if not isinstance(items, list) or not items or len(items) > 1000:
-        raise Malformed("expected {envelopes: [1..1000 envelopes]}")
-    results = await request.config_dict[SERVICE].receive(signed.sender, items)
+    signed, body = await authenticated_bytes(request)
+    results = await request.config_dict[SERVICE].receive(signed.sender, split_batch(body))
     rendered: list[dict[str, Any]] = []
     for result in results:
         if result.receipt is not None:

@@ -22,7 +22,7 @@ from node.mailbox import Accepted, Mailbox, MessageView
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry, compose_reply
-from protocol.encoding import canonical, digest_text, format_time, parse_time
+from protocol.encoding import canonical, digest_text, format_time, parse_json, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import (
     CannotOpen,
@@ -36,10 +36,11 @@ from protocol.errors import (
     TooLarge,
     UnknownRecipient,
     UnknownSender,
+    UnsupportedVersion,
 )
 from protocol.ids import RANDOM_BYTES, check_uuid
 from protocol.lifecycle import ANSWERABLE, Folder
-from protocol.models import EnquiryBody, Header, Receipt, Refusal, ReplyBody
+from protocol.models import PROTOCOL_VERSION, EnquiryBody, Header, Receipt, Refusal, ReplyBody
 from protocol.outcome import Figures, OutcomeReturn, make_return
 from protocol.receipts import make_receipt, make_refusal, receipt_digest
 from protocol.records import Event, make_record
@@ -244,15 +245,25 @@ class NodeService:
 
     # -- federation --
 
-    async def receive(self, sender: str, envelopes: Sequence[Any]) -> list[IncomingResult]:
-        """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated)."""
+    async def receive(self, sender: str, envelopes: Sequence[bytes]) -> list[IncomingResult]:
+        """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated).
+
+        Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again.
+        """
         now = self.clock()
         identity = self.trust.identity
         checked: list[tuple[int, Accepted]] = []
         results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
-        for index, data in enumerate(envelopes):
-            message_id = data.get("header", {}).get("id") if isinstance(data, dict) else None
+        for index, raw in enumerate(envelopes):
+            message_id = None
             try:
+                data = parse_json(raw, self.config.limits.max_request_bytes)
+                header = data.get("header") if isinstance(data, dict) else None
+                message_id = header.get("id") if isinstance(header, dict) else None
+                if isinstance(header, dict) and header.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+                    raise UnsupportedVersion(
+                        f"this node speaks protocol version {PROTOCOL_VERSION}; the sending node must be upgraded"
+                    )
                 try:
                     envelope = Envelope.model_validate(data)
                 except ValidationError as exc:
@@ -278,14 +289,13 @@ class NodeService:
                 signer: Ed25519PublicKey = self.trust.roster.signing_key(
                     sender, envelope.header.sender_key, envelope.header.created_at
                 )
-                raw = envelope.canonical_bytes()  # encoded once: stored, digested and receipted as is
                 digest = digest_text(raw)
                 receipt = make_receipt(envelope, identity, now, digest)
                 rows = self.record_rows(envelope.header, "received", digest, now, receipt_digest(receipt))
                 checked.append((index, Accepted(envelope, raw, digest, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:
-                results[index] = self._refuse(sender, data, message_id, exc, now)
+                results[index] = self._refuse(sender, raw, message_id, exc, now)
         if checked:
             stored = await self.mailbox.accept([a for _, a in checked], now)
             self._wake_coordinator()
@@ -299,16 +309,20 @@ class NodeService:
         return results
 
     def _refuse(
-        self, sender: str, data: Any, message_id: Any, error: NcpxError, now: datetime
+        self, sender: str, raw: bytes, message_id: Any, error: NcpxError, now: datetime
     ) -> IncomingResult:
         """A refused item of ``sender``'s batch, with our signed refusal naming the digest of what arrived."""
         claimed = message_id if isinstance(message_id, str) else None
         try:
-            digest = digest_text(canonical(data))
             refusal = make_refusal(
-                sender, check_uuid(claimed) if claimed else None, digest, error.code, self.trust.identity, now
+                sender,
+                check_uuid(claimed) if claimed else None,
+                digest_text(raw),
+                error.code,
+                self.trust.identity,
+                now,
             )
-        except (ValueError, TypeError, NcpxError):  # not JSON we can digest, or no id worth naming
+        except NcpxError:  # no id worth naming: the sender retries until its give-up age
             return IncomingResult(id=claimed, error=error)
         return IncomingResult(id=claimed, error=error, refusal=refusal)
 

@@ -139,6 +139,13 @@ class Replayed(PeerError):
     status = 409
 
 
+class UnsupportedVersion(PeerError):
+    """The input was made for another version of the protocol than the one this node speaks."""
+
+    code = "unsupported_version"
+    title = "Protocol version not supported"
+
+
 class StaleTimestamp(PeerError):
     """A timestamp lies outside the accepted clock-skew window."""
 
@@ -243,6 +250,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     RevokedKey,
     ExpiredKey,
     Replayed,
+    UnsupportedVersion,
     StaleTimestamp,
     CannotOpen,
     RosterRollback,

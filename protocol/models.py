@@ -38,7 +38,7 @@ from protocol.codes import (
 from protocol.encoding import b64d, b64e, format_time, parse_time
 from protocol.ids import check_uuid
 
-PROTOCOL_VERSION: Literal[1] = 1
+PROTOCOL_VERSION: Literal[2] = 2
 
 
 def _time_in(value: Any) -> datetime:
@@ -96,7 +96,7 @@ class Model(BaseModel):
 class Header(Model):
     """What every envelope shows in clear: metadata by design, visible to the coordinator."""
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
     id: MessageId
     """UUIDv7, unique per sender."""
     kind: Kind
@@ -257,7 +257,7 @@ Body = Annotated[EnquiryBody | ReplyBody, Field(discriminator="kind")]
 class Receipt(Model):
     """The receiver's signed word that it stored an envelope: the sender's proof of delivery."""
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
     message_id: MessageId
     sender: ParticipantId
     receiver: ParticipantId
@@ -275,7 +275,7 @@ class Refusal(Model):
     message only on a refusal that verifies under the receiver's roster key and names exactly what it sent.
     """
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
     message_id: MessageId | None = None
     """The id the envelope claimed, when it could be read."""
     sender: ParticipantId
@@ -291,7 +291,7 @@ class Refusal(Model):
 class MetadataRecord(Model):
     """What a node tells the coordinator about one event of an exchange: header fields and digests only."""
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
     record_id: MessageId
     event: Literal["sent", "received", "read", "answered", "notice"]
     reporter: ParticipantId

@@ -30,7 +30,7 @@ from node.topology import LocalNode, Topology, wait_until
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry
 from protocol.encoding import canonical, format_time
-from protocol.envelope import Envelope, open_body, open_envelope
+from protocol.envelope import Envelope, join_batch, open_body, open_envelope
 from protocol.errors import CannotOpen, NotForUs
 from protocol.models import EnquiryBody
 from protocol.requests import sign_request
@@ -270,7 +270,7 @@ def _roster(topo: Topology) -> Roster:
 def _deliver(node: LocalNode, envelope: Envelope, signer: Identity) -> tuple[int, str, dict[str, object]]:
     """POST ``envelope`` to ``node`` exactly as a peer's delivery worker would, signed with ``signer``'s keys."""
     path = "/federation/v1/envelopes"
-    body = canonical({"envelopes": [envelope.wire()]})
+    body = join_batch([canonical(envelope.wire())])
     headers = sign_request("POST", path, node.id, body, signer, datetime.now(UTC))
     request = urllib.request.Request(node.url + path, data=body, headers=headers, method="POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")

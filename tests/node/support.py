@@ -43,7 +43,7 @@ from node.service import NodeService
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import Outgoing, compose_enquiry
 from protocol.encoding import canonical
-from protocol.envelope import Envelope
+from protocol.envelope import Envelope, join_batch, split_batch
 from protocol.models import EnquiryBody
 from protocol.receipts import make_receipt, make_refusal
 from protocol.requests import sign_request
@@ -360,7 +360,7 @@ class Federation:
 
 def batch(*envelopes: Envelope | dict[str, Any]) -> bytes:
     """The body of a federation envelopes request."""
-    return canonical({"envelopes": [e.wire() if isinstance(e, Envelope) else e for e in envelopes]})
+    return join_batch([canonical(e.wire() if isinstance(e, Envelope) else e) for e in envelopes])
 
 
 async def post_signed(
@@ -439,7 +439,7 @@ class HostilePeer:
     async def _envelopes(self, request: web.Request) -> web.StreamResponse:
         self.hits += 1
         raw = await request.read()
-        envelopes = [Envelope.model_validate(e) for e in json.loads(raw)["envelopes"]]
+        envelopes = [Envelope.model_validate_json(line) for line in split_batch(raw)]
         me = self.fed.identities[self.pid]
         other = self.fed.identities[next(p for p in self.fed.ids if p != self.pid)]
         now = datetime.now(UTC)

@@ -262,14 +262,25 @@ async def test_envelope_older_than_the_accepted_age(bench: Bench) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        b"this is not JSON",
-        b"[1, 2, 3]",
-        b'{"envelopes": []}',
-        b'{"envelopes": [{"header": {"id": "x"}, "sealed": "", "sig": ""}]}',
-        b'{"envelopes": [{"envelopes": 1}], "envelopes": [1]}',
-        b'{"envelopes": [1e999]}',
+        b"this is not JSON\n",
+        b"[1, 2, 3]\n",
+        b"",
+        b"\n",
+        b'{"header": {"id": "x"}, "sealed": "", "sig": ""}\n',
+        b'{"header": {"v": 2}, "header": {"v": 2}}\n',
+        b"1e999\n",
+        b"{}\n" * 1001,
     ],
-    ids=["not-json", "not-an-object", "empty-batch", "not-an-envelope", "duplicate-keys", "non-finite"],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "empty-body",
+        "empty-line",
+        "not-an-envelope",
+        "duplicate-keys",
+        "non-finite",
+        "too-many",
+    ],
 )
 async def test_malformed_bodies(bench: Bench, raw: bytes) -> None:
     response = await post_signed(bench.session, bench.my, ENVELOPES, raw, bench.th)
@@ -277,8 +288,8 @@ async def test_malformed_bodies(bench: Bench, raw: bytes) -> None:
 
 
 async def test_envelope_with_duplicate_key_inside(bench: Bench) -> None:
-    wire = json.dumps({"envelopes": [bench.fed.envelope("TH", "MY").wire()]})
-    raw = wire.replace('"sealed":', '"sig": "AAAA", "sealed":', 1).encode()
+    wire = json.dumps(bench.fed.envelope("TH", "MY").wire())
+    raw = wire.replace('"sealed":', '"sig": "AAAA", "sealed":', 1).encode() + b"\n"
     response = await post_signed(bench.session, bench.my, ENVELOPES, raw, bench.th)
     await bench.refused(response, "malformed", 400)
 
@@ -449,3 +460,11 @@ async def test_other_federation_routes_require_a_valid_signature(bench: Bench, p
     outsider.problem("unknown_sender", 403)
     ok = await post_signed(bench.session, bench.my, path, body, bench.th)
     assert ok.status == 200
+
+
+async def test_an_envelope_of_protocol_version_1_is_refused_by_name(bench: Bench) -> None:
+    wire = bench.fed.envelope("TH", "MY").wire()
+    wire["header"]["v"] = 1
+    response = await bench.send(wire)
+    problem = await bench.refused(response, "unsupported_version", 400)
+    assert "upgraded" in problem["detail"]
