@@ -31,7 +31,7 @@ from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope
 from protocol.errors import NcpxError, error_for_code
 from protocol.models import Receipt
-from protocol.receipts import receipt_digest, verify_receipt
+from protocol.receipts import verify_receipt
 from protocol.requests import sign_request
 
 log = logging.getLogger("ncpx.delivery")
@@ -305,9 +305,7 @@ class DeliveryWorker:
         records = [
             row
             for _, ref, receipt in delivered
-            for row in self.service.record_rows(
-                parsed[ref].header, "sent", digests[ref], now, receipt_digest(receipt)
-            )
+            for row in self.service.record_rows(parsed[ref].header, "sent", digests[ref], now, receipt)
         ]
         await self.mailbox.settle(delivered, [], failed, retry, now, records)
         if records:

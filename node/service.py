@@ -38,7 +38,8 @@ from protocol.errors import (
 from protocol.ids import RANDOM_BYTES
 from protocol.models import EnquiryBody, Header, Receipt, ReplyBody
 from protocol.outcome import Figures, OutcomeReturn, make_return
-from protocol.receipts import make_receipt, receipt_digest
+from protocol.period import shared_by
+from protocol.receipts import make_receipt
 from protocol.records import Event, make_record
 from protocol.sealing import EPHEMERAL_BYTES
 from protocol.signing import ed25519_public, raw_public
@@ -102,16 +103,27 @@ class NodeService:
         event: Event,
         envelope_digest: str,
         at: datetime,
-        receipt_digest: str | None = None,
+        receipt: Receipt | None = None,
+        reply: tuple[str, str] | None = None,
     ) -> list[Statement]:
-        """Outbox rows carrying a signed metadata record of ``event`` to the coordinator (none without one)."""
+        """Outbox rows carrying a signed metadata record of ``event`` to the coordinator.
+
+        None when the roster names no coordinator, or when the two parties do not both take part in a period
+        it serves: the exchanges of anyone else stay between the two countries. ``receipt`` is the message's
+        signed receipt and ``reply`` the (id, envelope digest) an ``answered`` record names.
+        """
         coordinator = self.coordinator()
-        if coordinator is None:
+        if coordinator is None or not self._concerns(coordinator, header):
             return []
         record = make_record(
-            header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt_digest
+            header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt, reply
         )
         return [outbox_row(coordinator, "record", record.record_id, canonical(record.wire()))]
+
+    def _concerns(self, coordinator: str, header: Header) -> bool:
+        """Whether the exchange ``header`` belongs to ``coordinator``: both parties share one of its periods."""
+        periods = self.trust.roster.signed.roster.periods or []
+        return shared_by(periods, coordinator, header.sender, header.recipient)
 
     def _wake_coordinator(self) -> None:
         coordinator = self.coordinator()
@@ -190,7 +202,8 @@ class NodeService:
         identity = self.trust.identity
         item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
         signer = raw_public(identity.signing.public_key())
-        answered = self.record_rows(request, "answered", row["envelope_digest"], now)
+        reply = (item.envelope.header.id, item.envelope.digest())
+        answered = self.record_rows(request, "answered", row["envelope_digest"], now, reply=reply)
         extra = [*records([item.envelope.header]), *answered]
         await self.mailbox.store_outgoing([item], officer, signer, now, extra)
         self.on_queued([request.sender])
@@ -261,9 +274,7 @@ class NodeService:
                 )
                 receipt = make_receipt(envelope, identity, now)
                 raw = envelope.canonical_bytes()
-                rows = self.record_rows(
-                    envelope.header, "received", envelope.digest(), now, receipt_digest(receipt)
-                )
+                rows = self.record_rows(envelope.header, "received", envelope.digest(), now, receipt)
                 checked.append((index, Accepted(envelope, raw, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:

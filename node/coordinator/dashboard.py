@@ -356,15 +356,18 @@ def _overdue(items: list[OpenEnquiry]) -> str:
     return _table(["message", "pair", "area", "urgency", "due", "age"], rows, "Nothing overdue.")
 
 
-def _nodes(period: Period, known: dict[str, tuple[str, str | None, int, str | None]], now: datetime) -> str:
+def _nodes(
+    period: Period, known: dict[str, tuple[str, str | None, int, str | None, bool]], now: datetime
+) -> str:
     table = []
     for participant in sorted(period.participants):
         if participant not in known:
             table.append([participant, "never", "", "", ""])
             continue
-        seen, last_record, backlog, oldest = known[participant]
+        seen, last_record, backlog, oldest, implausible = known[participant]
         lag = duration((now - parse_time(oldest)).total_seconds()) if oldest else "none"
-        table.append([participant, _ago(now, seen), _ago(now, last_record), str(backlog), lag])
+        waiting = f"{backlog:,}+ (implausible, as the node reported)" if implausible else str(backlog)
+        table.append([participant, _ago(now, seen), _ago(now, last_record), waiting, lag])
     return _table(["country", "last seen", "last record", "records waiting", "oldest waiting for"], table, "")
 
 
