@@ -107,11 +107,11 @@ _FIRST_OF_THREAD = (
 _PAIR_ANSWER = (
     "UPDATE exchanges SET answered_at = r.receipt_at, "
     "answer_s = max(0.0, round((julianday(r.receipt_at) - julianday(exchanges.receipt_at)) * 86400.0, 3)) "
-    "FROM exchanges AS r WHERE exchanges.message_id = ? AND exchanges.kind = 'enquiry' "
-    "AND exchanges.answered_at IS NULL AND exchanges.receipt_at IS NOT NULL "
-    "AND r.message_id = exchanges.reply_id AND r.sent_digest = exchanges.reply_digest "
-    "AND r.receipt_at IS NOT NULL AND r.kind = 'reply' AND r.in_reply_to = exchanges.message_id "
-    "AND r.sender = exchanges.recipient AND r.recipient = exchanges.sender"
+    "FROM exchanges AS r WHERE exchanges.message_id = ? AND exchanges.answered_at IS NULL "
+    "AND exchanges.receipt_at IS NOT NULL AND r.message_id = exchanges.reply_id "
+    "AND r.sent_digest = exchanges.reply_digest "
+    "AND r.in_reply_to = exchanges.message_id AND r.sender = exchanges.recipient "
+    "AND r.recipient = exchanges.sender"
 )
 """An enquiry is answered when the reply its recipient named has arrived with the enquirer's signed receipt.
 

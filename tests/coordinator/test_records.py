@@ -170,11 +170,19 @@ async def test_whole_day_cells_and_edge_rows_add_up_for_any_time_zone(
     c = coordinator
     plan = random.Random(int(offset_hours * 100))
     made: list[tuple[Envelope, float | None]] = []
+    unproven: list[Envelope] = []
     span = int((END - START).total_seconds()) + 4 * 86400
     for _ in range(150):
         sender, *recipients = plan.sample(COUNTRIES, plan.choice([2, 2, 3]))
         created = (START - timedelta(days=2) + timedelta(seconds=plan.randrange(span))).replace(microsecond=0)
         for enquiry in c.enquiry(sender, recipients, created, area=plan.choice(list(CrimeArea))):
+            if plan.random() < 0.1:  # only the recipient reports it: in no figure but its own column
+                receipt = c.receipt(enquiry, created)
+                assert await c.send(
+                    enquiry.header.recipient, c.record(enquiry, "received", created, receipt)
+                ) == [None]
+                unproven.append(enquiry)
+                continue
             await c.deliver(enquiry)
             answer = None
             if plan.random() < 0.5:
@@ -188,6 +196,9 @@ async def test_whole_day_cells_and_edge_rows_add_up_for_any_time_zone(
     inside = [(e.header, a) for e, a in made if period.start <= e.header.created_at < period.end]
     tallies = await compute(c.store, period, c.now[0], c.service.grace_s)
     assert tallies.totals.enquiries == len(inside)
+    assert tallies.totals.unproven == sum(
+        1 for e in unproven if period.start <= e.header.created_at < period.end
+    )
     assert tallies.totals.enquiry_threads == len({h.thread for h, _ in inside})
     assert tallies.totals.answered == sum(1 for _, a in inside if a is not None)
     assert {d.key: d.count for d in tallies.days} == dict(
