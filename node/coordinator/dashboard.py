@@ -232,11 +232,13 @@ def _progress(period: Period, now: datetime, tallies: Tallies) -> str:
     left = max((period.end - now).days, 0)
     t = tallies.totals
     cards = [
-        ("Enquiries", t.enquiries),
+        ("Enquiries (threads)", t.enquiry_threads),
+        ("Enquiry messages", t.enquiries),
         ("Replies", t.replies),
         ("Answered", t.answered),
         ("Outstanding", t.outstanding),
         ("Overdue", t.overdue),
+        ("Unproven (one side only)", t.unproven),
         ("Countries active", t.countries_active),
     ]
     return (
