@@ -206,7 +206,7 @@ async def render_fragment(request: web.Request, period: Period) -> str:
         [
             _progress(period, now, tallies),
             '<div class="grid">',
-            _panel("Enquiries per day", _daily(tallies)),
+            _panel("Enquiry messages per day", _daily(tallies)),
             _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies)),
             _panel("Response time per answering country (median and 90th percentile)", _response(tallies)),
             _panel("Nodes: last heard from, record backlog", _nodes(period, nodes, now)),

@@ -265,7 +265,7 @@ Outcome returns received from {report.returns_received} of {len(report.rows)} co
 {t.unproven} unproven (recipient's word only, counted in no other figure);
 {t.unconfirmed} unconfirmed, {t.disputed} disputed.</p>
 {table}
-<h2>Enquiries per day</h2>{days}
+<h2>Enquiry messages per day (one per recipient)</h2>{days}
 <h2>Busiest pairs</h2>{pairs}
 <h2>Median response time per answering country</h2>{response}
 <p>{esc(_COUNTS)}</p>
