@@ -3,7 +3,9 @@
 The coordinator holds a participant identity like any node, but it is never the recipient of an envelope and
 has no code path that opens one: what reaches it is metadata records (header fields and digests) and outcome
 returns. A record is accepted only if its reporter signed it, is the node that sent the request, and is the
-party to the exchange that can know of the event it reports.
+party to the exchange that can know of the event it reports; if the exchange is between participants of a
+period this coordinator serves; if a ``sent`` record carries the receiver's receipt for exactly that message;
+and if its times follow each other (see :mod:`node.coordinator.verify`).
 """
 
 from __future__ import annotations

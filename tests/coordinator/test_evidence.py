@@ -84,6 +84,9 @@ async def test_forged_evidence_is_refused_by_name_and_changes_no_figure(coordina
         # a creation backdated beyond the envelope age any node accepts, reported by either side
         ("TH", c.record(backdated, "sent", t, backdated_receipt), "implausible_time"),
         ("MY", c.record(backdated, "received", t, backdated_receipt), "implausible_time"),
+        # a received record that names no receipt, an answer to something other than an enquiry
+        ("MY", c.record(forged, "received", later), "malformed"),
+        ("TH", c.record(unnamed, "answered", later, reply=c.reply(answered, later)), "malformed"),
         # an exchange with a roster member that takes part in no period this coordinator serves
         ("TH", c.record(outside, "sent", outside_receipt.received_at, outside_receipt), "outside_periods"),
         (

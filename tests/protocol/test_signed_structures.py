@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from protocol import CrimeArea, make_receipt, sign_request, verify_receipt, verify_request
 from protocol.errors import (
@@ -16,6 +17,7 @@ from protocol.errors import (
     UnknownSender,
     Unproven,
 )
+from protocol.models import MetadataRecord
 from protocol.outcome import Figures, make_return, open_highlights, verify_return
 from protocol.receipts import receipt_digest, verify_delivery_evidence, verify_record
 from protocol.records import make_record
@@ -117,6 +119,25 @@ def test_a_sent_record_carries_the_receipt_that_proves_exactly_its_delivery() ->
     for bad in forged:
         with pytest.raises(Unproven):
             verify_delivery_evidence(bad, w.roster)
+
+
+def test_each_kind_of_evidence_travels_only_in_the_record_it_belongs_to() -> None:
+    w = world()
+    env = envelope(w)
+    receipt = make_receipt(env, w.my, NOW)
+    sent = make_record(env.header, "sent", w.th, NOW, env.digest(), bytes(10), receipt).wire()
+    reply = make_record(
+        env.header, "answered", w.my, NOW, env.digest(), bytes(10), None, (env.header.id, "d")
+    )
+    misplaced = [
+        sent | {"event": "received"},  # a receipt in a received record
+        sent | {"receipt_digest": "d"},  # a receipt digest in a sent record
+        sent | {"reply_id": env.header.id, "reply_digest": "d"},  # a reply named by a sent record
+        {k: v for k, v in reply.wire().items() if k != "reply_digest"},  # an answer naming half a reply
+    ]
+    for data in misplaced:
+        with pytest.raises(ValidationError):
+            MetadataRecord.model_validate(data)
 
 
 def test_outcome_return_signed_and_highlights_sealed_to_the_coordinator() -> None:
