@@ -50,10 +50,11 @@ from node.coordinator.store import SqliteStore
 from node.storage.database import Database
 from node.trust import Trust
 from protocol.codes import CrimeArea, Kind, Urgency, due_at
-from protocol.encoding import canonical
+from protocol.encoding import b64e, canonical
 from protocol.ids import uuid7
-from protocol.models import Header, MetadataRecord
+from protocol.models import Header, MetadataRecord, Receipt
 from protocol.period import Period
+from protocol.receipts import sign_receipt
 from protocol.records import make_record
 from protocol.signing import ed25519_public, verify
 
@@ -74,11 +75,37 @@ def identity(pid: str) -> Identity:
 
 
 def make_batches(seed: int, messages: int) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Signed records of ``messages`` synthetic exchanges, grouped per reporter in batches of 500."""
+    """Signed records of ``messages`` synthetic exchanges, grouped per reporter in batches of 500.
+
+    Every record is one the coordinator accepts: a ``sent`` record carries the receiver's signed receipt, and an
+    answered enquiry comes with the recipient's ``answered`` record and the reply's own two records.
+    """
     rng = random.Random(seed)
     ids = {c: identity(c) for c in COUNTRIES}
     queues: dict[str, list[dict[str, Any]]] = {c: [] for c in COUNTRIES}
     out: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def exchange(header: Header, digest: str, at: datetime) -> None:
+        """The sender's record with the receiver's receipt, and the receiver's own record."""
+        receiver = ids[header.recipient]
+        receipt = sign_receipt(
+            Receipt(
+                message_id=header.id,
+                sender=header.sender,
+                receiver=header.recipient,
+                envelope_digest=digest,
+                received_at=at,
+                receiver_key=receiver.signing_kid,
+            ),
+            receiver,
+        )
+        queues[header.sender].append(
+            make_record(header, "sent", ids[header.sender], at, digest, rng.randbytes(10), receipt).wire()
+        )
+        queues[header.recipient].append(
+            make_record(header, "received", receiver, at, digest, rng.randbytes(10), receipt).wire()
+        )
+
     for _ in range(messages):
         sender, recipient = rng.sample(COUNTRIES, 2)
         created = START + timedelta(seconds=rng.randrange(30 * 86400), milliseconds=rng.randrange(1000))
@@ -97,19 +124,31 @@ def make_batches(seed: int, messages: int) -> list[tuple[str, list[dict[str, Any
             sender_key=ids[sender].signing_kid,
             recipient_key=ids[recipient].encryption_kid,
         )
-        at = created + timedelta(seconds=2)
-        digest = "d" * 43
-        queues[sender].append(
-            make_record(header, "sent", ids[sender], at, digest, rng.randbytes(10), "r").wire()
-        )
-        queues[recipient].append(
-            make_record(header, "received", ids[recipient], at, digest, rng.randbytes(10), "r").wire()
-        )
+        digest = b64e(rng.randbytes(32))
+        exchange(header, digest, created + timedelta(seconds=2))
         if rng.random() < 0.6:
             answered = created + timedelta(seconds=rng.randrange(60, 8 * 86400))
-            queues[recipient].append(
-                make_record(header, "answered", ids[recipient], answered, digest, rng.randbytes(10)).wire()
+            reply = header.model_copy(
+                update={
+                    "id": uuid7(answered, rng.randbytes(10)),
+                    "kind": Kind.REPLY,
+                    "sender": recipient,
+                    "recipient": sender,
+                    "created_at": answered,
+                    "in_reply_to": message_id,
+                    "due_at": None,
+                    "sender_key": ids[recipient].signing_kid,
+                    "recipient_key": ids[sender].encryption_kid,
+                }
             )
+            reply_digest = b64e(rng.randbytes(32))
+            named = (reply.id, reply_digest)
+            queues[recipient].append(
+                make_record(
+                    header, "answered", ids[recipient], answered, digest, rng.randbytes(10), None, named
+                ).wire()
+            )
+            exchange(reply, reply_digest, answered + timedelta(seconds=2))
         for country, queue in queues.items():
             if len(queue) >= BATCH:
                 out.append((country, queue[:BATCH]))
@@ -137,9 +176,9 @@ def _task(args: tuple[int, int]) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def generate(records: int, workers: int, path: Path) -> None:
-    """About ``records`` signed records (2.6 per exchange on average), signed in parallel and written to
+    """About ``records`` signed records (3.8 per exchange on average), signed in parallel and written to
     ``path`` one batch per line, so that the measured ingest afterwards has both cores and flat memory."""
-    messages = max(1, int(records / 2.6))
+    messages = max(1, int(records / 3.8))
     chunk = 4_000
     tasks = [(seed, min(chunk, messages - start)) for seed, start in enumerate(range(0, messages, chunk))]
     with ProcessPoolExecutor(workers) as pool, path.open("w", encoding="utf-8") as out:
@@ -175,7 +214,7 @@ async def open_coordinator(
     body = add_period(body, period, START - timedelta(days=60))
     db = await Database.open(path)
     trust = Trust(identity("XI-COORD"), Roster(sign_roster(body, authority), authority.public_key()), db)
-    now = END + timedelta(days=1)
+    now = END + timedelta(days=10)  # after every synthetic answer, which may come 8 days after its enquiry
     return db, CoordinatorService(trust, SqliteStore(db), lambda: now, workers=verifiers), period
 
 
@@ -215,7 +254,10 @@ async def measure(size: int, workers: int, verify_workers: int, senders: int, ro
         for reporter, batch in batches:
             if len(sample) < 40:
                 sample.append((reporter, batch))
-            await service.receive_records(reporter, {"records": batch, "backlog": 0})
+            results = await service.receive_records(reporter, {"records": batch, "backlog": 0})
+            refused = [r.error.code for r in results if r.error is not None]
+            if refused:
+                raise RuntimeError(f"the coordinator refused synthetic records: {sorted(set(refused))}")
             count += len(batch)
 
     if verifiers is not None:  # start the workers before the clock runs

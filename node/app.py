@@ -167,7 +167,12 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
                     config.coordinator_verify_workers, mp_context=multiprocessing.get_context("spawn")
                 )
             app[COORDINATOR] = CoordinatorService(
-                service.trust, SqliteStore(db), service.clock, config.coordinator_grace_s, verifiers
+                service.trust,
+                SqliteStore(db),
+                service.clock,
+                config.coordinator_grace_s,
+                verifiers,
+                config.limits,
             )
         await worker.start()
         refresher = asyncio.create_task(_refresh_roster(app))

@@ -33,7 +33,7 @@ from protocol.envelope import Envelope, join_batch
 from protocol.errors import NcpxError, TooLarge
 from protocol.lifecycle import deadline
 from protocol.models import Header, Receipt, Refusal
-from protocol.receipts import receipt_digest, verify_receipt, verify_refusal
+from protocol.receipts import verify_receipt, verify_refusal
 from protocol.requests import sign_request
 from protocol.schedule import (
     Deliver,
@@ -41,13 +41,13 @@ from protocol.schedule import (
     Effect,
     GiveUp,
     Item,
+    NoProof,
     PeerSchedule,
     Policy,
     Receipted,
     Refused,
     Result,
     Retry,
-    Unproven,
     is_final,
 )
 
@@ -360,7 +360,7 @@ class DeliveryWorker:
             for e in effects
             if isinstance(e, Deliver)
             for row in self.service.record_rows(
-                parsed[e.item.ref].header, "sent", digests[e.item.ref], now, receipt_digest(e.receipt)
+                parsed[e.item.ref].header, "sent", digests[e.item.ref], now, e.receipt
             )
         ]
         await self._persist(effects, records, {ref: envelope.header for ref, envelope in parsed.items()})
@@ -372,7 +372,7 @@ class DeliveryWorker:
     def _result(self, peer: str, envelope: Envelope, digest: str, result: Any) -> Result:
         """What one item of a peer's answer proves, checked against exactly what was sent."""
         if not isinstance(result, dict):
-            return Unproven("result is not an object")
+            return NoProof("result is not an object")
         roster = self.service.trust.roster
         if "receipt" in result:
             try:
@@ -380,7 +380,7 @@ class DeliveryWorker:
                 verify_receipt(receipt, envelope, roster, digest)
             except (NcpxError, ValueError):
                 log.warning("peer %s returned an invalid receipt", peer)
-                return Unproven("receipt does not verify")
+                return NoProof("receipt does not verify")
             return Receipted(receipt)
         code = _problem_code(result) or NcpxError.code
         try:

@@ -149,11 +149,13 @@ def walkthrough(topology: Topology, check: Checks) -> None:
     console.print(table)
 
 
-def traffic(topology: Topology) -> tuple[Counter[tuple[str, str]], Counter[str]]:
-    """A few dozen enquiries among the countries, most answered; returns (enquiries per pair, replies per country)."""
+def traffic(topology: Topology) -> tuple[Counter[tuple[str, str]], Counter[str], Counter[str]]:
+    """A few dozen enquiries among the countries, most answered; returns (enquiry messages per pair, replies per
+    country, enquiries per sending country as threads)."""
     plan = random.Random(2015)  # noqa: S311 - a reproducible plan of demo traffic, not a secret
     clients = {c: topology.nodes[c].client() for c in COUNTRIES}
     pairs: Counter[tuple[str, str]] = Counter()
+    threads: Counter[str] = Counter()
     sent: list[tuple[str, str, str]] = []  # (sender, recipient, message id)
     for i in range(30):
         sender = plan.choice(COUNTRIES)
@@ -174,6 +176,7 @@ def traffic(topology: Topology) -> tuple[Counter[tuple[str, str]], Counter[str]]
                 },
             },
         )
+        threads[sender] += 1
         for message in created["messages"]:
             pairs[(sender, message["recipient"])] += 1
             sent.append((sender, message["recipient"], message["id"]))
@@ -189,7 +192,7 @@ def traffic(topology: Topology) -> tuple[Counter[tuple[str, str]], Counter[str]]
             )
             replies[recipient] += 1
     console.print(f"{sum(replies.values())} answered, {len(sent) - sum(replies.values())} left outstanding")
-    return pairs, replies
+    return pairs, replies, threads
 
 
 def outcome_returns(topology: Topology) -> dict[str, dict[str, int]]:
@@ -225,9 +228,10 @@ def run(root: Path) -> list[str]:
     try:
         walkthrough(topology, check)
         console.rule("the Period of Action: enquiries among four countries")
-        pairs, replies = traffic(topology)
+        pairs, replies, threads = traffic(topology)
         pairs[("TH", "MY")] += 1
         replies["MY"] += 1
+        threads["TH"] += 1
         console.rule("outcome returns, signed by each country")
         shares = outcome_returns(topology)
         console.rule("the coordinator's view: metadata only, never content")
@@ -246,17 +250,21 @@ def run(root: Path) -> list[str]:
             return tallies if done and len(outcomes) == len(COUNTRIES) else None
 
         tallies = wait_until(settled, 60, "the coordinator to tally every record and return")
-        verify(tallies, pairs, replies, check)
+        verify(tallies, pairs, replies, threads, check)
         _cli(topology, COORDINATOR, "tally", "--period", PERIOD, "--view", "pairs")
         report = _cli(topology, COORDINATOR, "report", "--period", PERIOD, "--format", "md")
-        verify_report(report, shares, total, check)
+        verify_report(report, shares, sum(threads.values()), total, check)
     finally:
         topology.stop()
     return check.failures
 
 
 def verify(
-    tallies: dict[str, Any], pairs: Counter[tuple[str, str]], replies: Counter[str], check: Checks
+    tallies: dict[str, Any],
+    pairs: Counter[tuple[str, str]],
+    replies: Counter[str],
+    threads: Counter[str],
+    check: Checks,
 ) -> None:
     """The coordinator's figures against what the demo itself sent."""
     got_pairs = {(p["sender"], p["recipient"]): p["count"] for p in tallies["pairs"]}
@@ -265,22 +273,29 @@ def verify(
         c = country["country"]
         sent = sum(n for (s, _), n in pairs.items() if s == c)
         received = sum(n for (_, r), n in pairs.items() if r == c)
+        got = (country["threads_sent"], country["sent"], country["received"], country["replies_sent"])
         check(
-            (country["sent"], country["received"], country["replies_sent"]) == (sent, received, replies[c]),
-            f"{c}: {sent} sent, {received} received, {replies[c]} answered",
+            got == (threads[c], sent, received, replies[c]),
+            f"{c}: {threads[c]} enquiries sent as {sent} messages, {received} received, {replies[c]} answered",
         )
     t = tallies["totals"]
     check(t["outstanding"] == t["enquiries"] - t["answered"], f"{t['outstanding']} outstanding")
     check(t["unconfirmed"] == 0 and t["disputed"] == 0, "both sides of every exchange agree")
+    check(t["unproven"] == 0, "every exchange rests on the receiver's signed receipt")
 
 
-def verify_report(report: str, shares: dict[str, dict[str, int]], enquiries: int, check: Checks) -> None:
-    """The report's total row carries the exchange's enquiries and the sum of the returns."""
+def verify_report(
+    report: str, shares: dict[str, dict[str, int]], threads: int, enquiries: int, check: Checks
+) -> None:
+    """The report's total row carries the exchange's enquiries (threads and messages) and the sum of the returns."""
     total_row = next(line for line in report.splitlines() if line.startswith("| Total |"))
     cells = [c.strip() for c in total_row.strip("|").split("|")]
     figures = cells[-len(FIGURES) :]
     expected = [str(sum(shares[c][name] for c in shares)) for name in FIGURES]
-    check(cells[1] == str(enquiries), f"report: {enquiries} enquiries, computed from the exchange itself")
+    check(
+        cells[1:3] == [str(threads), str(enquiries)],
+        f"report: {threads} enquiries sent as {enquiries} messages, computed from the exchange itself",
+    )
     check(figures == expected, "report: every debrief figure equals the sum of the countries' returns")
     check(
         expected == [str(DEBRIEF_2015[name]) for name in FIGURES], "report totals reproduce the 2015 debrief"

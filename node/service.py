@@ -42,7 +42,8 @@ from protocol.ids import RANDOM_BYTES, check_uuid
 from protocol.lifecycle import ANSWERABLE, Folder
 from protocol.models import PROTOCOL_VERSION, EnquiryBody, Header, Receipt, Refusal, ReplyBody
 from protocol.outcome import Figures, OutcomeReturn, make_return
-from protocol.receipts import make_receipt, make_refusal, receipt_digest
+from protocol.period import shared_by
+from protocol.receipts import make_receipt, make_refusal
 from protocol.records import Event, make_record
 from protocol.sealing import EPHEMERAL_BYTES
 from protocol.signing import ed25519_public, raw_public
@@ -108,16 +109,27 @@ class NodeService:
         event: Event,
         envelope_digest: str,
         at: datetime,
-        receipt_digest: str | None = None,
+        receipt: Receipt | None = None,
+        reply: tuple[str, str] | None = None,
     ) -> list[Effect]:
-        """Outbox rows carrying a signed metadata record of ``event`` to the coordinator (none without one)."""
+        """Metadata records of ``event`` to queue for the coordinator.
+
+        None when the roster names no coordinator, or when the two parties do not both take part in a period
+        it serves: the exchanges of anyone else stay between the two countries. ``receipt`` is the message's
+        signed receipt and ``reply`` the (id, envelope digest) an ``answered`` record names.
+        """
         coordinator = self.coordinator()
-        if coordinator is None:
+        if coordinator is None or not self._concerns(coordinator, header):
             return []
         record = make_record(
-            header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt_digest
+            header, event, self.trust.identity, at, envelope_digest, self.random(RANDOM_BYTES), receipt, reply
         )
         return [Enqueue(coordinator, "record", record.record_id, canonical(record.wire()), at)]
+
+    def _concerns(self, coordinator: str, header: Header) -> bool:
+        """Whether the exchange ``header`` belongs to ``coordinator``: both parties share one of its periods."""
+        periods = self.trust.roster.signed.roster.periods or []
+        return shared_by(periods, coordinator, header.sender, header.recipient)
 
     def _wake_coordinator(self) -> None:
         coordinator = self.coordinator()
@@ -203,7 +215,8 @@ class NodeService:
         identity = self.trust.identity
         item = compose_reply(body, request, identity, self.trust.roster, self._own_key(), now, self.random)
         signer = raw_public(identity.signing.public_key())
-        answered = self.record_rows(request, "answered", view.envelope_digest, now)
+        reply = (item.envelope.header.id, item.envelope.digest())
+        answered = self.record_rows(request, "answered", view.envelope_digest, now, reply=reply)
         extra = [*records([item.envelope.header]), *answered]
         await self.mailbox.store_reply(item, message_id, officer, signer, now, extra)
         self.on_queued([request.sender])
@@ -291,7 +304,7 @@ class NodeService:
                 )
                 digest = digest_text(raw)
                 receipt = make_receipt(envelope, identity, now, digest)
-                rows = self.record_rows(envelope.header, "received", digest, now, receipt_digest(receipt))
+                rows = self.record_rows(envelope.header, "received", digest, now, receipt)
                 checked.append((index, Accepted(envelope, raw, digest, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:

@@ -181,11 +181,12 @@ class Topology:
         """``coordinator`` or ``node``."""
         return "coordinator" if participant == self.coordinator else "node"
 
-    def declare_period(self, name: str, start: str, end: str) -> None:
-        """Declare a Period of Action with every country node as participant, and hand out the new roster."""
+    def declare_period(self, name: str, start: str, end: str, participants: list[str] | None = None) -> None:
+        """Declare a Period of Action (every country node takes part unless ``participants`` names some), and
+        hand out the new roster."""
         if self.coordinator is None:
             raise ValueError("a period needs a coordinator")
-        countries = ",".join(pid for pid in self.nodes if pid != self.coordinator)
+        countries = ",".join(participants or [pid for pid in self.nodes if pid != self.coordinator])
         ncpx(
             "period", "create", "--roster", str(self.roster), "--authority-key", str(self.authority_key),
             "--name", name, "--start", start, "--end", end, "--participants", countries,

@@ -154,6 +154,31 @@ class StaleTimestamp(PeerError):
     retryable = True
 
 
+class ImplausibleTime(PeerError):
+    """A record's times contradict each other: before the message was created, or a creation backdated beyond
+    the accepted envelope age."""
+
+    code = "implausible_time"
+    title = "Times in the record contradict each other"
+    status = 422
+
+
+class Unproven(PeerError):
+    """A ``sent`` record lacks the receiver's signed receipt, or carries one that does not prove this delivery."""
+
+    code = "unproven"
+    title = "Record lacks valid delivery evidence"
+    status = 422
+
+
+class OutsidePeriods(PeerError):
+    """A record describes an exchange between parties who share no period the coordinator serves."""
+
+    code = "outside_periods"
+    title = "Exchange is outside every period the coordinator serves"
+    status = 422
+
+
 class CannotOpen(PeerError):
     """The sealed part does not decrypt with any key we hold for the named key id."""
 
@@ -252,6 +277,9 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Replayed,
     UnsupportedVersion,
     StaleTimestamp,
+    ImplausibleTime,
+    Unproven,
+    OutsidePeriods,
     CannotOpen,
     RosterRollback,
     Unauthorized,

@@ -307,6 +307,25 @@ class MetadataRecord(Model):
     due_at: UtcTime | None = None
     in_reply_to: MessageId | None = None
     envelope_digest: str
+    receipt: Receipt | None = None
+    """``sent`` only: the receiver's signed receipt itself, so the coordinator need not take the sender's word."""
     receipt_digest: str | None = None
+    """``received`` only: the digest of the receipt the reporter (the receiver) signed and returned."""
+    reply_id: MessageId | None = None
+    """``answered`` only: the reply's message id; the reply's own ``sent`` record carries its receipt."""
+    reply_digest: str | None = None
+    """``answered`` only: the reply's envelope digest."""
     reporter_key: KeyId
     sig: B64Bytes = b""
+
+    @model_validator(mode="after")
+    def _evidence_fits_event(self) -> MetadataRecord:
+        if self.receipt is not None and self.event != "sent":
+            raise ValueError("a receipt travels in sent records only")
+        if self.receipt_digest is not None and self.event != "received":
+            raise ValueError("a receipt digest travels in received records only")
+        if (self.reply_id is not None or self.reply_digest is not None) and self.event != "answered":
+            raise ValueError("only answered records name a reply")
+        if self.event == "answered" and (self.reply_id is None or self.reply_digest is None):
+            raise ValueError("an answered record names the reply and its envelope digest")
+        return self

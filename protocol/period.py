@@ -1,11 +1,13 @@
 """A Period of Action: name, start and end, participants and coordinator, signed by the roster authority.
 
 Periods travel inside the signed roster, so every node and the coordinator agree on them without a channel of
-their own. Records outside a period are kept by the coordinator but not counted in it.
+their own. Only exchanges between two participants of a period concern its coordinator; among those, records
+dated outside the period are kept but not counted in it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -38,3 +40,12 @@ class Period(Model):
     def contains(self, moment: datetime) -> bool:
         """Whether ``moment`` falls inside the period (start inclusive, end exclusive)."""
         return self.start <= moment < self.end
+
+
+def shared_by(periods: Iterable[Period], coordinator: str, a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` both take part in a period that ``coordinator`` serves.
+
+    Only such exchanges concern the coordinator: the bilateral traffic of anyone else stays between the two
+    countries, and a node never reports it (nor does the coordinator accept it).
+    """
+    return any(p.coordinator == coordinator and a in p.participants and b in p.participants for p in periods)

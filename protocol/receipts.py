@@ -9,7 +9,7 @@ from datetime import datetime
 
 from protocol.encoding import canonical, digest_text
 from protocol.envelope import Envelope
-from protocol.errors import Malformed, NotForUs
+from protocol.errors import BadSignature, Malformed, NotForUs, Unproven
 from protocol.models import MetadataRecord, Receipt, Refusal
 from protocol.signing import KeyDirectory, LocalKeys, sign, verify
 
@@ -32,7 +32,14 @@ def make_receipt(
         received_at=received_at,
         receiver_key=me.signing_kid,
     )
-    return unsigned.model_copy(update={"sig": sign(me.signing, "receipt", _unsigned(unsigned))})
+    return sign_receipt(unsigned, me)
+
+
+def sign_receipt(receipt: Receipt, me: LocalKeys) -> Receipt:
+    """``receipt`` signed by its receiver (for a receipt built from fields, as the coordinator benchmark does)."""
+    if receipt.receiver != me.participant or receipt.receiver_key != me.signing_kid:
+        raise ValueError("receipt names another receiver or key than the one signing it")
+    return receipt.model_copy(update={"sig": sign(me.signing, "receipt", _unsigned(receipt))})
 
 
 def verify_receipt(
@@ -104,3 +111,25 @@ def verify_record(record: MetadataRecord, directory: KeyDirectory) -> None:
         raise NotForUs("a record may only be made by a party to the exchange")
     key = directory.signing_key(record.reporter, record.reporter_key, record.at)
     verify(key, "record", _unsigned(record), record.sig)
+
+
+def verify_delivery_evidence(record: MetadataRecord, directory: KeyDirectory) -> Receipt:
+    """The receipt a ``sent`` record carries, checked to prove exactly the delivery the record claims.
+
+    Without this, a sender could claim exchanges that never happened; with it, a counted delivery always rests
+    on the receiver's own signature over the same message id, parties and envelope digest.
+    """
+    receipt = record.receipt
+    if receipt is None:
+        raise Unproven("a sent record must carry the receiver's signed receipt; send the receipt with it")
+    claimed = (record.message_id, record.sender, record.recipient, record.envelope_digest)
+    if (receipt.message_id, receipt.sender, receipt.receiver, receipt.envelope_digest) != claimed:
+        raise Unproven("the receipt names another message, pair or envelope than the record; send its own")
+    key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
+    try:
+        verify(key, "receipt", _unsigned(receipt), receipt.sig)
+    except BadSignature as exc:
+        raise Unproven(
+            "the receipt is not signed by the receiver's key; send the receipt it returned"
+        ) from exc
+    return receipt

@@ -69,14 +69,14 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class Unproven:
+class NoProof:
     """The answer said nothing the sender can rely on about this item (a receipt that does not verify,
     a malformed result, none at all)."""
 
     reason: str
 
 
-Result = Receipted | Refused | Unproven
+Result = Receipted | Refused | NoProof
 
 # -- what the loop persists --
 

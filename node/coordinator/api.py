@@ -99,13 +99,16 @@ async def nodes(request: web.Request) -> web.Response:
     now = format_time(coordinator.clock())
     result = []
     for participant in sorted(period.participants):
-        seen, last_record, backlog, oldest = known.get(participant, (None, None, None, None))
+        seen, last_record, backlog, oldest, implausible = known.get(
+            participant, (None, None, None, None, False)
+        )
         result.append(
             {
                 "participant": participant,
                 "last_seen_at": seen,
                 "last_record_at": last_record,
                 "backlog": backlog,
+                "backlog_implausible": implausible,
                 "oldest_queued_at": oldest,
                 "as_of": now,
             }

@@ -207,7 +207,7 @@ async def render_fragment(request: web.Request, period: Period) -> str:
         [
             _progress(period, now, tallies),
             '<div class="grid">',
-            _panel("Enquiries per day", _daily(tallies)),
+            _panel("Enquiry messages per day", _daily(tallies)),
             _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies)),
             _panel("Response time per answering country (median and 90th percentile)", _response(tallies)),
             _panel("Nodes: last heard from, record backlog", _nodes(period, nodes, now)),
@@ -233,11 +233,13 @@ def _progress(period: Period, now: datetime, tallies: Tallies) -> str:
     left = max((period.end - now).days, 0)
     t = tallies.totals
     cards = [
-        ("Enquiries", t.enquiries),
+        ("Enquiries (threads)", t.enquiry_threads),
+        ("Enquiry messages", t.enquiries),
         ("Replies", t.replies),
         ("Answered", t.answered),
         ("Outstanding", t.outstanding),
         ("Overdue", t.overdue),
+        ("Unproven (one side only)", t.unproven),
         ("Countries active", t.countries_active),
     ]
     return (
@@ -357,15 +359,18 @@ def _overdue(items: list[OpenEnquiry]) -> str:
     return _table(["message", "pair", "area", "urgency", "due", "age"], rows, "Nothing overdue.")
 
 
-def _nodes(period: Period, known: dict[str, tuple[str, str | None, int, str | None]], now: datetime) -> str:
+def _nodes(
+    period: Period, known: dict[str, tuple[str, str | None, int, str | None, bool]], now: datetime
+) -> str:
     table = []
     for participant in sorted(period.participants):
         if participant not in known:
             table.append([participant, "never", "", "", ""])
             continue
-        seen, last_record, backlog, oldest = known[participant]
+        seen, last_record, backlog, oldest, implausible = known[participant]
         lag = duration((now - parse_time(oldest)).total_seconds()) if oldest else "none"
-        table.append([participant, _ago(now, seen), _ago(now, last_record), str(backlog), lag])
+        waiting = f"{backlog:,}+ (implausible, as the node reported)" if implausible else str(backlog)
+        table.append([participant, _ago(now, seen), _ago(now, last_record), waiting, lag])
     return _table(["country", "last seen", "last record", "records waiting", "oldest waiting for"], table, "")
 
 

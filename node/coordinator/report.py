@@ -1,7 +1,9 @@
 """The period report: the co-chairs' debrief table, from the exchange's own tallies and the countries' returns.
 
 Enquiry figures come from the exchange (metadata records), everything else from each country's signed outcome
-return; a country that sent none is shown as "no return" rather than as zeros. Rendering is pure: a
+return; a country that sent none is shown as "no return" rather than as zeros. The report says what it counts:
+enquiries as threads (as officers count them) and as messages (one per recipient), and exchanges without
+receipt evidence apart, in an "unproven" column that enters no other figure. Rendering is pure: a
 :class:`Report` in, text out, in Markdown, self-contained HTML (inline SVG, nothing loaded from anywhere), CSV
 or JSON.
 """
@@ -27,10 +29,15 @@ class CountryRow(BaseModel):
 
     country: str
     enquiries_sent: int
+    """Threads: one per enquiry, however many countries it went to."""
+    enquiry_messages_sent: int
+    """One per recipient."""
     enquiries_received: int
     replies_sent: int
     outstanding: int
     overdue: int
+    unproven: int
+    """Enquiry messages the country alone says it received (no receipt from the sender's side)."""
     median_response_s: float | None
     figures: Figures | None
     """None when the country submitted no return."""
@@ -57,11 +64,13 @@ def build(period: Period, tallies: Tallies, returns: list[OutcomeReturn]) -> Rep
     rows = [
         CountryRow(
             country=c.country,
-            enquiries_sent=c.sent,
+            enquiries_sent=c.threads_sent,
+            enquiry_messages_sent=c.sent,
             enquiries_received=c.received,
             replies_sent=c.replies_sent,
             outstanding=c.outstanding,
             overdue=c.overdue,
+            unproven=c.unproven,
             median_response_s=response.get(c.country),
             figures=by_country.get(c.country),
         )
@@ -81,6 +90,13 @@ def build(period: Period, tallies: Tallies, returns: list[OutcomeReturn]) -> Rep
     )
 
 
+_COUNTS = (
+    "Enquiry figures come from the exchange itself, counting an exchange as made only with the receiver's "
+    "signed receipt; response times and deadlines run from that receipt's time. All other figures come from "
+    "each country's signed return."
+)
+
+
 def duration(seconds: float | None) -> str:
     """A response time as officers say it: ``45 min``, ``6.5 h``, ``2.1 days``."""
     if seconds is None:
@@ -96,17 +112,28 @@ def duration(seconds: float | None) -> str:
 
 def _table(report: Report) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the debrief table (countries, then the total)."""
-    header = ["Country", "Enquiries sent", "Enquiries received", "Replies sent", "Median response", "Overdue"]
+    header = [
+        "Country",
+        "Enquiries sent (threads)",
+        "Enquiry messages sent (one per recipient)",
+        "Enquiries received",
+        "Replies sent",
+        "Median response",
+        "Overdue",
+        "Unproven (recipient's word only)",
+    ]
     header += [FIGURES[name] for name in FIGURES]
     rows = []
     for row in report.rows:
         cells = [
             row.country,
             str(row.enquiries_sent),
+            str(row.enquiry_messages_sent),
             str(row.enquiries_received),
             str(row.replies_sent),
             duration(row.median_response_s),
             str(row.overdue),
+            str(row.unproven),
         ]
         cells += (
             [str(getattr(row.figures, n)) for n in FIGURES] if row.figures else ["no return"] * len(FIGURES)
@@ -114,7 +141,16 @@ def _table(report: Report) -> tuple[list[str], list[list[str]]]:
         rows.append(cells)
     t = report.tallies.totals
     rows.append(
-        ["Total", str(t.enquiries), str(t.enquiries), str(t.replies), "", str(t.overdue)]
+        [
+            "Total",
+            str(t.enquiry_threads),
+            str(t.enquiries),
+            str(t.enquiries),
+            str(t.replies),
+            "",
+            str(t.overdue),
+            str(t.unproven),
+        ]
         + [str(getattr(report.totals, n)) for n in FIGURES]
     )
     return header, rows
@@ -136,8 +172,11 @@ def markdown(report: Report) -> str:
         f"Period {report.start} to {report.end}; figures as of {report.as_of}.",
         f"Outcome returns received from {report.returns_received} of {len(report.rows)} countries.",
         "",
-        f"- {t.enquiries} bilateral and international enquiries exchanged; {t.answered} answered, "
-        f"{t.outstanding} outstanding, {t.overdue} overdue",
+        f"- {t.enquiry_threads} enquiries (threads, as officers count them) sent as {t.enquiries} enquiry "
+        f"messages (one per recipient); {t.answered} messages answered, {t.outstanding} outstanding, "
+        f"{t.overdue} overdue",
+        f"- {t.unproven} enquiry messages reported by their recipient alone, without receipt evidence: "
+        "shown as unproven, counted in no other figure",
         f"- {t.unconfirmed} exchanges unconfirmed by one side, {t.disputed} disputed",
         "",
         "| " + " | ".join(header) + " |",
@@ -159,7 +198,7 @@ def markdown(report: Report) -> str:
     ]
     lines += [
         "",
-        "Enquiry figures come from the exchange itself; all other figures from each country's signed return.",
+        _COUNTS,
     ]
     return "\n".join(lines) + "\n"
 
@@ -221,13 +260,15 @@ tbody tr:last-child {{ font-weight: bold; background: #f2f2f2; }}
 <h1>{esc(report.title)}: period report</h1>
 <p>Period {esc(report.start)} to {esc(report.end)}; figures as of {esc(report.as_of)}.
 Outcome returns received from {report.returns_received} of {len(report.rows)} countries.</p>
-<p>{t.enquiries} enquiries exchanged; {t.answered} answered, {t.outstanding} outstanding, {t.overdue} overdue;
+<p>{t.enquiry_threads} enquiries (threads, as officers count them) sent as {t.enquiries} enquiry messages
+(one per recipient); {t.answered} messages answered, {t.outstanding} outstanding, {t.overdue} overdue;
+{t.unproven} unproven (recipient's word only, counted in no other figure);
 {t.unconfirmed} unconfirmed, {t.disputed} disputed.</p>
 {table}
-<h2>Enquiries per day</h2>{days}
+<h2>Enquiry messages per day (one per recipient)</h2>{days}
 <h2>Busiest pairs</h2>{pairs}
 <h2>Median response time per answering country</h2>{response}
-<p>Enquiry figures come from the exchange itself; all other figures from each country's signed return.</p>
+<p>{esc(_COUNTS)}</p>
 </body></html>
 """
 

@@ -3,7 +3,9 @@
 The coordinator holds a participant identity like any node, but it is never the recipient of an envelope and
 has no code path that opens one: what reaches it is metadata records (header fields and digests) and outcome
 returns. A record is accepted only if its reporter signed it, is the node that sent the request, and is the
-party to the exchange that can know of the event it reports.
+party to the exchange that can know of the event it reports; if the exchange is between participants of a
+period this coordinator serves; if a ``sent`` record carries the receiver's receipt for exactly that message;
+and if its times follow each other (see :mod:`node.coordinator.verify`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from node.config import Limits
 from node.coordinator.store import CoordinatorStore, NodeReport
-from node.coordinator.verify import check_batch, check_batch_in_worker
+from node.coordinator.verify import Bounds, check_batch, check_batch_in_worker
 from node.service import Clock
 from node.trust import Trust
 from protocol.encoding import parse_time
@@ -44,6 +47,7 @@ class CoordinatorService:
         clock: Clock,
         grace_s: float = 3600.0,
         workers: Executor | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.trust = trust
         self.store = store
@@ -51,14 +55,21 @@ class CoordinatorService:
         self.grace_s = grace_s
         self.workers = workers
         """Processes that verify batches on the other cores; None checks in the event loop."""
+        limits = limits or Limits()
+        self.skew = timedelta(seconds=limits.clock_skew_s)
+        """Clock difference allowed between a node and us; records' times are bounded by it."""
+        self.max_age = timedelta(seconds=limits.max_message_age_s)
+        """The envelope age nodes accept: a receipt later than creation plus this means a backdated creation."""
 
     async def receive_records(self, signer: str, payload: Any) -> list[RecordResult]:
         """Verify and store a batch of records from ``signer``; note its queue lag."""
         items = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(items, list) or len(items) > 5000:
             raise Malformed("expected {records: [0..5000 records], backlog, oldest_queued_at}")
+        now = self.clock()
+        bounds = Bounds(self.trust.identity.participant, now, self.skew, self.max_age)
         if self.workers is None:
-            checked = check_batch(signer, items, self.trust.roster)
+            checked = check_batch(signer, items, self.trust.roster, bounds)
         else:
             roster = self.trust.roster
             checked = await asyncio.get_running_loop().run_in_executor(
@@ -68,16 +79,16 @@ class CoordinatorService:
                 items,
                 roster.signed.to_bytes(),
                 raw_public(roster.authority),
+                bounds,
             )
         good = [record for _, record, _ in checked if record is not None]
         results = [
             RecordResult(record_id, error_for_code(code)() if code is not None else None)
             for record_id, _, code in checked
         ]
-        now = self.clock()
         if good:
             await self.store.ingest(good, now)
-        await self.store.note_node(_report(signer, payload), now, got_records=bool(good))
+        await self.store.note_node(_report(signer, payload, now + self.skew), now, got_records=bool(good))
         return results
 
     async def receive_outcome(self, signer: str, payload: Any) -> OutcomeReturn:
@@ -94,11 +105,25 @@ class CoordinatorService:
         return outcome
 
 
-def _report(signer: str, payload: dict[str, Any]) -> NodeReport:
+MAX_BACKLOG = 100_000
+"""Records a node may plausibly say it still has queued; a country's contact point writes a few thousand a day."""
+
+
+def _report(signer: str, payload: dict[str, Any], latest: datetime) -> NodeReport:
+    """What a node says about its queue, bounded: it is the node's word, and the dashboard prints it.
+
+    A backlog above :data:`MAX_BACKLOG` is kept as that cap and flagged implausible, as is an oldest queued time
+    after ``latest`` (now plus the allowed skew), which is then dropped; a node cannot make the dashboard print
+    whatever number it likes.
+    """
     backlog = payload.get("backlog", 0)
     oldest = payload.get("oldest_queued_at")
     try:
         oldest_at: datetime | None = parse_time(oldest) if isinstance(oldest, str) else None
     except Malformed:
         oldest_at = None
-    return NodeReport(signer, backlog if isinstance(backlog, int) and backlog >= 0 else 0, oldest_at)
+    count = backlog if isinstance(backlog, int) and not isinstance(backlog, bool) and backlog >= 0 else 0
+    implausible = count > MAX_BACKLOG or (oldest_at is not None and oldest_at > latest)
+    if oldest_at is not None and oldest_at > latest:
+        oldest_at = None
+    return NodeReport(signer, min(count, MAX_BACKLOG), oldest_at, implausible)

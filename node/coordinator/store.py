@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from node.storage.database import Database
+from protocol.codes import Kind, due_at
 from protocol.encoding import canonical, format_time
 from protocol.models import MetadataRecord
 from protocol.outcome import OutcomeReturn
+from protocol.receipts import receipt_digest
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class NodeReport:
     participant: str
     backlog: int
     oldest_queued_at: datetime | None
+    implausible: bool = False
+    """The node claimed a backlog or oldest queued time beyond belief (see the coordinator service's bounds)."""
 
 
 class CoordinatorStore(Protocol):
@@ -54,8 +58,9 @@ class CoordinatorStore(Protocol):
         """Rows of a read-only tally query (see :mod:`node.coordinator.tallies`)."""
         ...
 
-    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None]]:
-        """Per participant: (last seen, last record, records still queued, oldest queued) as RFC 3339 texts."""
+    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None, bool]]:
+        """Per participant: (last seen, last record, records still queued, oldest queued, whether what it said
+        about its queue was implausible), times as RFC 3339 texts."""
         ...
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
@@ -81,10 +86,39 @@ _UPSERT_EXCHANGE = (
 )
 """Create the exchange row a record describes, or flag it when two records disagree on its header."""
 
-_FOLD = {
-    "sent": "sent_at = ?, sent_digest = ?, sent_receipt = ?",
-    "received": "received_at = ?, received_digest = ?, received_receipt = ?",
-}
+_FOLD_SENT = (
+    "UPDATE exchanges SET sent_at = ?, sent_digest = ?, sent_receipt = ?, receipt_at = ?, deadline_at = ? "
+    "WHERE message_id = ? AND sent_at IS NULL"
+)
+"""The sender's record with the receipt it carries: from here on the exchange is proven (first one wins)."""
+
+_FOLD_RECEIVED = (
+    "UPDATE exchanges SET received_at = ?, received_digest = ?, received_receipt = ? "
+    "WHERE message_id = ? AND received_at IS NULL"
+)
+
+_FIRST_OF_THREAD = (
+    "UPDATE exchanges SET thread_first = 1 WHERE message_id = ? AND kind = 'enquiry' AND thread_first = 0 "
+    "AND receipt_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM exchanges AS t WHERE t.sender = exchanges.sender "
+    "AND t.thread = exchanges.thread AND t.thread_first = 1)"
+)
+"""Mark the first proven enquiry message of a (sender, thread): threads are what officers count as enquiries."""
+
+_PAIR_ANSWER = (
+    "UPDATE exchanges SET answered_at = r.receipt_at, "
+    "answer_s = max(0.0, round((julianday(r.receipt_at) - julianday(exchanges.receipt_at)) * 86400.0, 3)) "
+    "FROM exchanges AS r WHERE exchanges.message_id = ? AND exchanges.answered_at IS NULL "
+    "AND exchanges.receipt_at IS NOT NULL AND r.message_id = exchanges.reply_id "
+    "AND r.sent_digest = exchanges.reply_digest "
+    "AND r.in_reply_to = exchanges.message_id AND r.sender = exchanges.recipient "
+    "AND r.recipient = exchanges.sender"
+)
+"""An enquiry is answered when the reply its recipient named has arrived with the enquirer's signed receipt.
+
+The answer time is that receipt's time and the response time runs from the enquiry's own receipt, so both ends
+rest on signatures and no party's claimed creation time moves them. Records arrive in any order, so this runs
+for every enquiry a batch touches.
+"""
 
 
 class SqliteStore:
@@ -101,7 +135,11 @@ class SqliteStore:
         changes nothing, and a side's first report of a digest is never overwritten by a later one.
         """
         stamp = format_time(now)
-        by_event: dict[str, list[tuple[Any, ...]]] = {"sent": [], "received": [], "read": [], "answered": []}
+        sent: list[tuple[Any, ...]] = []
+        received: list[tuple[Any, ...]] = []
+        read: list[tuple[Any, ...]] = []
+        replies: list[tuple[Any, ...]] = []
+        touched: dict[str, None] = {}  # enquiries whose answer may pair now, in arrival order
         record_rows, exchange_rows = [], []
         for record in records:
             at = format_time(record.at)
@@ -133,14 +171,27 @@ class SqliteStore:
                     stamp,
                 )
             )
-            if record.event in ("sent", "received"):
-                by_event[record.event].append(
-                    (at, record.envelope_digest, record.receipt_digest, record.message_id)
+            if record.event == "sent" and record.receipt is not None:
+                receipt_at = record.receipt.received_at
+                deadline = due_at(record.urgency, receipt_at) if record.kind is Kind.ENQUIRY else None
+                sent.append(
+                    (
+                        at,
+                        record.envelope_digest,
+                        receipt_digest(record.receipt),
+                        format_time(receipt_at),
+                        format_time(deadline) if deadline else None,
+                        record.message_id,
+                    )
                 )
+                touched[record.in_reply_to or record.message_id] = None
+            elif record.event == "received":
+                received.append((at, record.envelope_digest, record.receipt_digest, record.message_id))
             elif record.event == "read":
-                by_event["read"].append((at, record.message_id))
+                read.append((at, record.message_id))
             elif record.event == "answered":
-                by_event["answered"].append((at, at, record.message_id, at))
+                replies.append((record.reply_id, record.reply_digest, record.message_id))
+                touched[record.message_id] = None
         async with self.db.transaction() as conn:
             before = conn.total_changes
             await conn.executemany(
@@ -150,20 +201,17 @@ class SqliteStore:
             )
             new = conn.total_changes - before
             await conn.executemany(_UPSERT_EXCHANGE, exchange_rows)
-            for event in ("sent", "received"):
-                await conn.executemany(
-                    f"UPDATE exchanges SET {_FOLD[event]} WHERE message_id = ? AND {event}_at IS NULL",  # noqa: S608 - fixed fragments
-                    by_event[event],
-                )
+            await conn.executemany(_FOLD_SENT, sent)
+            await conn.executemany(_FIRST_OF_THREAD, [(row[-1],) for row in sent])
+            await conn.executemany(_FOLD_RECEIVED, received)
             await conn.executemany(
-                "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?", by_event["read"]
+                "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?", read
             )
             await conn.executemany(
-                "UPDATE exchanges SET answered_at = ?, "
-                "answer_s = round((julianday(?) - julianday(created_at)) * 86400.0, 3) "
-                "WHERE message_id = ? AND (answered_at IS NULL OR answered_at > ?)",
-                by_event["answered"],
+                "UPDATE exchanges SET reply_id = ?, reply_digest = ? WHERE message_id = ? AND reply_id IS NULL",
+                replies,
             )
+            await conn.executemany(_PAIR_ANSWER, [(message_id,) for message_id in touched])
         return new
 
     async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:
@@ -172,11 +220,20 @@ class SqliteStore:
         oldest = format_time(report.oldest_queued_at) if report.oldest_queued_at else None
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
+                "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at, "
+                "backlog_implausible) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET "
+                "last_seen_at = excluded.last_seen_at, "
                 "last_record_at = coalesce(excluded.last_record_at, node_status.last_record_at), "
-                "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at",
-                (report.participant, stamp, stamp if got_records else None, report.backlog, oldest),
+                "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at, "
+                "backlog_implausible = excluded.backlog_implausible",
+                (
+                    report.participant,
+                    stamp,
+                    stamp if got_records else None,
+                    report.backlog,
+                    oldest,
+                    report.implausible,
+                ),
             )
 
     async def store_outcome(self, outcome: OutcomeReturn) -> None:
@@ -205,12 +262,13 @@ class SqliteStore:
         """See :meth:`CoordinatorStore.query`."""
         return await self.db.fetchall(sql, params)
 
-    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None]]:
+    async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None, bool]]:
         """See :meth:`CoordinatorStore.node_reports`."""
         rows = await self.db.fetchall(
-            "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at FROM node_status"
+            "SELECT participant, last_seen_at, last_record_at, backlog, oldest_queued_at, backlog_implausible "
+            "FROM node_status"
         )
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+        return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
         """See :meth:`CoordinatorStore.open_session`."""

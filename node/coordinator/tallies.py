@@ -1,8 +1,12 @@
 """The Period of Action's figures, each one SQL aggregate over the ``exchanges`` table.
 
-Only enquiries created inside the period, between two of its participants, are counted. Response time is
-from an enquiry's creation to the first reply to it; percentiles are nearest-rank, computed in SQL with window
-functions so that no query loads rows into Python beyond its result.
+Only enquiries created inside the period, between two of its participants, are counted, and only those proven
+made: a ``sent`` record brought the receiver's signed receipt. The rest (one side's word only) is shown apart as
+unproven and enters no other figure. Enquiries are counted twice over, labelled: as threads (one enquiry as
+officers count it, however many countries it went to) and as messages (one per recipient). Deadlines and
+response times run from the receiver's signed receipt time; an enquiry is answered when the reply its
+recipient named arrived with the enquirer's receipt, at that receipt's time. Percentiles are nearest-rank,
+computed in SQL so that no query loads rows into Python beyond its result.
 """
 
 from __future__ import annotations
@@ -35,15 +39,18 @@ class PairCount(BaseModel):
 
 
 class CountryFlow(BaseModel):
-    """Per country: enquiries sent and received, replies sent, answered, outstanding, overdue."""
+    """Per country: enquiries sent (threads and messages) and received, replies sent, answered, outstanding,
+    overdue, and enquiries it alone says it received (unproven, counted in nothing else)."""
 
     country: str
+    threads_sent: int
     sent: int
     received: int
     replies_sent: int
     answered: int
     outstanding: int
     overdue: int
+    unproven: int
 
 
 class ResponseTime(BaseModel):
@@ -56,7 +63,7 @@ class ResponseTime(BaseModel):
 
 
 class OpenEnquiry(BaseModel):
-    """An unanswered enquiry: ids, pair and age only."""
+    """An unanswered enquiry: ids, pair and age only (age and deadline from the receiver's receipt time)."""
 
     message_id: str
     thread: str
@@ -85,13 +92,18 @@ class Flagged(BaseModel):
 class Totals(BaseModel):
     """Headline numbers of the period."""
 
+    enquiry_threads: int
+    """Enquiries as officers count them: one per thread, however many countries it was sent to."""
     enquiries: int
+    """Enquiry messages: one per recipient."""
     replies: int
     answered: int
     outstanding: int
     overdue: int
     unconfirmed: int
     disputed: int
+    unproven: int
+    """Enquiry messages only their recipient reports, with no receipt from the sender's side: in no other figure."""
     countries_active: int
 
 
@@ -125,6 +137,7 @@ class Window:
         self.parties = f"sender IN ({marks}) AND recipient IN ({marks})"
         self.party_params: list[Any] = [*period.participants, *period.participants]
         self.where = f"created_at >= ? AND created_at < ? AND {self.parties}"
+        """The period's exchanges, proven or not: add ``receipt_at IS NOT NULL`` to count only those made."""
         self.params: list[Any] = [format_time(period.start), format_time(period.end), *self.party_params]
         self.now = format_time(now)
         self.participants = sorted(period.participants)
@@ -155,43 +168,64 @@ _CELL_COLUMN = {"created_day": "day"}
 
 async def grouped(
     store: CoordinatorStore, w: Window, kind: str, columns: tuple[str, ...]
-) -> dict[tuple[str, ...], tuple[int, int]]:
-    """(count, answered) per value of ``columns`` for the period: whole days from cells, edges from rows."""
+) -> dict[tuple[str, ...], tuple[int, int, int]]:
+    """(messages, answered, threads) per value of ``columns`` for the period's proven exchanges.
+
+    Whole days come from the cells (which count proven exchanges only), the edges from the rows.
+    """
     cells = ", ".join(_CELL_COLUMN.get(c, c) for c in columns)
     rows = ", ".join(columns)
-    found: dict[tuple[str, ...], tuple[int, int]] = {}
+    found: dict[tuple[str, ...], tuple[int, int, int]] = {}
     for sql, params in (
         (
-            f"SELECT {cells}, sum(n), sum(answered) FROM tally_cells WHERE kind = ? AND day >= ? AND day < ? "  # noqa: S608
-            f"AND {w.parties} GROUP BY {cells}",
+            f"SELECT {cells}, sum(n), sum(answered), sum(threads) FROM tally_cells WHERE kind = ? "  # noqa: S608
+            f"AND day >= ? AND day < ? AND {w.parties} GROUP BY {cells}",
             [kind, *w.days, *w.party_params],
         ),
         (
-            f"SELECT {rows}, count(*), count(answered_at) FROM exchanges WHERE kind = ? AND {w.edges} "  # noqa: S608
-            f"GROUP BY {rows}",
+            f"SELECT {rows}, count(*), count(answered_at), sum(thread_first) FROM exchanges "  # noqa: S608
+            f"WHERE kind = ? AND receipt_at IS NOT NULL AND {w.edges} GROUP BY {rows}",
             [kind, *w.edge_params],
         ),
     ):
         for row in await store.query(sql, params):
             key = tuple(row[: len(columns)])
-            n, answered = found.get(key, (0, 0))
-            found[key] = (n + row[len(columns)], answered + row[len(columns) + 1])
+            n, answered, threads = found.get(key, (0, 0, 0))
+            more = row[len(columns) :]
+            found[key] = (n + more[0], answered + more[1], threads + more[2])
     return found
 
 
 async def overdue_by_recipient(store: CoordinatorStore, w: Window) -> dict[str, int]:
-    """Unanswered enquiries past their deadline, per answering country (read through the open-rows index)."""
+    """Unanswered enquiries past their deadline, per answering country (read through the open-rows index).
+
+    The deadline runs from the receiver's signed receipt, and only proven enquiries have one.
+    """
     rows = await store.query(
         "SELECT recipient, count(*) FROM exchanges WHERE kind = 'enquiry' AND answered_at IS NULL "  # noqa: S608
-        f"AND due_at < ? AND {w.where} GROUP BY recipient",
+        f"AND deadline_at < ? AND {w.where} GROUP BY recipient",
         [w.now, *w.params],
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def unproven_by_recipient(store: CoordinatorStore, w: Window) -> dict[str, int]:
+    """Enquiry messages with no receipt from the sender's side, per the recipient that alone reports them.
+
+    Every record other than ``sent`` comes from the recipient, and a ``sent`` record cannot be stored without
+    its receipt, so an unproven exchange is always its recipient's word.
+    """
+    rows = await store.query(
+        "SELECT recipient, count(*) FROM exchanges WHERE kind = 'enquiry' AND receipt_at IS NULL "  # noqa: S608
+        f"AND {w.where} GROUP BY recipient",
+        w.params,
     )
     return {r[0]: r[1] for r in rows}
 
 
 async def _counts(store: CoordinatorStore, w: Window, column: str) -> list[Count]:
     counted = await grouped(store, w, "enquiry", (column,))
-    return [Count(key=key[0], count=n) for key, (n, _) in sorted(counted.items())]
+    return [Count(key=key[0], count=n) for key, (n, _, _) in sorted(counted.items())]
 
 
 async def _response(store: CoordinatorStore, w: Window, columns: tuple[str, ...]) -> list[ResponseTime]:
@@ -203,7 +237,7 @@ async def _response(store: CoordinatorStore, w: Window, columns: tuple[str, ...]
     counts = await grouped(store, w, "enquiry", columns)
     match = " AND ".join(f"{c} = ?" for c in columns)
     result = []
-    for key, (_, answered) in sorted(counts.items()):
+    for key, (_, answered, _) in sorted(counts.items()):
         if not answered:
             continue
         values = []
@@ -225,11 +259,12 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
     countries = await country_flows(store, w)
     pair_counts = await grouped(store, w, "enquiry", ("sender", "recipient"))
     pairs = sorted(
-        (PairCount(sender=k[0], recipient=k[1], count=n, answered=a) for k, (n, a) in pair_counts.items()),
+        (PairCount(sender=k[0], recipient=k[1], count=n, answered=a) for k, (n, a, _) in pair_counts.items()),
         key=lambda p: (-p.count, p.sender, p.recipient),
     )
     flagged = await flags(store, w, now, grace_s)
     totals = Totals(
+        enquiry_threads=sum(c.threads_sent for c in countries),
         enquiries=sum(c.sent for c in countries),
         replies=sum(c.replies_sent for c in countries),
         answered=sum(c.answered for c in countries),
@@ -237,6 +272,7 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         overdue=sum(c.overdue for c in countries),
         unconfirmed=sum(1 for f in flagged if f.flag == "unconfirmed"),
         disputed=sum(1 for f in flagged if f.flag == "disputed"),
+        unproven=sum(c.unproven for c in countries),
         countries_active=sum(1 for c in countries if c.sent or c.received),
     )
     return Tallies(
@@ -261,18 +297,22 @@ async def country_flows(store: CoordinatorStore, w: Window) -> list[CountryFlow]
     received = await grouped(store, w, "enquiry", ("recipient",))
     replies = await grouped(store, w, "reply", ("sender",))
     overdue = await overdue_by_recipient(store, w)
+    unproven = await unproven_by_recipient(store, w)
     flows = []
     for c in w.participants:
-        got, answered = received.get((c,), (0, 0))
+        got, answered, _ = received.get((c,), (0, 0, 0))
+        messages, _, threads = sent.get((c,), (0, 0, 0))
         flows.append(
             CountryFlow(
                 country=c,
-                sent=sent.get((c,), (0, 0))[0],
+                threads_sent=threads,
+                sent=messages,
                 received=got,
-                replies_sent=replies.get((c,), (0, 0))[0],
+                replies_sent=replies.get((c,), (0, 0, 0))[0],
                 answered=answered,
                 outstanding=got - answered,
                 overdue=overdue.get(c, 0),
+                unproven=unproven.get(c, 0),
             )
         )
     return flows
@@ -281,13 +321,14 @@ async def country_flows(store: CoordinatorStore, w: Window) -> list[CountryFlow]
 async def open_enquiries(
     store: CoordinatorStore, period: Period, now: datetime, overdue_only: bool, limit: int = 1000
 ) -> list[OpenEnquiry]:
-    """Unanswered enquiries of the period, oldest first (ids, pair, age; never content)."""
+    """Unanswered proven enquiries of the period, oldest first (ids, pair, age; never content)."""
     w = Window(period, now)
-    extra = " AND due_at < ?" if overdue_only else ""
+    extra = " AND deadline_at < ?" if overdue_only else ""
     rows = await store.query(
-        "SELECT message_id, thread, sender, recipient, area, urgency, created_at, due_at, "  # noqa: S608
-        "(julianday(?) - julianday(created_at)) * 86400.0, due_at < ? FROM exchanges "
-        f"WHERE kind = 'enquiry' AND answered_at IS NULL AND {w.where}{extra} ORDER BY created_at LIMIT ?",
+        "SELECT message_id, thread, sender, recipient, area, urgency, created_at, deadline_at, "  # noqa: S608
+        "(julianday(?) - julianday(receipt_at)) * 86400.0, deadline_at < ? FROM exchanges "
+        f"WHERE kind = 'enquiry' AND answered_at IS NULL AND receipt_at IS NOT NULL AND {w.where}{extra} "
+        "ORDER BY created_at LIMIT ?",
         [w.now, w.now, *w.params, *([w.now] if overdue_only else []), limit],
     )
     return [

@@ -8,135 +8,49 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from keys import Identity, Roster, add_participant, new_roster, sign_roster
-from keys.roster import Role, add_period
-from node.coordinator.service import CoordinatorService
-from node.coordinator.store import SqliteStore
-from node.coordinator.tallies import Tallies, Window, compute, flags
-from node.storage.database import Database
-from node.trust import Trust
-from protocol.codes import CrimeArea, Kind, Urgency, due_at
+from keys import Identity
+from node.coordinator.tallies import Window, compute, flags
+from protocol.codes import CrimeArea, Urgency
 from protocol.encoding import format_time
-from protocol.ids import uuid7
-from protocol.models import Header, MetadataRecord
+from protocol.envelope import Envelope
 from protocol.period import Period
-from protocol.records import Event, make_record
-
-START = datetime(2015, 9, 28, tzinfo=UTC)
-END = datetime(2015, 10, 28, tzinfo=UTC)
-COUNTRIES = ["AU", "ID", "MY", "TH"]
-
-
-@dataclass
-class Coordinator:
-    """A coordinator service on a real database, with the identities of the countries."""
-
-    service: CoordinatorService
-    store: SqliteStore
-    period: Period
-    ids: dict[str, Identity]
-    now: list[datetime]
-    rng: random.Random
-
-    async def tallies(self) -> Tallies:
-        return await compute(self.store, self.period, self.now[0], self.service.grace_s)
-
-    def header(self, sender: str, recipient: str, created: datetime, **extra: Any) -> Header:
-        message_id = uuid7(created, self.rng.randbytes(10))
-        urgency = extra.pop("urgency", Urgency.NORMAL)
-        fields: dict[str, Any] = {
-            "id": message_id,
-            "kind": Kind.ENQUIRY,
-            "thread": message_id,
-            "sender": sender,
-            "recipient": recipient,
-            "created_at": created,
-            "area": extra.pop("area", CrimeArea.PEOPLE_SMUGGLING),
-            "urgency": urgency,
-            "due_at": due_at(urgency, created),
-            "sender_key": self.ids[sender].signing_kid,
-            "recipient_key": self.ids[recipient].encryption_kid,
-        }
-        fields.update(extra)
-        return Header.model_validate(fields)
-
-    def record(
-        self, header: Header, event: Event, reporter: str, at: datetime, digest: str = "d"
-    ) -> MetadataRecord:
-        receipt = "r" if event in ("sent", "received") else None
-        return make_record(header, event, self.ids[reporter], at, digest, self.rng.randbytes(10), receipt)
-
-    async def send(self, reporter: str, *records: MetadataRecord | dict[str, Any]) -> list[str | None]:
-        """Submit records as ``reporter`` would; the error code of each (None when accepted)."""
-        payload = {"records": [r.wire() if isinstance(r, MetadataRecord) else r for r in records]}
-        results = await self.service.receive_records(reporter, payload)
-        return [r.error.code if r.error else None for r in results]
-
-    async def exchange(self, header: Header, delay: timedelta = timedelta(seconds=1)) -> None:
-        """Both sides report a delivered message."""
-        at = header.created_at + delay
-        assert await self.send(header.sender, self.record(header, "sent", header.sender, at)) == [None]
-        assert await self.send(header.recipient, self.record(header, "received", header.recipient, at)) == [
-            None
-        ]
-
-    async def count(self, table: str) -> int:
-        rows = await self.store.query(f"SELECT count(*) FROM {table}")  # noqa: S608 - test table names
-        return int(rows[0][0])
-
-
-@pytest.fixture
-async def coordinator(tmp_path: Path) -> AsyncIterator[Coordinator]:
-    authority = Ed25519PrivateKey.generate()
-    ids = {c: Identity.generate(c) for c in [*COUNTRIES, "NZ", "XI-COORD"]}
-    epoch = START - timedelta(days=30)
-    body = new_roster(authority.public_key(), epoch)
-    for pid, identity in ids.items():
-        role = Role.COORDINATOR if pid == "XI-COORD" else Role.NODE
-        body = add_participant(body, identity.card(), f"http://127.0.0.1/{pid}", role, pid, epoch)
-    period = Period(name="jpa-2015", start=START, end=END, participants=COUNTRIES, coordinator="XI-COORD")
-    body = add_period(body, period, epoch)
-    db = await Database.open(tmp_path / "coordinator.db")
-    trust = Trust(ids["XI-COORD"], Roster(sign_roster(body, authority), authority.public_key()), db)
-    now = [END + timedelta(days=2)]
-    store = SqliteStore(db)
-    service = CoordinatorService(trust, store, lambda: now[0], grace_s=3600)
-    yield Coordinator(service, store, period, ids, now, random.Random(977))
-    await db.close()
+from protocol.records import make_record
+from tests.coordinator.support import COUNTRIES, END, START, Coordinator
 
 
 async def test_forged_and_misattributed_records_are_refused_and_change_nothing(
     coordinator: Coordinator,
 ) -> None:
     c = coordinator
-    header = c.header("TH", "MY", START + timedelta(days=1))
-    await c.exchange(header)
+    [enquiry] = c.enquiry("TH", "MY", START + timedelta(days=1))
+    await c.deliver(enquiry)
     before = (await c.tallies()).model_dump(exclude={"as_of"})
     records_before = await c.count("records")
 
-    other = c.header("TH", "MY", START + timedelta(days=2))
-    good = c.record(other, "sent", "TH", START + timedelta(days=2))
+    [other] = c.enquiry("TH", "MY", START + timedelta(days=2))
+    at = START + timedelta(days=2, seconds=1)
+    receipt = c.receipt(other, at)
+    good = c.record(other, "sent", at, receipt)
     tampered = good.model_copy(update={"area": CrimeArea.MONEY_LAUNDERING}).wire()
     outsider = Identity.generate("VN")
-    from_outsider = other.model_copy(update={"sender": "VN", "sender_key": outsider.signing_kid})
-    stranger = make_record(from_outsider, "sent", outsider, START, "d", bytes(10), "r")
-    third_party = make_record(other, "received", c.ids["ID"], START, "d", bytes(10), "r")
-    wrong_side = make_record(other, "sent", c.ids["MY"], START, "d", bytes(10), "r")
+    to_outsider = other.header.model_copy(update={"recipient": "VN"})
+    stranger = make_record(to_outsider, "received", outsider, at, other.digest(), bytes(10), receipt)
+    third_party = c.record(other, "received", at, receipt, reporter="ID")
+    wrong_side = c.record(other, "sent", at, receipt, reporter="MY")
+    read_by_sender = c.record(other, "read", at, reporter="TH")
+    answered_by_sender = c.record(other, "answered", at, reply=c.reply(other, at), reporter="TH")
     cases = [
         ("TH", tampered, "bad_signature"),
         ("VN", stranger, "unknown_sender"),
         ("ID", third_party, "not_for_us"),  # ID claims to have received a message between TH and MY
         ("MY", good, "not_for_us"),  # MY submits a record TH signed
         ("MY", wrong_side, "not_for_us"),  # the recipient claims the sender's event
+        ("TH", read_by_sender, "not_for_us"),  # only the recipient knows it was read
+        ("TH", answered_by_sender, "not_for_us"),  # or answered
         ("TH", {"record_id": "x", "event": "sent"}, "malformed"),
     ]
     for reporter, record, code in cases:
@@ -147,8 +61,9 @@ async def test_forged_and_misattributed_records_are_refused_and_change_nothing(
 
 async def test_a_repeated_record_is_stored_once(coordinator: Coordinator) -> None:
     c = coordinator
-    header = c.header("ID", "AU", START + timedelta(days=3))
-    record = c.record(header, "sent", "ID", START + timedelta(days=3))
+    [enquiry] = c.enquiry("ID", "AU", START + timedelta(days=3))
+    receipt = c.receipt(enquiry, START + timedelta(days=3, seconds=1))
+    record = c.record(enquiry, "sent", receipt.received_at, receipt)
     assert await c.send("ID", record, record) == [None, None]
     assert await c.send("ID", record) == [None]
     assert await c.count("records") == 1
@@ -157,31 +72,34 @@ async def test_a_repeated_record_is_stored_once(coordinator: Coordinator) -> Non
 
 async def test_disputed_and_unconfirmed_exchanges_are_flagged(coordinator: Coordinator) -> None:
     c = coordinator
-    c.now[0] = datetime.now(UTC)  # records arrive now: inside the grace time, nothing is unconfirmed yet
-    agreed = c.header("TH", "MY", START + timedelta(days=1))
-    await c.exchange(agreed)
-    disputed = c.header("TH", "ID", START + timedelta(days=1))
-    at = disputed.created_at + timedelta(seconds=1)
-    await c.send("TH", c.record(disputed, "sent", "TH", at, digest="digest-A"))
-    await c.send("ID", c.record(disputed, "received", "ID", at, digest="digest-B"))
-    one_sided = c.header("AU", "MY", START + timedelta(days=2))
-    await c.send("AU", c.record(one_sided, "sent", "AU", one_sided.created_at))
+    c.now[0] = START + timedelta(
+        days=3
+    )  # records arrive now: inside the grace time, nothing is unconfirmed yet
+    [agreed] = c.enquiry("TH", "MY", START + timedelta(days=1))
+    await c.deliver(agreed)
+    [disputed, honest] = c.enquiry("TH", ["ID", "AU"], START + timedelta(days=1))
+    receipt = c.receipt(disputed, disputed.header.created_at + timedelta(seconds=1))
+    await c.send("TH", c.record(disputed, "sent", receipt.received_at, receipt))
+    other_receipt = c.receipt(disputed, disputed.header.created_at + timedelta(seconds=2))
+    await c.send("ID", c.record(disputed, "received", other_receipt.received_at, other_receipt))
+    one_sided = c.enquiry("AU", "MY", START + timedelta(days=2))[0]
+    receipt = c.receipt(one_sided, one_sided.header.created_at)
+    await c.send("AU", c.record(one_sided, "sent", receipt.received_at, receipt))
+    await c.deliver(honest)
 
     window = Window(c.period, c.now[0])
     early = {f.message_id: f.flag for f in await flags(c.store, window, c.now[0], c.service.grace_s)}
-    assert early == {disputed.id: "disputed"}
+    assert early == {disputed.header.id: "disputed"}
     later = c.now[0] + timedelta(hours=2)
     found = {f.message_id: f.flag for f in await flags(c.store, window, later, c.service.grace_s)}
-    assert found == {disputed.id: "disputed", one_sided.id: "unconfirmed"}
+    assert found == {disputed.header.id: "disputed", one_sided.header.id: "unconfirmed"}
 
 
 async def test_records_outside_the_period_are_kept_but_not_counted(coordinator: Coordinator) -> None:
     c = coordinator
-    await c.exchange(c.header("TH", "MY", START - timedelta(days=1)))
-    await c.exchange(c.header("TH", "MY", END + timedelta(hours=1)))
-    await c.exchange(c.header("TH", "NZ", START + timedelta(days=1)))  # NZ takes no part in this period
-    await c.exchange(c.header("TH", "MY", START + timedelta(days=1)))
-    assert await c.count("records") == 8
+    for created in (START - timedelta(days=1), END + timedelta(hours=1), START + timedelta(days=1)):
+        await c.deliver(c.enquiry("TH", "MY", created)[0])
+    assert await c.count("records") == 6
     assert (await c.tallies()).totals.enquiries == 1
 
 
@@ -207,8 +125,8 @@ async def test_tallies_equal_counts_made_independently(coordinator: Coordinator)
         created = created.replace(microsecond=0)
         area = plan.choice(list(CrimeArea))
         urgency = plan.choice(list(Urgency))
-        header = c.header(sender, recipient, created, area=area, urgency=urgency)
-        await c.exchange(header)
+        [enquiry] = c.enquiry(sender, recipient, created, area=area, urgency=urgency)
+        await c.deliver(enquiry)
         pairs[(sender, recipient)] += 1
         areas[area.value] += 1
         urgencies[urgency.value] += 1
@@ -216,37 +134,27 @@ async def test_tallies_equal_counts_made_independently(coordinator: Coordinator)
         if plan.random() < 0.6:
             seconds = plan.randrange(60, 10 * 86400)
             answered = created + timedelta(seconds=seconds)
-            reply_id = uuid7(answered, plan.randbytes(10))
-            reply = Header.model_validate(
-                header.model_dump()
-                | {"id": reply_id, "kind": Kind.REPLY, "sender": recipient, "recipient": sender, "created_at": answered,
-                   "in_reply_to": header.id, "due_at": None, "sender_key": c.ids[recipient].signing_kid,
-                   "recipient_key": c.ids[sender].encryption_kid}
-            )  # fmt: skip
-            await c.send(recipient, c.record(header, "answered", recipient, answered))
-            if answered < END:
-                await c.exchange(reply)
+            await c.answer(enquiry, answered)  # received one second after its creation, like the enquiry
+            if answered < END:  # answered after the period: the answer counts, the reply message does not
                 replies[recipient] += 1
-            else:  # answered after the period: the answer counts, the reply message does not
-                await c.exchange(reply)
             answer_times.setdefault(recipient, []).append(float(seconds))
         else:
             outstanding += 1
-            overdue += header.due_at is not None and header.due_at < c.now[0]
+            overdue += enquiry.header.due_at is not None and enquiry.header.due_at < c.now[0]
     tallies = await c.tallies()
     assert {(p.sender, p.recipient): p.count for p in tallies.pairs} == dict(pairs)
     assert {a.key: a.count for a in tallies.areas} == dict(areas)
     assert {u.key: u.count for u in tallies.urgencies} == dict(urgencies)
     assert {d.key: d.count for d in tallies.days} == dict(days)
     for flow in tallies.countries:
-        assert flow.sent == sum(n for (s, _), n in pairs.items() if s == flow.country)
+        assert flow.sent == flow.threads_sent == sum(n for (s, _), n in pairs.items() if s == flow.country)
         assert flow.received == sum(n for (_, r), n in pairs.items() if r == flow.country)
         assert flow.replies_sent == replies[flow.country]
         assert flow.answered == len(answer_times.get(flow.country, []))
-    assert tallies.totals.enquiries == 120
+    assert tallies.totals.enquiries == tallies.totals.enquiry_threads == 120
     assert tallies.totals.outstanding == outstanding
     assert tallies.totals.overdue == overdue
-    assert tallies.totals.unconfirmed == tallies.totals.disputed == 0
+    assert tallies.totals.unconfirmed == tallies.totals.disputed == tallies.totals.unproven == 0
     for response in tallies.response_by_country:
         times = answer_times[response.key]
         assert response.answered == len(times)
@@ -261,27 +169,37 @@ async def test_whole_day_cells_and_edge_rows_add_up_for_any_time_zone(
     """A period from local midnight to local midnight: cells for whole UTC days, rows for the two partial ones."""
     c = coordinator
     plan = random.Random(int(offset_hours * 100))
-    made: list[tuple[Header, float | None]] = []
+    made: list[tuple[Envelope, float | None]] = []
+    unproven: list[Envelope] = []
     span = int((END - START).total_seconds()) + 4 * 86400
     for _ in range(150):
-        sender, recipient = plan.sample(COUNTRIES, 2)
+        sender, *recipients = plan.sample(COUNTRIES, plan.choice([2, 2, 3]))
         created = (START - timedelta(days=2) + timedelta(seconds=plan.randrange(span))).replace(microsecond=0)
-        header = c.header(sender, recipient, created, area=plan.choice(list(CrimeArea)))
-        await c.exchange(header)
-        answer = None
-        if plan.random() < 0.5:
-            answer = float(plan.randrange(60, 86400 * 3))
-            await c.send(
-                recipient, c.record(header, "answered", recipient, created + timedelta(seconds=answer))
-            )
-        made.append((header, answer))
+        for enquiry in c.enquiry(sender, recipients, created, area=plan.choice(list(CrimeArea))):
+            if plan.random() < 0.1:  # only the recipient reports it: in no figure but its own column
+                receipt = c.receipt(enquiry, created)
+                assert await c.send(
+                    enquiry.header.recipient, c.record(enquiry, "received", created, receipt)
+                ) == [None]
+                unproven.append(enquiry)
+                continue
+            await c.deliver(enquiry)
+            answer = None
+            if plan.random() < 0.5:
+                answer = float(plan.randrange(60, 86400 * 3))
+                await c.answer(enquiry, created + timedelta(seconds=answer))
+            made.append((enquiry, answer))
     shift = timedelta(hours=offset_hours)
     period = Period(
         name="tz", start=START - shift, end=END - shift, participants=COUNTRIES, coordinator="XI-COORD"
     )
-    inside = [(h, a) for h, a in made if period.start <= h.created_at < period.end]
+    inside = [(e.header, a) for e, a in made if period.start <= e.header.created_at < period.end]
     tallies = await compute(c.store, period, c.now[0], c.service.grace_s)
     assert tallies.totals.enquiries == len(inside)
+    assert tallies.totals.unproven == sum(
+        1 for e in unproven if period.start <= e.header.created_at < period.end
+    )
+    assert tallies.totals.enquiry_threads == len({h.thread for h, _ in inside})
     assert tallies.totals.answered == sum(1 for _, a in inside if a is not None)
     assert {d.key: d.count for d in tallies.days} == dict(
         Counter(format_time(h.created_at)[:10] for h, _ in inside)
@@ -289,6 +207,8 @@ async def test_whole_day_cells_and_edge_rows_add_up_for_any_time_zone(
     assert {(p.sender, p.recipient): p.count for p in tallies.pairs} == dict(
         Counter((h.sender, h.recipient) for h, _ in inside)
     )
+    for flow in tallies.countries:
+        assert flow.threads_sent == len({h.thread for h, _ in inside if h.sender == flow.country})
     for response in tallies.response_by_country:
         times = [a for h, a in inside if a is not None and h.recipient == response.key]
         assert response.median_s == pytest.approx(nearest_rank(times, 0.5), abs=0.01)

@@ -24,6 +24,7 @@ TALLIES = Tallies(
     end="2015-10-28T00:00:00.000Z",
     as_of="2015-11-25T00:00:00.000Z",
     totals=Totals(
+        enquiry_threads=6,
         enquiries=7,
         replies=4,
         answered=4,
@@ -31,12 +32,43 @@ TALLIES = Tallies(
         overdue=2,
         unconfirmed=0,
         disputed=1,
+        unproven=2,
         countries_active=3,
     ),
     countries=[
-        CountryFlow(country="AU", sent=1, received=2, replies_sent=2, answered=2, outstanding=0, overdue=0),
-        CountryFlow(country="MY", sent=2, received=4, replies_sent=2, answered=2, outstanding=2, overdue=2),
-        CountryFlow(country="TH", sent=4, received=1, replies_sent=0, answered=0, outstanding=1, overdue=0),
+        CountryFlow(
+            country="AU",
+            threads_sent=1,
+            sent=1,
+            received=2,
+            replies_sent=2,
+            answered=2,
+            outstanding=0,
+            overdue=0,
+            unproven=0,
+        ),
+        CountryFlow(
+            country="MY",
+            threads_sent=2,
+            sent=2,
+            received=4,
+            replies_sent=2,
+            answered=2,
+            outstanding=2,
+            overdue=2,
+            unproven=2,
+        ),
+        CountryFlow(
+            country="TH",
+            threads_sent=3,
+            sent=4,
+            received=1,
+            replies_sent=0,
+            answered=0,
+            outstanding=1,
+            overdue=0,
+            unproven=0,
+        ),
     ],
     pairs=[PairCount(sender="TH", recipient="MY", count=3, answered=1)],
     days=[Count(key="2015-09-28", count=4), Count(key="2015-10-01", count=3)],
@@ -81,9 +113,9 @@ def test_markdown_and_csv_carry_every_figure() -> None:
     markdown = render(REPORT, "md")
     for label in FIGURES.values():
         assert label in markdown
-    assert "| MY | 2 | 4 | 2 | 1.5 h | 2 | no return |" in markdown
+    assert "| MY | 2 | 2 | 4 | 2 | 1.5 h | 2 | 2 | no return |" in markdown
     total = next(line for line in markdown.splitlines() if line.startswith("| Total |"))
-    assert total.split("|")[2].strip() == "7"
+    assert [cell.strip() for cell in total.split("|")[2:10]] == ["6", "7", "7", "4", "", "2", "2", "40"]
     table = list(csv.reader(io.StringIO(render(REPORT, "csv"))))
     assert table[0][0] == "Country"
     assert [row[0] for row in table[1:]] == ["AU", "MY", "TH", "Total"]
@@ -110,3 +142,24 @@ def test_durations_read_as_officers_say_them() -> None:
         "1.5 h",
         "3.0 days",
     ]
+
+
+def test_every_format_says_what_it_counts() -> None:
+    """Threads (enquiries as officers count them), messages (one per recipient) and the unproven rest."""
+    for fmt in ("md", "html", "csv"):
+        text = render(REPORT, fmt).replace("&#x27;", "'")
+        for label in (
+            "Enquiries sent (threads)",
+            "Enquiry messages sent (one per recipient)",
+            "Unproven (recipient's word only)",
+        ):
+            assert label in text, (fmt, label)
+    for fmt in ("md", "html"):
+        text = render(REPORT, fmt)
+        assert "6 enquiries (threads, as officers count them) sent as 7 enquiry" in text.replace("\n", " ")
+        assert "only with the receiver" in text
+    data = json.loads(render(REPORT, "json"))
+    assert (data["tallies"]["totals"]["enquiry_threads"], data["tallies"]["totals"]["enquiries"]) == (6, 7)
+    rows = {r["country"]: r for r in data["rows"]}
+    assert (rows["TH"]["enquiries_sent"], rows["TH"]["enquiry_messages_sent"]) == (3, 4)
+    assert rows["MY"]["unproven"] == 2

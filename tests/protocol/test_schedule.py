@@ -14,12 +14,12 @@ from protocol.schedule import (
     Done,
     GiveUp,
     Item,
+    NoProof,
     PeerSchedule,
     Policy,
     Receipted,
     Refused,
     Retry,
-    Unproven,
     is_final,
 )
 
@@ -103,10 +103,10 @@ def test_a_signed_final_refusal_ends_the_item() -> None:
         Refused("cannot_open", signed=False),  # nobody vouches for it: anyone on the path could say so
         Refused("stale_timestamp", signed=True),  # signed, but it may pass later
         Refused("unknown_key", signed=True),
-        Unproven("receipt does not verify"),
+        NoProof("receipt does not verify"),
     ],
 )
-def test_anything_else_is_retried_on_its_own_until_the_give_up_age(result: Refused | Unproven) -> None:
+def test_anything_else_is_retried_on_its_own_until_the_give_up_age(result: Refused | NoProof) -> None:
     schedule = PeerSchedule(DEFAULTS)
     item = Item(1, "a", T0, attempts=3)
     [effect] = schedule.on_answer([(item, result)], T0 + DAY, jitter=0.999999)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from protocol import CrimeArea, make_receipt, sign_request, verify_receipt, verify_request
-from protocol.errors import BadSignature, CannotOpen, Malformed, NotForUs, StaleTimestamp, UnknownSender
+from protocol.errors import (
+    BadSignature,
+    CannotOpen,
+    Malformed,
+    NotForUs,
+    StaleTimestamp,
+    UnknownSender,
+    Unproven,
+)
+from protocol.models import MetadataRecord
 from protocol.outcome import Figures, make_return, open_highlights, verify_return
-from protocol.receipts import verify_record
+from protocol.receipts import receipt_digest, verify_delivery_evidence, verify_record
 from protocol.records import make_record
 from tests.protocol.helpers import NOW, SKEW, envelope, fixed_identity, world
 
@@ -74,19 +84,60 @@ def test_receipt_binds_the_exact_envelope_and_the_receiver() -> None:
 def test_records_carry_header_fields_only_and_only_parties_may_report() -> None:
     w = world()
     env = envelope(w)
-    record = make_record(env.header, "received", w.my, NOW, env.digest(), bytes(10), "digest")
+    receipt = make_receipt(env, w.my, NOW)
+    record = make_record(env.header, "received", w.my, NOW, env.digest(), bytes(10), receipt)
     verify_record(record, w.roster)
     assert set(record.wire()) <= {
         "v", "record_id", "event", "reporter", "at", "message_id", "thread", "kind", "sender", "recipient",
-        "area", "urgency", "created_at", "due_at", "in_reply_to", "envelope_digest", "receipt_digest",
-        "reporter_key", "sig",
+        "area", "urgency", "created_at", "due_at", "in_reply_to", "envelope_digest", "receipt", "receipt_digest",
+        "reply_id", "reply_digest", "reporter_key", "sig",
     }  # fmt: skip
+    assert record.receipt_digest == receipt_digest(receipt)
+    assert record.receipt is None
     with pytest.raises(BadSignature):
         verify_record(record.model_copy(update={"area": CrimeArea.MONEY_LAUNDERING}), w.roster)
     third = fixed_identity("ID", 6, 7)
-    claimed = make_record(env.header, "received", third, NOW, env.digest(), bytes(10), "digest")
+    claimed = make_record(env.header, "received", third, NOW, env.digest(), bytes(10), receipt)
     with pytest.raises(NotForUs):
         verify_record(claimed, w.roster)
+
+
+def test_a_sent_record_carries_the_receipt_that_proves_exactly_its_delivery() -> None:
+    w = world()
+    env = envelope(w)
+    receipt = make_receipt(env, w.my, NOW)
+    record = make_record(env.header, "sent", w.th, NOW, env.digest(), bytes(10), receipt)
+    assert record.receipt == receipt
+    assert verify_delivery_evidence(record, w.roster) == receipt
+    other = envelope(w, area="money_laundering")
+    forged = [
+        make_record(env.header, "sent", w.th, NOW, env.digest(), bytes(10)),  # no receipt at all
+        make_record(env.header, "sent", w.th, NOW, env.digest(), bytes(10), make_receipt(other, w.my, NOW)),
+        make_record(other.header, "sent", w.th, NOW, other.digest(), bytes(10), receipt),  # other envelope
+        record.model_copy(update={"receipt": receipt.model_copy(update={"received_at": NOW - SKEW})}),
+    ]
+    for bad in forged:
+        with pytest.raises(Unproven):
+            verify_delivery_evidence(bad, w.roster)
+
+
+def test_each_kind_of_evidence_travels_only_in_the_record_it_belongs_to() -> None:
+    w = world()
+    env = envelope(w)
+    receipt = make_receipt(env, w.my, NOW)
+    sent = make_record(env.header, "sent", w.th, NOW, env.digest(), bytes(10), receipt).wire()
+    reply = make_record(
+        env.header, "answered", w.my, NOW, env.digest(), bytes(10), None, (env.header.id, "d")
+    )
+    misplaced = [
+        sent | {"event": "received"},  # a receipt in a received record
+        sent | {"receipt_digest": "d"},  # a receipt digest in a sent record
+        sent | {"reply_id": env.header.id, "reply_digest": "d"},  # a reply named by a sent record
+        {k: v for k, v in reply.wire().items() if k != "reply_digest"},  # an answer naming half a reply
+    ]
+    for data in misplaced:
+        with pytest.raises(ValidationError):
+            MetadataRecord.model_validate(data)
 
 
 def test_outcome_return_signed_and_highlights_sealed_to_the_coordinator() -> None:

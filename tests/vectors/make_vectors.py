@@ -1,4 +1,4 @@
-"""Write ``envelope-v1.json``: fixed keys and randomness in, exact bytes out, for other implementations.
+"""Write ``envelope-v2.json``: fixed keys and randomness in, exact bytes out, for other implementations.
 
 Run from the repository root: ``.venv/bin/python -m tests.vectors.make_vectors``. The test
 ``tests/protocol/test_vectors.py`` recomputes every output from the inputs stored in the file.
@@ -19,11 +19,12 @@ from keys.roster import Role
 from protocol import EnquiryBody, Header, Urgency, due_at, make_receipt, seal, sign_request, uuid7
 from protocol.codes import Kind
 from protocol.encoding import canonical, digest_text, format_time, parse_time
-from protocol.envelope import header_digest
+from protocol.envelope import header_digest, join_batch
 from protocol.models import Person, Subjects, Vessel
+from protocol.receipts import make_refusal
 
 HERE = Path(__file__).resolve().parent
-FILE = HERE / "envelope-v1.json"
+FILE = HERE / "envelope-v2.json"
 
 INPUTS: dict[str, Any] = {
     "time": "2015-10-01T02:00:00.000Z",
@@ -90,7 +91,8 @@ def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     )
     raw = envelope.canonical_bytes()
     receipt = make_receipt(envelope, my, now + timedelta(seconds=1))
-    request = sign_request("POST", "/federation/v1/envelopes", "MY", raw, th, now)
+    refusal = make_refusal("TH", message_id, digest_text(raw), "cannot_open", my, now + timedelta(seconds=1))
+    request = sign_request("POST", "/federation/v1/envelopes", "MY", join_batch([raw]), th, now)
     return {
         "roster": roster.to_bytes().decode(),
         "header": canonical(header.wire()).decode(),
@@ -99,13 +101,14 @@ def compute(inputs: dict[str, Any]) -> dict[str, Any]:
         "envelope_digest": digest_text(raw),
         "receipt": canonical(receipt.wire()).decode(),
         "receipt_received_at": format_time(receipt.received_at),
+        "refusal": canonical(refusal.wire()).decode(),
         "request_headers": request,
     }
 
 
 def main() -> None:
     document = {
-        "description": "ncpx protocol v1 test vectors; see README.md beside this file",
+        "description": "ncpx protocol v2 test vectors; see README.md beside this file",
         "inputs": INPUTS,
         "outputs": compute(INPUTS),
     }
