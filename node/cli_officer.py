@@ -53,6 +53,19 @@ def _local(stamp: str | None) -> str:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
+FromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help="The sending country, needed only when two countries used the same message id"
+    ),
+]
+
+
+def _message_path(message_id: str, sender: str | None, action: str = "") -> str:
+    """The API path of a message (and of an action on it), naming its sender when one is given."""
+    return f"/v1/messages/{message_id}{action}" + (f"?from={sender}" if sender else "")
+
+
 def _state(item: dict[str, Any]) -> str:
     state = str(item["state"])
     return f"{state} [bold red](overdue)[/]" if item.get("overdue") else state
@@ -163,14 +176,16 @@ def register_officer(app: typer.Typer) -> None:
         message_id: Annotated[str, typer.Argument(help="Message id")],
         mark_read: Annotated[bool, typer.Option("--mark-read/--no-mark-read")] = True,
         save_attachments: Annotated[Path | None, typer.Option("--save-attachments", help="Folder")] = None,
+        sender: FromOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Open a message with its thread; a received one is marked read (the sender is told)."""
         client = Client(node, token)
-        thread = client.json("GET", f"/v1/messages/{message_id}")
+        path = _message_path(message_id, sender)
+        thread = client.json("GET", path)
         if mark_read and thread["message"]["folder"] == "inbox" and not thread["message"].get("read_at"):
-            client.json("POST", f"/v1/messages/{message_id}/read")
-            thread = client.json("GET", f"/v1/messages/{message_id}")
+            client.json("POST", _message_path(message_id, sender, "/read"))
+            thread = client.json("GET", path)
         if save_attachments is not None:
             save_attachments.mkdir(parents=True, exist_ok=True)
             for item in thread["message"]["attachments"]:
@@ -211,6 +226,7 @@ def register_officer(app: typer.Typer) -> None:
         handling: Annotated[Handling, typer.Option("--handling")] = Handling.H0,
         tlp: Annotated[Tlp, typer.Option("--tlp")] = Tlp.AMBER,
         attach: AttachOpt = None,
+        sender: FromOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Answer a received enquiry."""
@@ -220,7 +236,7 @@ def register_officer(app: typer.Typer) -> None:
             "tlp": tlp.value,
             "attachments": _attachments(attach),
         }
-        result = Client(node, token).json("POST", f"/v1/messages/{message_id}/replies", body)
+        result = Client(node, token).json("POST", _message_path(message_id, sender, "/replies"), body)
         _print_created(result, as_json)
 
     outcome_app = typer.Typer(

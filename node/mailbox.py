@@ -531,7 +531,7 @@ class Mailbox:
             raise NotFound
         if len(rows) > 1:
             raise Conflict(
-                "two participants sent a message with this id; name the sender with ?from=<country code>"
+                "two countries sent a message with this id: name the sender (ncpx --from TH, or ?from=TH in the API)"
             )
         return MessageView.of(rows[0], now)
 
