@@ -103,12 +103,14 @@ def open_body(
     key: X25519PrivateKey,
     signer: Ed25519PublicKey,
     max_attachment_bytes: int,
+    hd: bytes | None = None,
 ) -> EnquiryBody | ReplyBody:
-    """Decrypt and check a sealed body made by :func:`seal_body` for ``header``."""
+    """Decrypt and check a sealed body made by :func:`seal_body` for ``header`` (whose digest ``hd`` the caller
+    may already hold)."""
     plaintext = decrypt_with(sealed, key)
     if len(plaintext) <= DIGEST_BYTES + SIGNATURE_BYTES:
         raise Malformed("sealed content has the wrong shape")
-    hd = header_digest(header)
+    hd = hd or header_digest(header)
     if plaintext[:DIGEST_BYTES] != hd:
         raise TamperedHeader
     inner = plaintext[DIGEST_BYTES : DIGEST_BYTES + SIGNATURE_BYTES]
@@ -139,7 +141,9 @@ def envelope_from(
     if header.sender != me.participant or header.sender_key != me.signing_kid:
         raise ValueError("header names another sender or key than the one sealing it")
     sealed = encrypt_to(plaintext, to, ephemeral)
-    outer = sign(me.signing, "outer", header_digest(header) + sha256(sealed))
+    # The plaintext opens with the header digest it was made for; a plaintext made for another header gives
+    # an outer signature that no receiver accepts, since receivers digest the header themselves.
+    outer = sign(me.signing, "outer", plaintext[:DIGEST_BYTES] + sha256(sealed))
     return Envelope(header=header, sealed=sealed, sig=outer)
 
 
@@ -190,20 +194,33 @@ def verify_envelope(
 ) -> Ed25519PublicKey:
     """Check an envelope without opening it: addressee, sender key, outer signature, time, header rules.
 
-    Returns the sender's signing key so that :func:`open_envelope` need not look it up again. This is all the
-    coordinator can ever do with an envelope: it holds no key that opens one.
+    Returns the sender's signing key. This is all the coordinator could ever do with an envelope: it holds no
+    key that opens one.
     """
+    return _verified(envelope, directory, me, now, skew, max_age)[0]
+
+
+def _verified(
+    envelope: Envelope,
+    directory: KeyDirectory,
+    me: str,
+    now: datetime,
+    skew: timedelta,
+    max_age: timedelta,
+) -> tuple[Ed25519PublicKey, bytes]:
+    """:func:`verify_envelope`, also returning the header digest so that opening need not compute it again."""
     header = envelope.header
     if header.recipient != me:
         raise NotForUs
     signer = directory.signing_key(header.sender, header.sender_key, header.created_at)
-    verify(signer, "outer", header_digest(header) + sha256(envelope.sealed), envelope.sig)
+    hd = header_digest(header)
+    verify(signer, "outer", hd + sha256(envelope.sealed), envelope.sig)
     if header.created_at > now + skew:
         raise StaleTimestamp("created_at lies in the future")
     if header.created_at < now - max_age:
         raise StaleTimestamp("created_at is older than the accepted age")
     check_header(header)
-    return signer
+    return signer, hd
 
 
 def open_envelope(
@@ -217,8 +234,8 @@ def open_envelope(
     max_attachment_bytes: int,
 ) -> EnquiryBody | ReplyBody:
     """Verify and open an envelope addressed to ``me``."""
-    signer = verify_envelope(envelope, directory, me.participant, now, skew, max_age)
+    signer, hd = _verified(envelope, directory, me.participant, now, skew, max_age)
     key = me.decryption_key(envelope.header.recipient_key)
     if key is None:
         raise CannotOpen("no private key held for the named encryption key")
-    return open_body(envelope.header, envelope.sealed, key, signer, max_attachment_bytes)
+    return open_body(envelope.header, envelope.sealed, key, signer, max_attachment_bytes, hd)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +43,39 @@ def parse_outcome(model: type[Any], raw: bytes) -> str:
     except NcpxError as exc:
         return exc.code
     return "parsed"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(JSON)
+def test_canonical_is_byte_for_byte_the_reference_rfc8785_encoder(value: Any) -> None:
+    """The fast path (the C JSON writer) must never differ from the reference encoder, whatever the keys,
+    text (control characters, non-ASCII, astral planes) or integers."""
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_a_lone_surrogate_is_refused_by_name() -> None:
+    with pytest.raises(NcpxError):
+        canonical({"text": "\ud800"})
+
+
+@FAST
+@given(
+    st.recursive(
+        JSON_SCALARS | st.floats(allow_nan=False, allow_infinity=False) | st.integers(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_values_outside_the_fast_path_are_encoded_by_the_reference(value: Any) -> None:
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        expected = None
+    if expected is None:
+        with pytest.raises(NcpxError):
+            canonical(value)
+    else:
+        assert canonical(value) == expected
 
 
 @FAST
