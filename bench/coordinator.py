@@ -46,7 +46,7 @@ from keys import Identity, Roster, add_participant, new_roster, sign_roster
 from keys.roster import Role, add_period
 from node.coordinator import tallies
 from node.coordinator.service import CoordinatorService
-from node.coordinator.store import SqliteStore
+from node.coordinator.store import SqliteStore, Window
 from node.storage.database import Database
 from node.trust import Trust
 from protocol.codes import CrimeArea, Kind, Urgency, due_at
@@ -220,10 +220,10 @@ async def open_coordinator(
 
 def queries(service: CoordinatorService, period: Period) -> dict[str, Callable[[], Awaitable[Any]]]:
     store, now = service.store, service.clock()
-    w = tallies.Window(period, now)
+    w = Window(period, now)
     return {
         "countries": lambda: tallies.country_flows(store, w),
-        "pairs": lambda: tallies.grouped(store, w, "enquiry", ("sender", "recipient")),
+        "pairs": lambda: store.counts(w, Kind.ENQUIRY, ("sender", "recipient")),
         "days": lambda: tallies._counts(store, w, "created_day"),
         "areas": lambda: tallies._counts(store, w, "area"),
         "urgencies": lambda: tallies._counts(store, w, "urgency"),

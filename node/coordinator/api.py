@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from node.coordinator.report import FORMATS, build, render
 from node.coordinator.service import CoordinatorService
-from node.coordinator.tallies import Window, compute, flags, open_enquiries
+from node.coordinator.store import Window
+from node.coordinator.tallies import compute, flags, open_enquiries
 from node.federation_api import authenticated
 from node.problems import problem_body, problem_response
 from protocol.encoding import format_time

@@ -20,7 +20,8 @@ from aiohttp import web
 
 from node.coordinator.api import COORDINATOR
 from node.coordinator.report import duration
-from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, Window, compute, flags, open_enquiries
+from node.coordinator.store import Window
+from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
 from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
 from protocol.errors import NotFound
@@ -60,15 +61,12 @@ async def _officer(request: web.Request) -> str | None:
     if not session_id:
         return None
     coordinator = request.config_dict[COORDINATOR]
-    rows = await coordinator.store.query(
-        "SELECT id_hash, officer, expires_at FROM sessions WHERE id_hash = ?", (_digest(session_id),)
-    )
-    if not rows or not hmac.compare_digest(rows[0][0], _digest(session_id)):
+    session = await coordinator.store.session(_digest(session_id))
+    if session is None or not hmac.compare_digest(session.id_hash, _digest(session_id)):
         return None
-    if parse_time(rows[0][2]) < coordinator.clock():
+    if session.expires_at < coordinator.clock():
         return None
-    officer: str = rows[0][1]
-    return officer
+    return session.officer
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal, NamedTuple, Protocol
 
 from node.storage.database import Database
 from protocol.codes import Kind, due_at
-from protocol.encoding import canonical, format_time
+from protocol.encoding import canonical, format_time, parse_time
 from protocol.models import MetadataRecord
 from protocol.outcome import OutcomeReturn
+from protocol.period import Period
 from protocol.receipts import receipt_digest
 
 
@@ -33,6 +34,71 @@ class NodeReport:
     oldest_queued_at: datetime | None
     implausible: bool = False
     """The node claimed a backlog or oldest queued time beyond belief (see the coordinator service's bounds)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The exchanges a period's figures count: created inside the period, between two of its participants.
+
+    ``now`` is the moment the figures are as of, which decides what is overdue and how old an open enquiry is.
+    """
+
+    period: Period
+    now: datetime
+
+
+Dimension = Literal["sender", "recipient", "area", "urgency", "created_day"]
+"""What exchanges can be counted by: the day is the UTC day of creation."""
+
+
+class Counted(NamedTuple):
+    """Proven messages of one group, how many of them were answered, and how many were the first of a thread."""
+
+    messages: int
+    answered: int
+    threads: int
+
+
+class OpenRow(NamedTuple):
+    """An unanswered proven enquiry; ``due_at`` is its deadline from the receiver's receipt (RFC 3339 texts)."""
+
+    message_id: str
+    thread: str
+    sender: str
+    recipient: str
+    area: str
+    urgency: str
+    created_at: str
+    due_at: str | None
+    age_s: float
+    """Seconds since the receiver's receipt."""
+    overdue: bool
+
+
+class Sides(NamedTuple):
+    """What each side of an exchange reported (``None`` where that side has sent no record yet)."""
+
+    message_id: str
+    sender: str
+    recipient: str
+    kind: str
+    created_at: str
+    sent_at: str | None
+    received_at: str | None
+    sent_digest: str | None
+    received_digest: str | None
+    sent_receipt: str | None
+    received_receipt: str | None
+    header_mismatch: bool
+    """Two records of the exchange disagreed on its header."""
+
+
+class Session(NamedTuple):
+    """A dashboard session, found by the digest of its id."""
+
+    id_hash: str
+    officer: str
+    expires_at: datetime
 
 
 class CoordinatorStore(Protocol):
@@ -54,8 +120,34 @@ class CoordinatorStore(Protocol):
         """Every stored return for ``period``."""
         ...
 
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Rows of a read-only tally query (see :mod:`node.coordinator.tallies`)."""
+    async def counts(
+        self, w: Window, kind: Kind, by: tuple[Dimension, ...]
+    ) -> dict[tuple[str, ...], Counted]:
+        """The window's proven exchanges of ``kind``, counted per value of ``by`` (groups with none are absent)."""
+        ...
+
+    async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
+        """Proven enquiries past their deadline and unanswered, per answering country."""
+        ...
+
+    async def unproven_by_recipient(self, w: Window) -> dict[str, int]:
+        """Enquiry messages with no receipt from the sender's side, per the recipient that alone reports them."""
+        ...
+
+    async def answer_time(
+        self, w: Window, by: tuple[Dimension, ...], key: tuple[str, ...], rank: int
+    ) -> float | None:
+        """The ``rank``-th shortest response time in seconds (from 1) among the window's answered enquiries whose
+        ``by`` values are ``key``; None when there are fewer."""
+        ...
+
+    async def open_enquiries(self, w: Window, overdue_only: bool, limit: int) -> list[OpenRow]:
+        """At most ``limit`` unanswered proven enquiries of the window (only overdue ones if asked), oldest first."""
+        ...
+
+    async def unmatched(self, w: Window, unconfirmed_since: datetime) -> list[Sides]:
+        """The window's exchanges whose sides disagree, or that only one side has reported although the first
+        record came before ``unconfirmed_since``; oldest first."""
         ...
 
     async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None, bool]]:
@@ -65,6 +157,10 @@ class CoordinatorStore(Protocol):
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
         """Start a dashboard session (and forget expired ones)."""
+        ...
+
+    async def session(self, id_hash: str) -> Session | None:
+        """The session whose id has the digest ``id_hash``, expired or not."""
         ...
 
     async def end_session(self, id_hash: str) -> None:
@@ -119,6 +215,48 @@ The answer time is that receipt's time and the response time runs from the enqui
 rest on signatures and no party's claimed creation time moves them. Records arrive in any order, so this runs
 for every enquiry a batch touches.
 """
+
+
+class _Filter:
+    """SQL conditions and parameters selecting a window's exchanges.
+
+    Whole UTC days inside the period are read from ``tally_cells`` (kept by triggers); the partial days at its two
+    ends (a period starts and ends at local midnight, rarely at UTC midnight) are counted from the rows, so that
+    every count is exact and still costs a few thousand cells plus at most two days of rows.
+    """
+
+    def __init__(self, w: Window) -> None:
+        period = w.period
+        marks = ",".join("?" * len(period.participants))
+        self.parties = f"sender IN ({marks}) AND recipient IN ({marks})"
+        self.party_params: list[Any] = [*period.participants, *period.participants]
+        self.where = f"created_at >= ? AND created_at < ? AND {self.parties}"
+        """The period's exchanges, proven or not: add ``receipt_at IS NOT NULL`` to count only those made."""
+        self.params: list[Any] = [format_time(period.start), format_time(period.end), *self.party_params]
+        self.now = format_time(w.now)
+        first_day = period.start.date() + timedelta(
+            days=0 if period.start.timetz() == time(tzinfo=UTC) else 1
+        )
+        last_day = period.end.date()
+        if first_day >= last_day:  # shorter than a whole day: every row is an edge row
+            first_day = last_day = period.start.date()
+        self.days = [first_day.isoformat(), last_day.isoformat()]
+        """Whole days ``[first, last)`` read from the cells."""
+        whole_start = format_time(datetime.combine(first_day, time(), UTC))
+        whole_end = format_time(datetime.combine(last_day, time(), UTC))
+        self.edges = (
+            f"(created_at >= ? AND created_at < ? OR created_at >= ? AND created_at < ?) AND {self.parties}"
+        )
+        self.edge_params: list[Any] = [
+            format_time(period.start),
+            min(whole_start, format_time(period.end)),
+            max(whole_end, format_time(period.start)),
+            format_time(period.end),
+            *self.party_params,
+        ]
+
+
+_CELL_COLUMN = {"created_day": "day"}
 
 
 class SqliteStore:
@@ -258,9 +396,102 @@ class SqliteStore:
         )
         return [OutcomeReturn.model_validate_json(r[0]) for r in rows]
 
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """See :meth:`CoordinatorStore.query`."""
-        return await self.db.fetchall(sql, params)
+    async def counts(
+        self, w: Window, kind: Kind, by: tuple[Dimension, ...]
+    ) -> dict[tuple[str, ...], Counted]:
+        """See :meth:`CoordinatorStore.counts`.
+
+        Whole days come from the cells (which count proven exchanges only), the edges from the rows.
+        """
+        f = _Filter(w)
+        cells = ", ".join(_CELL_COLUMN.get(c, c) for c in by)
+        rows = ", ".join(by)
+        found: dict[tuple[str, ...], Counted] = {}
+        for sql, params in (
+            (
+                f"SELECT {cells}, sum(n), sum(answered), sum(threads) FROM tally_cells WHERE kind = ? "  # noqa: S608
+                f"AND day >= ? AND day < ? AND {f.parties} GROUP BY {cells}",
+                [kind.value, *f.days, *f.party_params],
+            ),
+            (
+                f"SELECT {rows}, count(*), count(answered_at), sum(thread_first) FROM exchanges "  # noqa: S608
+                f"WHERE kind = ? AND receipt_at IS NOT NULL AND {f.edges} GROUP BY {rows}",
+                [kind.value, *f.edge_params],
+            ),
+        ):
+            for row in await self.db.fetchall(sql, params):
+                key = tuple(row[: len(by)])
+                n, answered, threads = found.get(key, Counted(0, 0, 0))
+                more = row[len(by) :]
+                found[key] = Counted(n + more[0], answered + more[1], threads + more[2])
+        return found
+
+    async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
+        """See :meth:`CoordinatorStore.overdue_by_recipient` (read through the open-rows index).
+
+        The deadline runs from the receiver's signed receipt, and only proven enquiries have one.
+        """
+        f = _Filter(w)
+        rows = await self.db.fetchall(
+            "SELECT recipient, count(*) FROM exchanges WHERE kind = 'enquiry' AND answered_at IS NULL "  # noqa: S608
+            f"AND deadline_at < ? AND {f.where} GROUP BY recipient",
+            [f.now, *f.params],
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def unproven_by_recipient(self, w: Window) -> dict[str, int]:
+        """See :meth:`CoordinatorStore.unproven_by_recipient`.
+
+        Every record other than ``sent`` comes from the recipient, and a ``sent`` record cannot be stored without
+        its receipt, so an unproven exchange is always its recipient's word.
+        """
+        f = _Filter(w)
+        rows = await self.db.fetchall(
+            "SELECT recipient, count(*) FROM exchanges WHERE kind = 'enquiry' AND receipt_at IS NULL "  # noqa: S608
+            f"AND {f.where} GROUP BY recipient",
+            f.params,
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def answer_time(
+        self, w: Window, by: tuple[Dimension, ...], key: tuple[str, ...], rank: int
+    ) -> float | None:
+        """See :meth:`CoordinatorStore.answer_time`: one ``OFFSET`` walk along the index that holds answer times
+        in order, instead of ranking every answered row."""
+        f = _Filter(w)
+        match = " AND ".join(f"{c} = ?" for c in by)
+        rows = await self.db.fetchall(
+            f"SELECT answer_s FROM exchanges WHERE kind = 'enquiry' AND {match} AND answer_s IS NOT NULL "  # noqa: S608
+            f"AND {f.where} ORDER BY answer_s LIMIT 1 OFFSET ?",
+            [*key, *f.params, rank - 1],
+        )
+        return rows[0][0] if rows else None
+
+    async def open_enquiries(self, w: Window, overdue_only: bool, limit: int) -> list[OpenRow]:
+        """See :meth:`CoordinatorStore.open_enquiries`."""
+        f = _Filter(w)
+        extra = " AND deadline_at < ?" if overdue_only else ""
+        rows = await self.db.fetchall(
+            "SELECT message_id, thread, sender, recipient, area, urgency, created_at, deadline_at, "  # noqa: S608
+            "(julianday(?) - julianday(receipt_at)) * 86400.0, deadline_at < ? FROM exchanges "
+            f"WHERE kind = 'enquiry' AND answered_at IS NULL AND receipt_at IS NOT NULL AND {f.where}{extra} "
+            "ORDER BY created_at LIMIT ?",
+            [f.now, f.now, *f.params, *([f.now] if overdue_only else []), limit],
+        )
+        return [OpenRow._make((*r[:9], bool(r[9]))) for r in rows]
+
+    async def unmatched(self, w: Window, unconfirmed_since: datetime) -> list[Sides]:
+        """See :meth:`CoordinatorStore.unmatched`."""
+        f = _Filter(w)
+        rows = await self.db.fetchall(
+            "SELECT message_id, sender, recipient, kind, created_at, sent_at, received_at, sent_digest, "  # noqa: S608
+            "received_digest, sent_receipt, received_receipt, header_mismatch FROM exchanges WHERE "
+            f"{f.where} AND ((sent_at IS NULL OR received_at IS NULL) AND first_record_at < ? "
+            "OR header_mismatch = 1 OR sent_digest != received_digest OR sent_receipt != received_receipt) "
+            "ORDER BY created_at",
+            [*f.params, format_time(unconfirmed_since)],
+        )
+        return [Sides._make((*r[:11], bool(r[11]))) for r in rows]
 
     async def node_reports(self) -> dict[str, tuple[str, str | None, int, str | None, bool]]:
         """See :meth:`CoordinatorStore.node_reports`."""
@@ -278,6 +509,13 @@ class SqliteStore:
                 "INSERT INTO sessions (id_hash, officer, created_at, expires_at) VALUES (?, ?, ?, ?)",
                 (id_hash, officer, format_time(now), format_time(expires)),
             )
+
+    async def session(self, id_hash: str) -> Session | None:
+        """See :meth:`CoordinatorStore.session`."""
+        row = await self.db.fetchone(
+            "SELECT id_hash, officer, expires_at FROM sessions WHERE id_hash = ?", (id_hash,)
+        )
+        return Session(row[0], row[1], parse_time(row[2])) if row is not None else None
 
     async def end_session(self, id_hash: str) -> None:
         """See :meth:`CoordinatorStore.end_session`."""

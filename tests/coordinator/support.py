@@ -139,7 +139,7 @@ class Coordinator:
         return reply
 
     async def count(self, table: str) -> int:
-        rows = await self.store.query(f"SELECT count(*) FROM {table}")  # noqa: S608 - test table names
+        rows = await self.store.db.fetchall(f"SELECT count(*) FROM {table}")  # noqa: S608 - test table names
         return int(rows[0][0])
 
 
