@@ -14,6 +14,9 @@ Prints, for one run on this machine:
   verifications, one X25519 + ChaCha20-Poly1305 seal and open of the body's size, no encoding) plus the CPU of
   one bare aiohttp POST in both processes; ``cpu_ratio`` is ncpx's CPU per message over that floor.
 
+With ``--profile-dir``, py-spy samples both nodes and the load generator during the full-load run, and each
+thread's CPU time is written beside the samples, for ``bench/profile_summary.py``.
+
 The last line is JSON: {"delivered_per_s", "p50_ms", "p99_ms", "rss_mb", "floor_per_s", "ratio",
 "cpu_us_per_msg", "cpu_us_sender", "cpu_us_receiver", "cpu_us_load", "primitives_us_per_msg",
 "floor_cpu_us_per_msg", "cpu_ratio"}.
@@ -375,8 +378,8 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
 def write_thread_cpu(
     path: Path, messages: int, processes: dict[str, int], before: dict[str, dict[str, tuple[float, float]]]
 ) -> None:
-    """Each thread's user and system CPU during the full-load run, so that a profile's samples (which count a
-    thread that is runnable but waiting for a core as busy) can be weighed by the CPU each thread really used."""
+    """Each thread's user and system CPU during the full-load run, so that a profile's samples (py-spy counts
+    many waits as busy) can be weighed by the CPU each thread really used."""
     spent = {}
     for role, pid in processes.items():
         start = before[role]

@@ -1,8 +1,8 @@
 """Where each process's CPU goes per delivered message, from a ``bench/exchange.py --profile-dir`` folder.
 
-py-spy counts a thread as busy whenever it is not asleep in a wait it recognises, including while the thread is
-runnable but waiting for one of the shared cores, so raw sample shares overstate some threads several times over.
-This summary weighs samples by the CPU the kernel measured instead: each thread's user and system time during the
+py-spy's idle detection misses most waits of these processes (in one run it gave the sender's event loop 15 s of
+samples for 5.8 s of measured CPU, and an idle executor thread 2.5 s), so raw sample shares mislead. This
+summary weighs samples by the CPU the kernel measured instead: each thread's user and system time during the
 run (``threads.json``) is spread over that thread's samples, leaving out samples parked in a wait (the event
 loop's ``select``, a worker's queue ``get``), and divided by the messages delivered.
 
