@@ -14,6 +14,9 @@ Prints, for one run on this machine:
   verifications, one X25519 + ChaCha20-Poly1305 seal and open of the body's size, no encoding) plus the CPU of
   one bare aiohttp POST in both processes; ``cpu_ratio`` is ncpx's CPU per message over that floor.
 
+With ``--profile-dir``, py-spy samples both nodes and the load generator during the full-load run, and each
+thread's CPU time is written beside the samples, for ``bench/profile_summary.py``.
+
 The last line is JSON: {"delivered_per_s", "p50_ms", "p99_ms", "rss_mb", "floor_per_s", "ratio",
 "cpu_us_per_msg", "cpu_us_sender", "cpu_us_receiver", "cpu_us_load", "primitives_us_per_msg",
 "floor_cpu_us_per_msg", "cpu_ratio"}.
@@ -26,8 +29,11 @@ import asyncio
 import json
 import math
 import os
+import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,6 +73,8 @@ SIGNATURES_PER_MESSAGE = 3
 """Per delivered message: the inner and outer signatures and the receipt (the request signature is per batch)."""
 VERIFICATIONS_PER_MESSAGE = 3
 """Per delivered message: outer and inner signatures at the receiver, the receipt at the sender."""
+PROFILE_RATE = 200
+"""py-spy samples per second with ``--profile-dir``: enough for a per-function split over a few seconds of load."""
 ECHO_SERVER = """
 import sys
 from aiohttp import web
@@ -327,6 +335,69 @@ def primitives_floor(count: int) -> dict[str, float]:
     return timings
 
 
+def start_profilers(directory: Path, processes: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """Attach ``py-spy record`` to each process; each writes ``<role>.txt`` (collapsed stacks, one line per
+    stack, per thread) when stopped. ``--nonblocking`` reads the process without pausing it, which keeps the
+    profiled run's CPU per message within about a tenth of an unprofiled run's (pausing added a third)."""
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
+        raise RuntimeError("--profile-dir needs py-spy: install it with `pip install py-spy`")
+    directory.mkdir(parents=True, exist_ok=True)
+    options = [
+        "--threads",
+        "--full-filenames",
+        "--nonblocking",
+        "--rate",
+        str(PROFILE_RATE),
+        "--format",
+        "raw",
+    ]
+    return [
+        subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), *options, "--output", str(directory / f"{role}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for role, pid in processes.items()
+    ]
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """User and system CPU seconds of each thread of a process so far, by native thread id (as py-spy names them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended between listing and reading
+            continue
+        times[task.name] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return times
+
+
+def write_thread_cpu(
+    path: Path, messages: int, processes: dict[str, int], before: dict[str, dict[str, tuple[float, float]]]
+) -> None:
+    """Each thread's user and system CPU during the full-load run, so that a profile's samples (py-spy counts
+    many waits as busy) can be weighed by the CPU each thread really used."""
+    spent = {}
+    for role, pid in processes.items():
+        start = before[role]
+        spent[role] = {
+            tid: [user - start.get(tid, (0.0, 0.0))[0], system - start.get(tid, (0.0, 0.0))[1]]
+            for tid, (user, system) in thread_cpu(pid).items()
+        }
+    path.write_text(json.dumps({"messages": messages, "threads": spent}, indent=1))
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    """Interrupt each py-spy as Ctrl-C would, which makes it write its file, and wait for it to finish."""
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        profiler.wait(timeout=60)
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -342,6 +413,13 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="parallel officer API connections")
     parser.add_argument("--rate", type=float, default=100.0, help="offered load for the latency run (msg/s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="sample both nodes and the load generator with py-spy during the full-load run and write "
+        "sender.txt, receiver.txt and load.txt (collapsed stacks) here; sampling adds CPU, so take the "
+        "figures from a run without it",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ncpx-bench-"))
@@ -356,6 +434,8 @@ async def main() -> None:
             if node.process is None:
                 raise RuntimeError(f"node {node.id} is not running")
             processes[role] = node.process.pid
+        profilers = start_profilers(args.profile_dir, processes) if args.profile_dir else []
+        threads_before = {name: thread_cpu(pid) for name, pid in processes.items()}
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         submit_start = time.time()
         await push(th.url, th.token, args.n, args.concurrency, 0)
@@ -364,6 +444,9 @@ async def main() -> None:
         cpu_us = {
             name: (cpu_seconds(pid) - cpu_before[name]) / args.n * 1e6 for name, pid in processes.items()
         }
+        if args.profile_dir:
+            write_thread_cpu(args.profile_dir / "threads.json", args.n, processes, threads_before)
+            stop_profilers(profilers)
         cpu_us_per_msg = sum(cpu_us.values())
         rows = sent_rows(th)
         last = max(stamp(r[2]) for r in rows if r[2])
