@@ -127,8 +127,7 @@ def format_time(moment: datetime) -> str:
     """RFC 3339 UTC text with millisecond precision, the only time form on the wire."""
     if moment.tzinfo is None:
         raise Malformed("time without a time zone")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:

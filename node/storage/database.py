@@ -120,7 +120,8 @@ class Database:
     async def write(self, statements: Sequence[Statement]) -> None:
         """Run ``statements`` atomically, sharing one commit with concurrent callers (group commit).
 
-        Returns once the commit that contains them has reached the disk. Under load, every caller that arrives
+        For inserts whose order does not matter (they may be reordered to share calls). Returns once the commit
+        that contains them has reached the disk. Under load, every caller that arrives
         while a commit is in progress joins the next one, so one fsync serves many officers' submissions; a
         caller alone is committed at once. If a group fails, each member is retried in a transaction of its
         own, so one caller's bad statement never fails another's.
@@ -135,8 +136,10 @@ class Database:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
+                # Callers queue inserts whose order does not matter: like statements go together, one call each.
+                batch = sorted((s for statements, _ in group for s in statements), key=lambda s: s[0])
                 async with self.transaction() as conn:
-                    await run_grouped(conn, [s for statements, _ in group for s in statements])
+                    await run_grouped(conn, batch)
             except Exception:
                 for statements, future in group:
                     await self._alone(statements, future)
@@ -163,11 +166,9 @@ class Database:
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """One row of a read query (committed data only)."""
-        async with (self.reader or self.conn).execute(sql, tuple(params)) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        rows = await (self.reader or self.conn).execute_fetchall(sql, tuple(params))
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        """All rows of a read query (committed data only)."""
-        async with (self.reader or self.conn).execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        """All rows of a read query (committed data only), in one call to the reader's thread."""
+        return list(await (self.reader or self.conn).execute_fetchall(sql, tuple(params)))
