@@ -153,6 +153,18 @@ class Roster:
                 return member
         return None
 
+    def withdrawn(self, participant: str) -> bool:
+        """Whether nothing may go to ``participant`` any more: it left the roster or was revoked."""
+        member = self._by_id.get(participant)
+        return member is None or member.status is Status.REVOKED
+
+    def revoked_encryption_kids(self, participant: str) -> frozenset[str]:
+        """Ids of ``participant``'s encryption keys that were revoked: what is sealed to them must not go."""
+        member = self._by_id.get(participant)
+        if member is None:
+            return frozenset()
+        return frozenset(k.kid for k in member.encryption_keys if k.status is Status.REVOKED)
+
     def is_node(self, participant: str) -> bool:
         """Whether ``participant`` is a country node: only nodes send or receive messages, never the coordinator."""
         member = self._by_id.get(participant)

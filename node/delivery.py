@@ -85,6 +85,13 @@ def _jitter() -> float:
     return secrets.randbelow(1 << 30) / (1 << 30)
 
 
+def _recipient_key(payload: bytes) -> str | None:
+    """The encryption key id an outbox envelope was sealed to (our own bytes, so a plain read suffices)."""
+    header = json.loads(payload).get("header", {})
+    kid = header.get("recipient_key") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
 def _deadline(header: Header | None, receipt: Receipt) -> datetime | None:
     return deadline(header.kind, header.urgency, receipt.received_at) if header else None
 
@@ -247,9 +254,28 @@ class DeliveryWorker:
 
     async def _send(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         items = {row.seq: Item(row.seq, row.ref, row.queued_at, row.attempts) for row in rows}
-        expired = schedule.expired([items[r.seq] for r in rows if r.item == "envelope"], self._now())
+        roster = self.service.trust.roster
+        if roster.withdrawn(peer):
+            envelopes = [items[r.seq] for r in rows if r.item == "envelope"]
+            others = [items[r.seq] for r in rows if r.item != "envelope"]
+            log.warning("%s was revoked: %d queued message(s) end undeliverable", peer, len(envelopes))
+            await self._persist(schedule.withdrawn(envelopes, others))
+            return
+        revoked_keys = roster.revoked_encryption_kids(peer)
+        sealed_to_revoked = {
+            r.seq
+            for r in rows
+            if revoked_keys and r.item == "envelope" and _recipient_key(r.payload) in revoked_keys
+        }
+        expired = [
+            *schedule.withdrawn([items[seq] for seq in sealed_to_revoked], []),
+            *schedule.expired(
+                [items[r.seq] for r in rows if r.item == "envelope" and r.seq not in sealed_to_revoked],
+                self._now(),
+            ),
+        ]
         if expired:
-            await self._persist(list(expired))
+            await self._persist(expired)
         gone = {e.item.seq for e in expired}
         live = [r for r in rows if r.seq not in gone]
         by_kind: dict[str, list[OutboxItem]] = {}

@@ -23,11 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from protocol.errors import NcpxError, error_for_code
+from protocol.errors import NcpxError, RevokedKey, error_for_code
 from protocol.models import Receipt
 
 GAVE_UP: Final = "gave_up"
 """The code an item ends with when the give-up age passed without a receipt."""
+WITHDRAWN: Final = RevokedKey.code
+"""The code an item ends with when its recipient, or the key it was sealed to, was revoked before it went."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,11 @@ class PeerSchedule:
     def expired(self, items: Sequence[Item], now: float) -> list[GiveUp]:
         """Items too old to be worth sending: they end before the request is made."""
         return [GiveUp(i, GAVE_UP) for i in items if now - i.queued_at > self.policy.give_up_s]
+
+    def withdrawn(self, messages: Sequence[Item], others: Sequence[Item]) -> list[Effect]:
+        """The recipient was revoked (or the key the messages were sealed to): messages end as undeliverable at
+        once, never pushed to a URL the roster no longer vouches for; notices and records are dropped."""
+        return [*(GiveUp(i, WITHDRAWN) for i in messages), *(Done(i) for i in others)]
 
     def on_contact(self, now: float) -> bool:
         """A valid request came from the peer: it is up. Returns whether a wait was forgotten."""

@@ -151,3 +151,9 @@ def test_retryability_is_a_property_of_the_error_class() -> None:
     assert not is_final("a_code_from_a_newer_peer")  # unknown codes are retried, never final
     assert error_for_code("a_code_from_a_newer_peer") is NcpxError
     assert is_final("cannot_open")
+
+
+def test_a_withdrawn_recipient_ends_its_messages_and_drops_the_rest() -> None:
+    schedule = PeerSchedule(DEFAULTS)
+    message, notice = Item(1, "a", T0), Item(2, "b", T0)
+    assert schedule.withdrawn([message], [notice]) == [GiveUp(message, "revoked_key"), Done(notice)]
