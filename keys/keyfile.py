@@ -26,6 +26,10 @@ _FORMAT = "ncpx-keyfile-1"
 
 def write_private(path: Path, payload: dict[str, Any], passphrase: bytes | None) -> None:
     """Write ``payload`` (JSON) to ``path`` with mode 0600, encrypted when a passphrase is given."""
+    if passphrase is not None and not passphrase:
+        raise KeyFileError(
+            "the passphrase is empty, which would leave the key unprotected: set a passphrase, or configure none"
+        )
     plain = json.dumps(payload).encode("utf-8")
     if passphrase:
         salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)

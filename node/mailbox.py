@@ -490,13 +490,17 @@ class Mailbox:
             await run_grouped(conn, statements(records))
         return results
 
-    async def apply_read_notice(self, peer: str, message_id: str, at: datetime) -> bool:
-        """``peer`` tells us one of its officers read a message we sent it; False if the lifecycle refuses."""
+    async def apply_read_notices(self, peer: str, notices: Sequence[tuple[str, datetime]]) -> int:
+        """``peer`` tells us its officers read messages we sent it, in one transaction; returns how many of
+        them the lifecycle took (unknown ids and refused steps change nothing)."""
+        taken = 0
         async with self.db.transaction() as conn:
-            applied = await _transition(
-                conn, Folder.SENT, Event.READ_NOTICE, [message_id], format_time(at), peer
-            )
-        return any(a.error is None for a in applied)
+            for message_id, at in notices:
+                applied = await _transition(
+                    conn, Folder.SENT, Event.READ_NOTICE, [message_id], format_time(at), peer
+                )
+                taken += sum(a.error is None for a in applied)
+        return taken
 
     async def mark_read(
         self, message_id: str, sender: str, now: datetime, extra: Sequence[Effect] = ()

@@ -340,8 +340,14 @@ class NodeService:
         return IncomingResult(id=claimed, error=error, refusal=refusal)
 
     async def receive_statuses(self, sender: str, statuses: Sequence[Any]) -> int:
-        """Apply ``read`` notices from ``sender`` about messages we sent it; returns how many applied."""
-        applied = 0
+        """Apply ``read`` notices from ``sender`` about messages we sent it; returns how many applied.
+
+        The batch is checked as a whole before anything is applied, then applied in one transaction: a bad notice
+        refuses the batch and changes nothing. A time a little ahead of our clock (within the skew) is taken as
+        now; further ahead is refused.
+        """
+        now = self.clock()
+        notices: list[tuple[str, datetime]] = []
         for status in statuses:
             if not isinstance(status, dict) or status.get("state") != "read":
                 raise Malformed("status must be {message_id, state: read, at}")
@@ -349,10 +355,10 @@ class NodeService:
             if not isinstance(message_id, str) or not isinstance(at, str):
                 raise Malformed("status must be {message_id, state: read, at}")
             read_at = parse_time(at)
-            if read_at > self.clock() + self.config.skew:
+            if read_at > now + self.config.skew:
                 raise StaleTimestamp("a read notice cannot be dated in the future")
-            applied += await self.mailbox.apply_read_notice(sender, message_id, read_at)
-        return applied
+            notices.append((check_uuid(message_id), min(read_at, now)))
+        return await self.mailbox.apply_read_notices(sender, notices)
 
     async def offer_roster(self, candidate: SignedRoster) -> bool:
         """A newer roster from a peer or the operator's file."""

@@ -104,7 +104,8 @@ def verify_request(
     at = parse_time(stamp)
     if format_time(at) != stamp:
         raise Malformed("timestamp not in canonical form")
-    if not hmac.compare_digest(digest, content_digest(body)):
+    # Compared as bytes: a header may hold any text, and str comparison refuses non-ASCII with a TypeError.
+    if not hmac.compare_digest(digest.encode("utf-8", "replace"), content_digest(body).encode("ascii")):
         raise BadSignature("body does not match Content-Digest")
     signer = directory.signing_key(sender, kid, at)
     verify(signer, "request", _base(method, path, sender, recipient, kid, stamp, digest), signature)

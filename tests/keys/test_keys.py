@@ -81,6 +81,12 @@ def test_passphrase_protected_key_file(tmp_path: Path) -> None:
         Identity.load(tmp_path)
 
 
+def test_an_empty_passphrase_is_refused_instead_of_writing_the_key_in_clear(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="empty"):
+        Identity.generate("TH").save(tmp_path, b"")
+    assert not (tmp_path / "identity.key").exists()
+
+
 def test_authority_key_file(tmp_path: Path) -> None:
     path = tmp_path / "authority.key"
     key = generate_authority(path)

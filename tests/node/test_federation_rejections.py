@@ -110,6 +110,13 @@ async def test_bad_request_signature(bench: Bench) -> None:
     await bench.refused(response, "bad_signature", 401)
 
 
+async def test_non_ascii_content_digest_is_a_bad_signature_not_a_crash(bench: Bench) -> None:
+    response = await bench.send(
+        bench.fed.envelope("TH", "MY"), tweak=lambda h: h.__setitem__("Content-Digest", "sha-256=:é:")
+    )
+    await bench.refused(response, "bad_signature", 401)
+
+
 async def test_request_body_changed_after_signing(bench: Bench) -> None:
     other = content_digest(batch(bench.fed.envelope("TH", "MY")))
     response = await bench.send(
@@ -468,3 +475,22 @@ async def test_an_envelope_of_protocol_version_1_is_refused_by_name(bench: Bench
     response = await bench.send(wire)
     problem = await bench.refused(response, "unsupported_version", 400)
     assert "upgraded" in problem["detail"]
+
+
+async def test_a_status_batch_is_checked_whole_and_applied_at_once(bench: Bench) -> None:
+    created = await bench.my.call(
+        "POST", "/v1/enquiries", body={"recipients": ["TH"], "area": "other", "subject": "s", "text": "t"}
+    )
+    message_id = created["messages"][0]["id"]
+    ahead = format_time(datetime.now(UTC) + timedelta(minutes=2))  # within the skew: taken as now
+    good = {"message_id": message_id, "state": "read", "at": ahead}
+    refused = await post_signed(
+        bench.session, bench.my, STATUS, canonical({"statuses": [good, {"state": "read"}]}), bench.th
+    )
+    refused.problem("malformed", 400)
+    [row] = bench.my.rows("SELECT read_at FROM messages WHERE id = ?", (message_id,))
+    assert row["read_at"] is None  # the good notice in front of the bad one was not applied either
+    ok = await post_signed(bench.session, bench.my, STATUS, canonical({"statuses": [good]}), bench.th)
+    assert ok.json() == {"applied": 1}
+    [row] = bench.my.rows("SELECT read_at FROM messages WHERE id = ?", (message_id,))
+    assert row["read_at"] < ahead
