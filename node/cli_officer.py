@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from node.client import Client
 from protocol.codes import CrimeArea, Handling, Tlp, Urgency
@@ -59,6 +61,26 @@ FromOpt = Annotated[
         "--from", help="The sending country, needed only when two countries used the same message id"
     ),
 ]
+
+
+def printable(text: str) -> str:
+    """A peer's text as it may reach a terminal: never read as markup (callers print it as ``Text``), and
+    without control or formatting characters (escape sequences, bidi overrides), line breaks and tabs kept."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+def _save_new(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` as ``name`` in ``folder``, never over an existing file (``name (1).ext`` and so on)."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for number in range(10_000):
+        target = folder / (name if number == 0 else f"{stem} ({number}){suffix}")
+        try:
+            with target.open("xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            continue
+        return target
+    raise FileExistsError(f"{folder} already holds 10,000 files named like {name}")
 
 
 def _message_path(message_id: str, sender: str | None, action: str = "") -> str:
@@ -190,7 +212,7 @@ def register_officer(app: typer.Typer) -> None:
             save_attachments.mkdir(parents=True, exist_ok=True)
             for item in thread["message"]["attachments"]:
                 _, raw, _ = client.request("GET", item["url"])
-                (save_attachments / Path(item["name"]).name).write_bytes(raw)
+                _save_new(save_attachments, Path(item["name"]).name, raw)
         if as_json:
             out.print_json(json.dumps(thread))
             return
@@ -209,11 +231,14 @@ def register_officer(app: typer.Typer) -> None:
                 receipt = message["receipt"]
                 out.print(f"receipt: signed by {receipt['receiver']} at {_local(receipt['received_at'])}")
             if message.get("subject"):
-                out.print(f"[bold]{message['subject']}[/]", highlight=False)
-            out.print(message["text"], highlight=False, markup=False)
+                out.print(Text(printable(message["subject"]), style="bold"))
+            out.print(Text(printable(message["text"])))
             for item in message["attachments"]:
                 out.print(
-                    f"attachment {item['index']}: {item['name']} ({item['media_type']}, {item['size']} bytes)"
+                    Text(
+                        f"attachment {item['index']}: {printable(item['name'])} "
+                        f"({item['media_type']}, {item['size']} bytes)"
+                    )
                 )
 
     @app.command("reply")

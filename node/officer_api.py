@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -296,12 +297,12 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "download_attachment", message_id, "ok", service.clock()
     )
-    safe_name = item.name.replace('"', "_")
+    ascii_name = item.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return web.Response(
         body=item.data,
         content_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(item.name)}",
             "X-Content-Type-Options": "nosniff",
             "X-Ncpx-Media-Type": item.media_type,
         },

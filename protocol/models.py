@@ -7,7 +7,7 @@ forbids unknown fields: a field a peer invents is refused, never silently droppe
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -196,13 +196,23 @@ class Evaluation(Model):
     information: InformationAccuracy
 
 
-_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,200}$")
+def check_file_name(name: str) -> str:
+    """A file name that is safe to show and to save anywhere: no path, no hidden or special name, and no
+    control or format characters (a right-to-left override, U+202E, can make an ``.exe`` read as a ``.jpg``)."""
+    if not 1 <= len(name) <= 200 or name.startswith(".") or "/" in name or "\\" in name:
+        raise ValueError("attachment names are 1 to 200 characters, with no path and no leading dot")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        raise ValueError("attachment names hold no control or formatting characters")
+    return name
+
+
+FileName = Annotated[str, AfterValidator(check_file_name)]
 
 
 class Attachment(Model):
     """A file travelling inside the sealed body."""
 
-    name: Annotated[str, Field(pattern=_SAFE_NAME.pattern)]
+    name: FileName
     media_type: Annotated[str, Field(pattern=r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$", max_length=127)]
     data: B64Bytes
 

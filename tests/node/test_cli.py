@@ -150,3 +150,34 @@ async def test_unreachable_node(tmp_path: Path) -> None:
     result = await ncpx(f"http://127.0.0.1:{free_port()}", "peers", "--json", token="ncpx_x")
     assert result.code == 6
     assert "[config]" in result.err
+
+
+async def test_peer_text_is_printed_as_text_and_saved_files_are_never_overwritten(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    th, my = nodes
+    attachment = {"name": "photo.jpg", "media_type": "image/jpeg", "data": "AAEC"}
+    created = await th.call(
+        "POST",
+        "/v1/enquiries",
+        body={
+            "recipients": ["MY"],
+            "area": "other",
+            "subject": "[/] [link=https://evil.example]click[/link]",
+            "text": "first line\x1b[2J\u202eend",
+            "attachments": [attachment],
+        },
+    )
+    enquiry = created["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(enquiry, "sent", "delivered"), what="delivery")
+    shown = await ncpx(my, "show", enquiry)
+    assert shown.code == 0, shown.err
+    assert "[/] [link=https://evil.example]click[/link]" in shown.out  # shown as written, never as markup
+    assert "\x1b" not in shown.out
+    assert "\u202e" not in shown.out
+    assert "first line[2Jend" in shown.out
+    saved = tmp_path / "saved"
+    for _ in range(2):
+        assert (await ncpx(my, "show", enquiry, "--save-attachments", str(saved))).code == 0
+    assert sorted(p.name for p in saved.iterdir()) == ["photo (1).jpg", "photo.jpg"]
+    assert (saved / "photo (1).jpg").read_bytes() == (saved / "photo.jpg").read_bytes() == b"\x00\x01\x02"

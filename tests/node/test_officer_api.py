@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
@@ -259,7 +260,10 @@ async def test_attachments_download_exact_bytes(pair: Pair) -> None:
             assert response.body == data
             assert response.headers["X-Content-Type-Options"] == "nosniff"
             assert response.headers["Content-Disposition"].startswith("attachment;")
-            assert '"' not in response.headers["Content-Disposition"].split('filename="', 1)[1][:-1]
+            disposition = response.headers["Content-Disposition"]
+            ascii_name, encoded = disposition.split('filename="', 1)[1].split("\"; filename*=UTF-8''")
+            assert '"' not in ascii_name
+            assert unquote(encoded) == info["name"]  # the exact name, percent-encoded (RFC 6266)
     missing = await pair.my.request("GET", f"/v1/messages/{message_id}/attachments/3")
     missing.problem("not_found", 404)
     (await pair.my.request("GET", f"/v1/messages/{message_id}/attachments/x")).problem("not_found", 404)

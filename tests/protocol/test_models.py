@@ -83,3 +83,17 @@ def test_every_error_has_a_unique_stable_code_and_type() -> None:
         assert problem_type(cls.code).endswith("/" + cls.code)
         assert 400 <= cls.status < 600
     assert error_for_code("no-such-code") is NcpxError
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", ".bashrc", "a/b.txt", "a\\b.txt", "photo\u202egpj.exe", "bell\x07.txt", "x" * 201],
+)
+def test_unsafe_attachment_names_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        Attachment(name=name, media_type="text/plain", data=b"x")
+
+
+@pytest.mark.parametrize("name", ["scan 1.pdf", "ภาพถ่าย.jpg", "report.v2.docx"])
+def test_ordinary_attachment_names_pass(name: str) -> None:
+    assert Attachment(name=name, media_type="text/plain", data=b"x").name == name
