@@ -31,6 +31,8 @@ class Limits(BaseModel):
     """Largest HTTP request body accepted, on every endpoint."""
     max_attachment_bytes: int = Field(default=10 * MiB, ge=0)
     """Largest total attachment size per message."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest time a request body may take to arrive, on every endpoint."""
     clock_skew_s: int = Field(default=300, ge=1)
     """Accepted difference between a peer's clock and ours for request timestamps."""
     max_message_age_s: int = Field(default=86400, ge=60)

@@ -17,7 +17,7 @@ from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
 from protocol.envelope import split_batch
 from protocol.errors import Malformed, UnknownKey, UnknownSender
-from protocol.requests import SENDER, SignedRequest, verify_request
+from protocol.requests import SENDER, SignedRequest, check_body, verify_request_head
 
 SERVICE = web.AppKey("service", NodeService)
 WORKER = web.AppKey("worker", DeliveryWorker)
@@ -40,15 +40,17 @@ async def authenticated(request: web.Request) -> tuple[SignedRequest, Any]:
 
 
 async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, bytes]:
-    """Verify a federation request's signature; its body as it arrived. The signer counts as alive."""
+    """Verify a federation request's signature; its body as it arrived. The signer counts as alive.
+
+    The signature headers are checked before a byte of the body is read: a caller that cannot sign as a
+    roster member never gets a buffer filled, however large a body it announces.
+    """
     service = request.config_dict[SERVICE]
-    body = await read_body(request, service.config.limits.max_request_bytes)
     try:
-        signed = verify_request(
+        signed = verify_request_head(
             request.method,
             request.path,
             request.headers,
-            body,
             service.trust.roster,
             service.me,
             service.clock(),
@@ -61,6 +63,8 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         if member is not None:
             request.config_dict[WORKER].fetch_roster_soon(member)
         raise
+    body = await read_body(request, service.config.limits)
+    check_body(signed, body)
     request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, body
 

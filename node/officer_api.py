@@ -167,7 +167,7 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
 async def create_enquiry(request: web.Request) -> web.Response:
     """POST /v1/enquiries."""
     service = _service(request)
-    raw = await read_body(request, service.config.limits.max_request_bytes)
+    raw = await read_body(request, service.config.limits)
     new = _parse(NewEnquiry, raw)
     officer: str = request[OFFICER]
     return await _create(
@@ -184,7 +184,7 @@ async def create_reply(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/replies."""
     service = _service(request)
     message_id = _message_id(request)
-    raw = await read_body(request, service.config.limits.max_request_bytes)
+    raw = await read_body(request, service.config.limits)
     new = _parse(NewReply, raw)
     officer: str = request[OFFICER]
     return await _create(
@@ -351,7 +351,7 @@ async def peers(request: web.Request) -> web.Response:
 async def submit_outcome(request: web.Request) -> web.Response:
     """POST /v1/outcomes: this country's signed outcome return, queued for the coordinator."""
     service = _service(request)
-    raw = await read_body(request, service.config.limits.max_request_bytes)
+    raw = await read_body(request, service.config.limits)
     new = _parse(NewOutcome, raw)
     officer: str = request[OFFICER]
     audit = Audit(service.clock(), officer, "submit_outcome", new.period, "ok")

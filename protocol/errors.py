@@ -146,6 +146,15 @@ class UnsupportedVersion(PeerError):
     title = "Protocol version not supported"
 
 
+class RequestTimeout(PeerError):
+    """The request body did not arrive within the time allowed for it."""
+
+    code = "request_timeout"
+    title = "Request body too slow"
+    status = 408
+    retryable = True
+
+
 class StaleTimestamp(PeerError):
     """A timestamp lies outside the accepted clock-skew window."""
 
@@ -276,6 +285,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     ExpiredKey,
     Replayed,
     UnsupportedVersion,
+    RequestTimeout,
     StaleTimestamp,
     ImplausibleTime,
     Unproven,

@@ -8,6 +8,7 @@ anywhere else, and nothing on the page is more than metadata: ids, countries, co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -24,7 +25,7 @@ from node.coordinator.store import Window
 from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
 from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
-from protocol.errors import NotFound
+from protocol.errors import NotFound, RequestTimeout, TooLarge
 from protocol.period import Period
 
 COOKIE = "ncpx_session"
@@ -94,6 +95,10 @@ def _login_form(message: str = "") -> str:
     )
 
 
+LOGIN_FORM_BYTES = 4096
+LOGIN_FORM_SECONDS = 10.0
+
+
 def _same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     return origin is None or origin == f"{request.scheme}://{request.host}"
@@ -103,7 +108,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     """POST /dashboard/login: a valid coordinator token opens a session."""
     if not _same_origin(request):
         return _page("ncpx coordinator", _login_form("Sign-in refused."), 403)
-    form = await request.post()
+    # Read before anyone is authenticated: only a token's worth of bytes, and not slowly.
+    if request.content_length is None or request.content_length > LOGIN_FORM_BYTES:
+        raise TooLarge("a sign-in form holds a token and nothing more")
+    try:
+        async with asyncio.timeout(LOGIN_FORM_SECONDS):
+            form = await request.post()
+    except TimeoutError as exc:
+        raise RequestTimeout("the sign-in form did not arrive in time") from exc
     token = form.get("token")
     officer = (
         await request.config_dict[OFFICERS].authenticate(token) if isinstance(token, str) and token else None

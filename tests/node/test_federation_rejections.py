@@ -6,6 +6,7 @@ MY is the node under test; TH, ID and outsiders are played by this test with rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from protocol.encoding import b64e, canonical, format_time, sha256
 from protocol.envelope import Envelope, header_digest, seal_body
 from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
-from protocol.requests import content_digest
+from protocol.requests import content_digest, sign_request
 from protocol.signing import key_id, sign
 from tests.node.support import ENVELOPES, HELLO, STATUS, Federation, Node, Response, batch, http, post_signed
 
@@ -440,17 +441,60 @@ async def test_unknown_route_and_method_are_problems(bench: Bench) -> None:
 
 
 async def test_chunked_body_above_limit(bench: Bench) -> None:
-    """Without a Content-Length the limit still holds while reading."""
+    """Without a Content-Length the limit still holds while reading, for a peer that signed the request."""
+    body = b"x" * 8192 * 20
 
     async def chunks() -> Any:
-        for _ in range(20):
-            yield b"x" * 8192
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
 
-    async with bench.session.post(
-        bench.my.url + ENVELOPES, data=chunks(), headers={"Content-Type": "application/json"}
-    ) as raw:
+    headers = sign_request("POST", ENVELOPES, "MY", body, bench.th, datetime.now(UTC))
+    async with bench.session.post(bench.my.url + ENVELOPES, data=chunks(), headers=headers) as raw:
         response = Response(raw.status, raw.content_type, await raw.read(), dict(raw.headers))
     await bench.refused(response, "too_large", 413)
+
+
+async def test_an_unsigned_body_is_refused_before_it_is_read(bench: Bench) -> None:
+    """A 30 MiB body announced by nobody the roster names: the answer comes before a byte of it is sent."""
+    host, port = "127.0.0.1", bench.my.config.listen_port
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            f"POST {ENVELOPES} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-ndjson\r\n"
+            f"Content-Length: {30 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 401")
+    assert bench.my.count() == 0
+
+
+async def test_a_body_trickling_in_is_cut_off(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    fed = federation(["TH", "MY"])
+    my = await fed.start("MY", limits=Limits(body_timeout_s=0.5))
+    body = batch(fed.envelope("TH", "MY"))
+    headers = sign_request("POST", ENVELOPES, "MY", body, fed.identities["TH"], datetime.now(UTC))
+    stalled = asyncio.Event()
+
+    async def trickle() -> Any:
+        yield body[:10]
+        await stalled.wait()  # the rest never comes while the node waits
+        yield body[10:]
+
+    try:
+        async with (
+            asyncio.timeout(10),
+            session.post(my.url + ENVELOPES, data=trickle(), headers=headers) as raw,
+        ):
+            response = Response(raw.status, raw.content_type, await raw.read(), dict(raw.headers))
+    finally:
+        stalled.set()
+    response.problem("request_timeout", 408)
+    assert my.count() == 0
 
 
 @pytest.mark.parametrize("path", [STATUS, HELLO])

@@ -147,7 +147,13 @@ def test_items_without_receipts_are_done_dropped_or_retried() -> None:
 
 def test_retryability_is_a_property_of_the_error_class() -> None:
     retryable = {cls.code for cls in ALL_ERRORS if cls.retryable}
-    assert retryable == {"unknown_sender", "unknown_key", "stale_timestamp", "no_usable_key"}
+    assert retryable == {
+        "unknown_sender",
+        "unknown_key",
+        "stale_timestamp",
+        "no_usable_key",
+        "request_timeout",
+    }
     assert not is_final("a_code_from_a_newer_peer")  # unknown codes are retried, never final
     assert error_for_code("a_code_from_a_newer_peer") is NcpxError
     assert is_final("cannot_open")
