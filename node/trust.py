@@ -2,13 +2,18 @@
 
 A roster is accepted from three places (the operator's roster file, the database after a restart, a peer's
 ``/federation/v1/roster``) and only ever through :meth:`Trust.offer`, which verifies the authority's signature
-and refuses anything not newer. The accepted version is stored before it is used, so a restart cannot roll back.
+and refuses anything not newer. The accepted version is stored before it is used, so a restart cannot roll back,
+and written back to the roster file, so that the file never lags behind (and is never refused as a rollback).
+A roster file that is corrupt or older at start is set aside with a warning when the database holds a verified
+roster: a bad file never keeps a node down that could run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -16,36 +21,62 @@ from keys.identity import Identity
 from keys.roster import Role, Roster, SignedRoster, Status, parse_roster
 from node.storage.database import Database
 from node.storage.rosters import RosterStore
-from protocol.errors import ConfigError, RosterRollback
+from protocol.errors import ConfigError, NcpxError, RosterRollback
 
 log = logging.getLogger("ncpx.trust")
+
+
+def _read(path: Path | None) -> bytes | None:
+    try:
+        return path.read_bytes() if path is not None else None
+    except FileNotFoundError:
+        return None
 
 
 class Trust:
     """Identity plus current roster, shared by every part of a node."""
 
-    def __init__(self, identity: Identity, roster: Roster, db: Database) -> None:
+    def __init__(
+        self, identity: Identity, roster: Roster, db: Database, roster_file: Path | None = None
+    ) -> None:
         self.identity = identity
         self.roster = roster
         self._rosters = RosterStore(db)
+        self._file = roster_file
         self._pick_signing_key()
 
     @classmethod
     async def load(
-        cls, identity: Identity, authority: Ed25519PublicKey, db: Database, roster_file_bytes: bytes | None
+        cls, identity: Identity, authority: Ed25519PublicKey, db: Database, roster_file: Path | None
     ) -> Trust:
-        """Start from the newest of the stored roster and the roster file."""
-        candidates: list[SignedRoster] = []
+        """Start from the newest of the stored roster and the roster file, each verified."""
+        candidates: list[Roster] = []
         stored = await RosterStore(db).newest()
         if stored is not None:
-            candidates.append(parse_roster(stored))
-        if roster_file_bytes is not None:
-            candidates.append(parse_roster(roster_file_bytes))
+            candidates.append(Roster(parse_roster(stored), authority))
+        raw = _read(roster_file)
+        if raw is not None:
+            try:
+                candidates.append(Roster(parse_roster(raw), authority))
+            except NcpxError as exc:
+                if not candidates:
+                    raise ConfigError(
+                        f"the roster file {roster_file} cannot be used ({exc.code}): put the authority's signed "
+                        "roster.json there"
+                    ) from exc
+                log.warning(
+                    "roster file %s not used (%s); starting from the verified roster version %d kept in the "
+                    "database, and writing it back",
+                    roster_file,
+                    exc.code,
+                    candidates[0].version,
+                )
         if not candidates:
             raise ConfigError("no roster: put the authority's signed roster.json in the node folder")
-        best = max((Roster(c, authority) for c in candidates), key=lambda r: r.version)
-        trust = cls(identity, best, db)
+        best = max(candidates, key=lambda r: r.version)
+        trust = cls(identity, best, db, roster_file)
         await trust._store(best)
+        trust._write_back(raw)
         return trust
 
     async def offer(self, candidate: SignedRoster, now: datetime) -> bool:
@@ -62,7 +93,29 @@ class Trust:
         self.roster = newer
         self._pick_signing_key()
         log.info("roster version %d adopted", newer.version)
+        self._write_back(_read(self._file))
         return True
+
+    def _write_back(self, current: bytes | None) -> None:
+        """Make the roster file hold the roster in use (atomically: a reader sees the old file or the new)."""
+        signed = self.roster.signed.to_bytes()
+        if self._file is None or current == signed:
+            return
+        temporary = self._file.with_name(f".{self._file.name}.{os.getpid()}.tmp")
+        try:
+            with temporary.open("wb") as handle:
+                handle.write(signed)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self._file)
+        except OSError as exc:  # a read-only mount: the database still holds the roster
+            temporary.unlink(missing_ok=True)
+            log.warning(
+                "roster file %s not updated (%s); the database holds version %d",
+                self._file,
+                exc,
+                self.roster.version,
+            )
 
     async def _store(self, roster: Roster, now: datetime | None = None) -> None:
         accepted_at = now or roster.signed.roster.issued_at
