@@ -186,32 +186,39 @@ class DeliveryWorker:
             await asyncio.wait_for(wake.wait(), timeout=seconds)
 
     async def _loop(self, peer: str) -> None:
+        """Run this peer's turns for as long as the node runs: a turn that fails in any way (the disk, a bug)
+        is logged and counted as a failed attempt, and the loop goes on after the backoff, never dying quietly."""
         schedule = self.schedule(peer)
-        wake = self._wakes[peer]
         while True:
-            wait = schedule.next_wakeup(self._now())
-            if wait > 0:
-                wake.clear()
-                await self._sleep(peer, wait)
-                continue
-            wake.clear()
-            items = await self.mailbox.due_items(peer, self.delivery.batch_size, self._now())
-            if not items:
-                waiting = await self.mailbox.next_due(peer)
-                await self._sleep(peer, IDLE_S if waiting is None else max(0.0, waiting - self._now()))
-                continue
             try:
-                await self._send(peer, schedule, items)
-            except TransportError as exc:
-                schedule.on_failure(self._now(), str(exc), _jitter())
-                await self.mailbox.record_delivery_error(
-                    [i.ref for i in items if i.item == "envelope"], "peer unreachable; will retry"
-                )
+                await self._turn(peer, schedule)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug must not stop delivery to this peer for good
-                log.exception("delivery to %s failed unexpectedly", peer)
+            except Exception:
+                log.exception("delivery to %s failed unexpectedly; it will be retried", peer)
                 schedule.on_failure(self._now(), "internal error", _jitter())
+
+    async def _turn(self, peer: str, schedule: PeerSchedule) -> None:
+        """Wait until the schedule allows, then send one batch and settle what came back."""
+        wake = self._wakes[peer]
+        wait = schedule.next_wakeup(self._now())
+        if wait > 0:
+            wake.clear()
+            await self._sleep(peer, wait)
+            return
+        wake.clear()
+        items = await self.mailbox.due_items(peer, self.delivery.batch_size, self._now())
+        if not items:
+            waiting = await self.mailbox.next_due(peer)
+            await self._sleep(peer, IDLE_S if waiting is None else max(0.0, waiting - self._now()))
+            return
+        try:
+            await self._send(peer, schedule, items)
+        except TransportError as exc:
+            schedule.on_failure(self._now(), str(exc), _jitter())
+            await self.mailbox.record_delivery_error(
+                [i.ref for i in items if i.item == "envelope"], "peer unreachable; will retry"
+            )
 
     async def _persist(
         self,

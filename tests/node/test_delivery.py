@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -188,3 +189,27 @@ async def test_envelope_too_large_for_the_peer_does_not_block_the_queue(
     item = await wait_for(lambda: th.state_is(huge, "sent", "undeliverable"), what="the give-up")
     assert item["last_error"] == "gave_up"
     assert [r["id"] for r in my.rows("SELECT id FROM messages")] == [small]
+
+
+async def test_a_storage_fault_in_the_delivery_loop_is_survived(
+    federation: Callable[..., Federation],
+) -> None:
+    """The outbox cannot be read for a while (here: taken away under the running node): the peer's loop logs
+    it, backs off and goes on, and the queued message is delivered once the outbox is back."""
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    message_id = await send(th, "MY")
+    await wait_for(lambda: th.worker.peers["MY"].failures >= 1, what="MY unreachable")
+    conn = sqlite3.connect(th.db_path)
+    try:
+        conn.execute("ALTER TABLE outbox RENAME TO outbox_away")
+        conn.commit()
+        th.worker.peer_alive("MY")  # its next turn reads the outbox at once, and fails
+        await wait_for(lambda: th.worker.peers["MY"].last_error == "internal error", what="the failed turn")
+        assert not th.worker._tasks["MY"].done()  # the loop lives on
+        conn.execute("ALTER TABLE outbox_away RENAME TO outbox")
+        conn.commit()
+    finally:
+        conn.close()
+    await fed.start("MY")
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery after the fault")
