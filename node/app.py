@@ -94,10 +94,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def _refresh_roster(app: web.Application) -> None:
-    """Adopt a newer roster dropped in the roster file or held by a peer, periodically."""
+    """Periodically: adopt a newer roster dropped in the roster file or held by a peer, and forget answers
+    kept for Idempotency-Keys longer than a day."""
     service, worker = app[SERVICE], app[WORKER]
     while True:
         await asyncio.sleep(service.config.delivery.roster_refresh_s)
+        await app[OFFICERS].forget_answers(service.clock())
         raw = _read_roster_file(service.config)
         if raw is not None:
             try:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -52,7 +53,8 @@ FOLDERS = ("inbox", "sent", "outbox")
 STATES = ("queued", "sent", "received", "delivered", "read", "answered", "undeliverable", "overdue")
 M = TypeVar("M", bound=BaseModel)
 Submit = Callable[[Records], Awaitable[object]]
-_idempotency_locks: dict[tuple[str, str], asyncio.Lock] = {}
+_idempotency_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+"""One lock per (officer, key) while requests with it are in progress; a lock nobody holds is forgotten."""
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -141,10 +143,10 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
     if key is not None and not 1 <= len(key) <= 200:
         raise Malformed("Idempotency-Key must be 1 to 200 characters")
     digest = hashlib.sha256(request.path.encode() + b"\0" + raw).hexdigest()
-    lock = _idempotency_locks.setdefault((officer, key or ""), asyncio.Lock()) if key else asyncio.Lock()
+    lock = _idempotency_locks.setdefault((officer, key), asyncio.Lock()) if key else asyncio.Lock()
     async with lock:
         if key is not None:
-            stored = await officers.idempotent_response(officer, key)
+            stored = await officers.idempotent_response(officer, key, now)
             if stored is not None:
                 request_hash, status, body = stored
                 if request_hash != digest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
@@ -26,6 +26,10 @@ TOKEN_PREFIX = "ncpx_"  # noqa: S105 - a prefix that makes leaked tokens easy to
 def token_digest(token: str) -> str:
     """What is stored for a token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+ANSWERS_KEPT = timedelta(hours=24)
+"""How long the answer to a request with an Idempotency-Key is given again for a repeat of it."""
 
 
 class Officers:
@@ -63,6 +67,11 @@ class Officers:
                 raise NotFound(f"no active officer {name!r}")
             await self._audit(conn, now, "operator", "officer_revoke", name, "ok")
 
+    async def active(self, name: str) -> bool:
+        """Whether ``name`` is an officer whose token has not been revoked."""
+        row = await self.db.fetchone("SELECT 1 FROM officers WHERE name = ? AND revoked_at IS NULL", (name,))
+        return row is not None
+
     async def names(self) -> list[tuple[str, str, str | None]]:
         """(name, created_at, revoked_at) of every officer."""
         rows = await self.db.fetchall("SELECT name, created_at, revoked_at FROM officers ORDER BY name")
@@ -97,10 +106,20 @@ class Officers:
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def idempotent_response(self, officer: str, key: str) -> tuple[str, int, bytes] | None:
-        """The stored answer to an earlier request with this Idempotency-Key."""
+    async def idempotent_response(
+        self, officer: str, key: str, now: datetime
+    ) -> tuple[str, int, bytes] | None:
+        """The stored answer to an earlier request with this Idempotency-Key, for a day after it was given."""
         row = await self.db.fetchone(
-            "SELECT request_hash, status, response FROM idempotency WHERE officer = ? AND key = ?",
-            (officer, key),
+            "SELECT request_hash, status, response FROM idempotency WHERE officer = ? AND key = ? "
+            "AND created_at >= ?",
+            (officer, key, format_time(now - ANSWERS_KEPT)),
         )
         return (row[0], row[1], row[2]) if row else None
+
+    async def forget_answers(self, now: datetime) -> None:
+        """Drop answers kept for Idempotency-Keys older than a day (a key may then be used afresh)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM idempotency WHERE created_at < ?", (format_time(now - ANSWERS_KEPT),)
+            )

@@ -67,6 +67,8 @@ async def _officer(request: web.Request) -> str | None:
         return None
     if session.expires_at < coordinator.clock():
         return None
+    if not await request.config_dict[OFFICERS].active(session.officer):
+        return None  # revoking an officer ends their sessions at once
     return session.officer
 
 

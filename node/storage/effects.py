@@ -22,7 +22,8 @@ def statement(effect: Effect) -> Statement:
             (format_time(effect.at), effect.actor, effect.action, effect.target, effect.outcome),
         )
     return (
-        "INSERT INTO idempotency (officer, key, request_hash, status, response, created_at) "
+        # A key kept longer than a day may be used afresh: the new answer replaces the forgotten one.
+        "INSERT OR REPLACE INTO idempotency (officer, key, request_hash, status, response, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (
             effect.officer,

@@ -188,3 +188,14 @@ def test_tally_command_prints_tables_json_and_csv(world: Topology) -> None:
     assert "enquiries" in table
     report = ncpx("report", "--period", PERIOD, "--format", "csv", env=env)
     assert report.splitlines()[0].startswith("Country,Enquiries sent")
+
+
+def test_revoking_an_officer_ends_their_dashboard_session_at_once(world: Topology) -> None:
+    coordinator = world.nodes["XI-COORD"]
+    token = ncpx("officer", "add", "secretariat-temp", "-c", str(coordinator.config)).strip()
+    status, headers, _ = fetch(coordinator.url + "/dashboard/login", {"token": token})
+    assert status == 303
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert fetch(coordinator.url + f"/dashboard/fragment?period={PERIOD}", cookie=cookie)[0] == 200
+    ncpx("officer", "revoke", "secretariat-temp", "-c", str(coordinator.config))
+    assert fetch(coordinator.url + f"/dashboard/fragment?period={PERIOD}", cookie=cookie)[0] == 401

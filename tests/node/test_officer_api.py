@@ -380,3 +380,21 @@ async def test_size_limits_on_the_officer_api(federation: Callable[..., Federati
     big_attachment.problem("too_large", 413)
     assert th.count() == 0
     assert th.count("outbox") == 0
+
+
+async def test_an_idempotency_key_is_kept_for_a_day(pair: Pair) -> None:
+    headers = {"Idempotency-Key": "daily-0001"}
+    first = await pair.th.request("POST", "/v1/enquiries", body=enquiry(), headers=headers)
+    pair.th.clock.offset = timedelta(hours=23)
+    repeat = await pair.th.request("POST", "/v1/enquiries", body=enquiry(), headers=headers)
+    assert repeat.body == first.body  # within the day: the same answer, nothing new sent
+    pair.th.clock.offset = timedelta(hours=25)
+    later = await pair.th.request(
+        "POST", "/v1/enquiries", body=enquiry(text="Next week's question."), headers=headers
+    )
+    assert later.status == 201  # after the day: the key is free again
+    assert later.json()["thread"] != first.json()["thread"]
+    assert pair.th.count() == 2
+    pair.th.clock.offset = timedelta(hours=50)
+    await pair.th.app[OFFICERS].forget_answers(pair.th.clock())
+    assert pair.th.count("idempotency") == 0
