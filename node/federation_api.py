@@ -13,13 +13,16 @@ from aiohttp import web
 from node.delivery import DeliveryWorker
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
+from node.throttle import FailureLimiter
 from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
 from protocol.envelope import split_batch
-from protocol.errors import Malformed, UnknownKey, UnknownSender
+from protocol.errors import BadSignature, Malformed, NotForUs, UnknownKey, UnknownSender
 from protocol.requests import SENDER, SignedRequest, check_body, verify_request_head
 
 SERVICE = web.AppKey("service", NodeService)
+LIMITER = web.AppKey("limiter", FailureLimiter)
+"""Failed attempts per address, shared by every surface of the node."""
 WORKER = web.AppKey("worker", DeliveryWorker)
 
 
@@ -46,6 +49,8 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
     roster member never gets a buffer filled, however large a body it announces.
     """
     service = request.config_dict[SERVICE]
+    limiter, now, address = request.config_dict[LIMITER], service.clock(), request.remote or "unknown"
+    limiter.check(address, now)
     try:
         signed = verify_request_head(
             request.method,
@@ -62,6 +67,11 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         member = _member(service, request.headers.get(SENDER, ""))
         if member is not None:
             request.config_dict[WORKER].fetch_roster_soon(member)
+        raise
+    except (BadSignature, UnknownSender, NotForUs, Malformed):
+        # Nobody the roster names, or a forgery: counted per address. A member refused for now (a key we do
+        # not know yet, a clock off) retries with its own backoff and is not counted.
+        limiter.failed(address, now)
         raise
     body = await read_body(request, service.config.limits)
     check_body(signed, body)

@@ -36,7 +36,7 @@ from node.api_models import (
 )
 from node.delivery import DeliveryWorker
 from node.effects import Audit, Effect, KeepAnswer
-from node.federation_api import SERVICE, WORKER
+from node.federation_api import LIMITER, SERVICE, WORKER
 from node.mailbox import MessageView
 from node.officers import Officers
 from node.problems import read_body
@@ -86,12 +86,19 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
 
     It is a middleware of those sub-applications only: federation, health and the dashboard never see it.
     """
+    limiter, now = request.config_dict[LIMITER], request.config_dict[SERVICE].clock()
+    address = request.remote or "unknown"
+    limiter.check(address, now)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized
-    name = await request.config_dict[OFFICERS].authenticate(token.strip())
+    name = (
+        await request.config_dict[OFFICERS].authenticate(token.strip())
+        if scheme.lower() == "bearer" and token
+        else None
+    )
     if name is None:
+        limiter.failed(address, now)
+        await request.config_dict[OFFICERS].audit(f"address {address}", "sign_in", None, "refused", now)
         raise Unauthorized
     request[OFFICER] = name
     response: web.StreamResponse = await handler(request)

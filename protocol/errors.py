@@ -155,6 +155,15 @@ class RequestTimeout(PeerError):
     retryable = True
 
 
+class TooManyAttempts(PeerError):
+    """An address made too many failed attempts in a short time and must wait."""
+
+    code = "too_many_attempts"
+    title = "Too many failed attempts"
+    status = 429
+    retryable = True
+
+
 class StaleTimestamp(PeerError):
     """A timestamp lies outside the accepted clock-skew window."""
 
@@ -286,6 +295,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Replayed,
     UnsupportedVersion,
     RequestTimeout,
+    TooManyAttempts,
     StaleTimestamp,
     ImplausibleTime,
     Unproven,

@@ -23,6 +23,7 @@ from node.coordinator.api import COORDINATOR
 from node.coordinator.report import duration
 from node.coordinator.store import Window
 from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
+from node.federation_api import LIMITER
 from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
 from protocol.errors import NotFound, RequestTimeout, TooLarge
@@ -110,6 +111,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     """POST /dashboard/login: a valid coordinator token opens a session."""
     if not _same_origin(request):
         return _page("ncpx coordinator", _login_form("Sign-in refused."), 403)
+    limiter, now = request.config_dict[LIMITER], request.config_dict[COORDINATOR].clock()
+    address = request.remote or "unknown"
+    limiter.check(address, now)
     # Read before anyone is authenticated: only a token's worth of bytes, and not slowly.
     if request.content_length is None or request.content_length > LOGIN_FORM_BYTES:
         raise TooLarge("a sign-in form holds a token and nothing more")
@@ -123,6 +127,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         await request.config_dict[OFFICERS].authenticate(token) if isinstance(token, str) and token else None
     )
     if officer is None:
+        limiter.failed(address, now)
+        await request.config_dict[OFFICERS].audit(
+            f"address {address}", "dashboard_sign_in", None, "refused", now
+        )
         return _page("ncpx coordinator", _login_form("That token was not accepted."), 401)
     coordinator = request.config_dict[COORDINATOR]
     session_id = secrets.token_urlsafe(32)
