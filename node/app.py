@@ -35,6 +35,7 @@ from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.throttle import FailureLimiter
 from node.trust import Trust
+from protocol.encoding import format_time
 from protocol.errors import ConfigError, NcpxError
 
 log = logging.getLogger("ncpx.node")
@@ -77,13 +78,18 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: storage answers and the roster held still verifies."""
+    """Readiness: storage answers and takes writes, and the roster held still verifies."""
     service = request.config_dict[SERVICE]
+    db = service.mailbox.db
     try:
-        await service.mailbox.db.ping()
+        await db.ping()
         Roster(service.trust.roster.signed, service.trust.roster.authority)
     except Exception:
         return web.json_response({"status": "not ready"}, status=503)
+    if not await db.writable(format_time(service.clock())):
+        return web.json_response(
+            {"status": "not ready", "reason": "storage full: free disk space"}, status=503
+        )
     return web.json_response(
         {"status": "ready", "participant": service.me, "roster_version": service.trust.roster.version}
     )

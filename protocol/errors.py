@@ -273,6 +273,15 @@ class UnverifiedRoster(LocalError):
     title = "Roster file is not signed by this authority key"
 
 
+class StorageFull(LocalError):
+    """The node's disk is full: nothing could be stored (and nothing was)."""
+
+    code = "storage_full"
+    title = "The node's storage is full"
+    status = 507
+    retryable = True
+
+
 class ConfigError(LocalError):
     """The node configuration is incomplete or inconsistent."""
 

@@ -8,6 +8,7 @@ so that a response or a receipt is only ever sent after the ``COMMIT`` that make
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -16,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from protocol.errors import StorageFull
 from protocol.lifecycle import Folder, State
 
 Row = aiosqlite.Row
@@ -66,6 +68,8 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self.reader: aiosqlite.Connection | None = None
+        self.full = False
+        """The last write failed for want of disk space (cleared by the next commit that succeeds)."""
         self._lock = asyncio.Lock()
         self._waiting: list[tuple[Sequence[Statement], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -107,15 +111,42 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Serialised write transaction; commits on success, rolls back on any exception."""
+        """Serialised write transaction; commits on success, rolls back on any exception.
+
+        A full disk surfaces as :class:`StorageFull` (nothing of the transaction is stored) and marks the
+        database full until a later commit succeeds.
+        """
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            await self.conn.execute("COMMIT")
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise
+                await self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                    raise
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                self.full = True
+                raise StorageFull(
+                    "the node's disk is full and nothing was stored: the operator must free space"
+                ) from exc
+            self.full = False
+
+    async def writable(self, now: str) -> bool:
+        """Whether a write commits now: after a full disk, rewrites one row to find out (readiness)."""
+        if not self.full:
+            return True
+        try:
+            async with self.transaction() as conn:
+                await conn.execute("INSERT OR REPLACE INTO readiness (id, at) VALUES (1, ?)", (now,))
+        except StorageFull:
+            return False
+        return True
 
     async def write(self, statements: Sequence[Statement]) -> None:
         """Run ``statements`` atomically, sharing one commit with concurrent callers (group commit).
