@@ -78,7 +78,8 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: storage answers and takes writes, and the roster held still verifies."""
+    """Readiness: storage answers and takes writes, the roster held still verifies, and our clock agrees with
+    the peers' (as the ``Date`` of their last answers shows)."""
     service = request.config_dict[SERVICE]
     db = service.mailbox.db
     try:
@@ -89,6 +90,21 @@ async def readyz(request: web.Request) -> web.Response:
     if not await db.writable(format_time(service.clock())):
         return web.json_response(
             {"status": "not ready", "reason": "storage full: free disk space"}, status=503
+        )
+    offsets = request.config_dict[WORKER].clock_offsets()
+    # HTTP dates have whole seconds: allow one more than the skew peers accept before calling it off.
+    off = {p: round(o) for p, o in offsets.items() if abs(o) > service.config.skew.total_seconds() + 1}
+    if off:
+        peer, seconds = max(off.items(), key=lambda item: abs(item[1]))
+        direction = "behind" if seconds > 0 else "ahead of"
+        return web.json_response(
+            {
+                "status": "not ready",
+                "reason": f"this node's clock is {abs(seconds)} s {direction} {peer}'s: set it right (NTP); "
+                "peers refuse its messages meanwhile",
+                "clock_offsets_s": off,
+            },
+            status=503,
         )
     return web.json_response(
         {"status": "ready", "participant": service.me, "roster_version": service.trust.roster.version}

@@ -20,6 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -30,7 +31,7 @@ from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope, join_batch
-from protocol.errors import NcpxError, TooLarge
+from protocol.errors import NcpxError, StaleTimestamp, TooLarge
 from protocol.lifecycle import deadline
 from protocol.models import Header, Receipt, Refusal
 from protocol.receipts import verify_receipt, verify_refusal
@@ -77,7 +78,15 @@ MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 
 class TransportError(Exception):
-    """The peer could not be reached or answered outside the protocol."""
+    """The peer could not be reached or answered outside the protocol (``code``: the problem it named, if any)."""
+
+    def __init__(self, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+WAITING = {StaleTimestamp.code: "peer refuses our clock: check this node's time (NTP); will retry"}
+"""What an officer is told while messages wait, by the problem the peer named; otherwise it is unreachable."""
 
 
 def _jitter() -> float:
@@ -217,7 +226,8 @@ class DeliveryWorker:
         except TransportError as exc:
             schedule.on_failure(self._now(), str(exc), _jitter())
             await self.mailbox.record_delivery_error(
-                [i.ref for i in items if i.item == "envelope"], "peer unreachable; will retry"
+                [i.ref for i in items if i.item == "envelope"],
+                WAITING.get(exc.code or "", "peer unreachable; will retry"),
             )
 
     async def _persist(
@@ -252,12 +262,24 @@ class DeliveryWorker:
             ) as response:
                 data = await read_capped(response, MAX_ANSWER_BYTES)
                 status = response.status
+                self._note_clock(peer, response.headers.get("Date"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(type(exc).__name__) from exc
         try:
             return status, json.loads(data) if data else None
         except ValueError as exc:
             raise TransportError(f"peer answered {status} without JSON") from exc
+
+    def _note_clock(self, peer: str, date: str | None) -> None:
+        """Keep how far ``peer``'s clock (the ``Date`` of its answer) is from ours."""
+        if date is None:
+            return
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            self.schedule(peer).note_clock(parsedate_to_datetime(date).timestamp(), self._now())
+
+    def clock_offsets(self) -> dict[str, float]:
+        """Seconds each peer's clock is ahead of ours (negative: behind), as its last answer showed."""
+        return {p: s.clock_offset for p, s in self.peers.items() if s.clock_offset is not None}
 
     async def _send(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         items = {row.seq: Item(row.seq, row.ref, row.queued_at, row.attempts) for row in rows}
@@ -376,7 +398,11 @@ class DeliveryWorker:
         # Per-envelope results decide, whatever the status (a batch refused as a whole still lists why);
         # without them, the answer says nothing about the envelopes and the batch is retried.
         if status >= 500 or not isinstance(results, list) or len(results) != len(rows):
-            raise TransportError(f"peer answered {status} without per-envelope results")
+            code = data.get("code") if isinstance(data, dict) else None
+            raise TransportError(
+                f"peer answered {status} without per-envelope results",
+                code if isinstance(code, str) else None,
+            )
         parsed = {i.ref: Envelope.model_validate_json(i.payload) for i in rows}
         digests = {i.ref: digest_text(i.payload) for i in rows}  # outbox payloads are canonical bytes
         answers = [

@@ -134,6 +134,12 @@ class PeerSchedule:
     last_error: str | None = None
     last_success: float | None = None
     last_seen: float | None = None
+    clock_offset: float | None = None
+    """Seconds the peer's clock was ahead of ours (negative: behind) at its last answer, to one second."""
+
+    def note_clock(self, peer_time: float, now: float) -> None:
+        """The peer answered at ``peer_time`` by its own clock (an HTTP ``Date``, whole seconds)."""
+        self.clock_offset = peer_time - now
 
     def due(self, now: float) -> bool:
         """Whether the loop may send to this peer now."""

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from node.config import Delivery, Limits
@@ -213,3 +214,31 @@ async def test_a_storage_fault_in_the_delivery_loop_is_survived(
         conn.close()
     await fed.start("MY")
     await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery after the fault")
+
+
+async def test_a_node_whose_clock_is_off_is_told_so(federation: Callable[..., Federation]) -> None:
+    """TH's clock runs 10 minutes fast: MY refuses its requests as stale. The officer reads why the message
+    waits, and TH's readiness is red with the offset, taken from the Date of MY's answers."""
+    fed = federation(["TH", "MY"])
+    th = await fed.start("TH")
+    th.clock.offset = timedelta(minutes=10)
+    await fed.start("MY")
+    message_id = await send(th, "MY")
+
+    async def told() -> dict[str, Any] | None:
+        item = await th.summary(message_id, "sent")
+        return item if item and "clock" in (item.get("last_error") or "") else None
+
+    item = await wait_for(told, what="the clock explanation")
+    assert item["state"] in ("queued", "sent")
+    ready = await th.request("GET", "/readyz", token=None)
+    assert ready.status == 503
+    assert "clock" in ready.json()["reason"]
+    assert abs(ready.json()["clock_offsets_s"]["MY"] + 600) <= 2
+    th.clock.offset = timedelta(0)  # the operator sets the clock right: the next answer shows it
+    th.worker.peer_alive("MY")
+
+    async def green() -> bool:
+        return (await th.request("GET", "/readyz", token=None)).status == 200
+
+    await wait_for(green, what="readiness once the clock is right")
