@@ -111,11 +111,18 @@ class MessageDetail(MessageSummary):
     receipt: Receipt | None = None
 
 
+class ThreadEntry(MessageSummary):
+    """A message of a thread as listed next to the one opened: header fields, state and proof of delivery,
+    never content (each opened body costs a decryption; a thread can be long)."""
+
+    receipt: Receipt | None = None
+
+
 class Thread(Model):
-    """A message with every message of its thread, oldest first."""
+    """The message asked for, opened, with every message of its thread listed, oldest first."""
 
     message: MessageDetail
-    thread: list[MessageDetail]
+    thread: list[ThreadEntry]
 
 
 class Page(Model):

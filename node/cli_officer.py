@@ -216,24 +216,29 @@ def register_officer(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps(thread))
             return
+        opened = thread["message"]
         for message in thread["thread"]:
-            marker = ">" if message["id"] == message_id else " "
+            here = message["id"] == opened["id"] and message["sender"] == opened["sender"]
             out.rule(
-                f"{marker} {message['kind']} {message['sender']} → {message['recipient']}  {message['id']}"
+                f"{'>' if here else ' '} {message['kind']} {message['sender']} → {message['recipient']}  "
+                f"{message['id']}"
             )
             out.print(
-                f"state: {_state(message)}   area: {message['area']}   urgency: {message['urgency']}   "
-                f"handling: {message['handling']}   {message['tlp']}",
+                f"state: {_state(message)}   area: {message['area']}   urgency: {message['urgency']}",
                 highlight=False,
             )
             out.print(f"created: {_local(message['created_at'])}   due: {_local(message.get('due_at'))}")
             if message.get("receipt"):
                 receipt = message["receipt"]
                 out.print(f"receipt: signed by {receipt['receiver']} at {_local(receipt['received_at'])}")
-            if message.get("subject"):
-                out.print(Text(printable(message["subject"]), style="bold"))
-            out.print(Text(printable(message["text"])))
-            for item in message["attachments"]:
+            if not here:
+                out.print(Text(f"(ncpx show {message['id']} opens it)", style="dim"))
+                continue
+            out.print(f"handling: {opened['handling']}   {opened['tlp']}", highlight=False)
+            if opened.get("subject"):
+                out.print(Text(printable(opened["subject"]), style="bold"))
+            out.print(Text(printable(opened["text"])))
+            for item in opened["attachments"]:
                 out.print(
                     Text(
                         f"attachment {item['index']}: {printable(item['name'])} "

@@ -33,6 +33,7 @@ from node.api_models import (
     Peers,
     PeerView,
     Thread,
+    ThreadEntry,
 )
 from node.delivery import DeliveryWorker
 from node.effects import Audit, Effect, KeepAnswer
@@ -263,22 +264,29 @@ def _detail(service: NodeService, view: MessageView) -> MessageDetail:
         )
         for i, a in enumerate(body.attachments)
     ]
-    data["receipt"] = Receipt.model_validate_json(view.receipt) if view.receipt else None
+    data["receipt"] = _receipt(view)
     return MessageDetail.model_validate(data)
 
 
 async def show_message(request: web.Request) -> web.Response:
-    """GET /v1/messages/{id}: the message, opened, with its whole thread."""
+    """GET /v1/messages/{id}: the message, opened, with its thread listed (headers, states and receipts)."""
     service = _service(request)
     message_id = _message_id(request)
     now = service.clock()
     view = await service.mailbox.get(message_id, now, _sender(request))
-    thread = [_detail(service, v) for v in await service.mailbox.thread(view.thread, now)]
+    current = _detail(service, view)
+    thread = [
+        ThreadEntry.model_validate({**v.summary(), "receipt": _receipt(v)})
+        for v in await service.mailbox.thread(view.thread, now)
+    ]
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "open_message", message_id, "ok", service.clock()
     )
-    current = next(m for m in thread if m.id == message_id and m.sender == view.sender)
     return _json(Thread(message=current, thread=thread))
+
+
+def _receipt(view: MessageView) -> Receipt | None:
+    return Receipt.model_validate_json(view.receipt) if view.receipt else None
 
 
 async def mark_read(request: web.Request) -> web.Response:

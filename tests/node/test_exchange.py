@@ -110,6 +110,9 @@ async def test_two_nodes_enquiry_receipt_read_reply(federation: Callable[..., Fe
     assert reply_detail["message"]["in_reply_to"] == enquiry
     assert reply_detail["message"]["text"] == "Last port of call: Belawan."
     assert [m["kind"] for m in reply_detail["thread"]] == ["enquiry", "reply"]
+    # Only the message asked for is opened; the thread lists the others by header, state and receipt.
+    assert all("text" not in m and "subject" not in m for m in reply_detail["thread"])
+    assert reply_detail["thread"][0]["receipt"]["receiver"] == "MY"
     reply_receipt = Receipt.model_validate(
         (await my.call("GET", f"/v1/messages/{reply}"))["message"]["receipt"]
     )
