@@ -88,6 +88,10 @@ class Identity:
         """Id of the newest encryption key."""
         return key_id(self.encryption_keys[-1].public_key())
 
+    def encryption_kids(self) -> list[str]:
+        """Ids of every encryption key held, oldest first."""
+        return [key_id(key.public_key()) for key in self.encryption_keys]
+
     def decryption_key(self, kid: str) -> X25519PrivateKey | None:
         """The private encryption key ``kid`` if still held."""
         for key in self.encryption_keys:

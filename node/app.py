@@ -59,7 +59,13 @@ async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple
         raise NcpxError(f"key folder holds the identity of {identity.participant}, not {config.id}")
     db = await Database.open(config.database)
     try:
-        trust = await Trust.load(identity, parse_authority_public(config.authority), db, config.roster_file)
+        trust = await Trust.load(
+            identity,
+            parse_authority_public(config.authority),
+            db,
+            config.roster_file,
+            lambda: Identity.load(config.keys_dir, config.passphrase()),
+        )
         listed = trust.roster.get(config.id).role
         if listed != config.role:
             raise ConfigError(

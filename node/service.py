@@ -27,6 +27,7 @@ from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import (
     CannotOpen,
     InvalidState,
+    KeyNotHeld,
     Malformed,
     NcpxError,
     NotANode,
@@ -264,7 +265,6 @@ class NodeService:
         Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again.
         """
         now = self.clock()
-        identity = self.trust.identity
         checked: list[tuple[int, Accepted]] = []
         results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
         for index, raw in enumerate(envelopes):
@@ -290,10 +290,12 @@ class NodeService:
                         "the envelope's sender or recipient is not a country node in the roster: "
                         "send messages only between country nodes"
                     )
+                if envelope.header.recipient == self.me:
+                    self._hold_key(envelope.header.recipient_key)
                 open_envelope(
                     envelope,
                     self.trust.roster,
-                    identity,
+                    self.trust.identity,  # read now: the key folder may just have been read again
                     now,
                     skew=self.config.skew,
                     max_age=self.config.max_age,
@@ -303,7 +305,7 @@ class NodeService:
                     sender, envelope.header.sender_key, envelope.header.created_at
                 )
                 digest = digest_text(raw)
-                receipt = make_receipt(envelope, identity, now, digest)
+                receipt = make_receipt(envelope, self.trust.identity, now, digest)
                 rows = self.record_rows(envelope.header, "received", digest, now, receipt)
                 checked.append((index, Accepted(envelope, raw, digest, receipt, raw_public(signer), rows)))
                 results[index] = IncomingResult(id=envelope.header.id)
@@ -320,6 +322,18 @@ class NodeService:
                 else:
                     results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
         return results
+
+    def _hold_key(self, kid: str) -> None:
+        """Make sure we hold the private key ``kid`` names, reading the key folder again if not (keys rotated
+        on disk are taken up without a restart). Still lacking it, refuse for now: the sender keeps the message
+        and tries again until its give-up age, so a rotation done in the wrong order loses nothing."""
+        if self.trust.identity.decryption_key(kid) is not None:
+            return
+        self.trust.reload_keys()
+        if self.trust.identity.decryption_key(kid) is None:
+            raise KeyNotHeld(
+                "this node does not hold the key the message was sealed to yet; it will be retried"
+            )
 
     def _refuse(
         self, sender: str, raw: bytes, message_id: Any, error: NcpxError, now: datetime

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from protocol.errors import ConfigError, NcpxError, RosterRollback
 
 log = logging.getLogger("ncpx.trust")
 
+KEY_RELOAD_INTERVAL_S = 5.0
+"""Least time between two reads of the key folder."""
+
 
 def _read(path: Path | None) -> bytes | None:
     try:
@@ -37,17 +42,30 @@ class Trust:
     """Identity plus current roster, shared by every part of a node."""
 
     def __init__(
-        self, identity: Identity, roster: Roster, db: Database, roster_file: Path | None = None
+        self,
+        identity: Identity,
+        roster: Roster,
+        db: Database,
+        roster_file: Path | None = None,
+        key_folder: Callable[[], Identity] | None = None,
     ) -> None:
         self.identity = identity
         self.roster = roster
         self._rosters = RosterStore(db)
         self._file = roster_file
+        self._key_folder = key_folder
+        """Reads this node's key folder again: keys rotated on disk are taken up without a restart."""
+        self._keys_read_at = float("-inf")
         self._pick_signing_key()
 
     @classmethod
     async def load(
-        cls, identity: Identity, authority: Ed25519PublicKey, db: Database, roster_file: Path | None
+        cls,
+        identity: Identity,
+        authority: Ed25519PublicKey,
+        db: Database,
+        roster_file: Path | None,
+        key_folder: Callable[[], Identity] | None = None,
     ) -> Trust:
         """Start from the newest of the stored roster and the roster file, each verified."""
         candidates: list[Roster] = []
@@ -74,7 +92,7 @@ class Trust:
         if not candidates:
             raise ConfigError("no roster: put the authority's signed roster.json in the node folder")
         best = max(candidates, key=lambda r: r.version)
-        trust = cls(identity, best, db, roster_file)
+        trust = cls(identity, best, db, roster_file, key_folder)
         await trust._store(best)
         trust._write_back(raw)
         return trust
@@ -91,6 +109,8 @@ class Trust:
             return False
         await self._store(newer, now)
         self.roster = newer
+        if self._lists_keys_we_lack():
+            self.reload_keys()
         self._pick_signing_key()
         log.info("roster version %d adopted", newer.version)
         self._write_back(_read(self._file))
@@ -120,6 +140,35 @@ class Trust:
     async def _store(self, roster: Roster, now: datetime | None = None) -> None:
         accepted_at = now or roster.signed.roster.issued_at
         await self._rosters.keep(roster.version, roster.signed.to_bytes(), accepted_at)
+
+    def _lists_keys_we_lack(self) -> bool:
+        me = self.roster.get(self.identity.participant)
+        held = {*self.identity.signing_kids(), *self.identity.encryption_kids()}
+        return any(k.kid not in held for k in [*me.signing_keys, *me.encryption_keys])
+
+    def reload_keys(self) -> bool:
+        """Read the key folder again (at most every few seconds: a passphrase makes it slow); returns whether
+        a key we did not hold before was found."""
+        now = time.monotonic()
+        if self._key_folder is None or now - self._keys_read_at < KEY_RELOAD_INTERVAL_S:
+            return False
+        self._keys_read_at = now
+        try:
+            loaded = self._key_folder()
+        except NcpxError as exc:
+            log.warning("key folder not read again: %s", exc.code)
+            return False
+        if loaded.participant != self.identity.participant:
+            log.warning("key folder now holds the identity of %s: ignored", loaded.participant)
+            return False
+        before = {*self.identity.signing_kids(), *self.identity.encryption_kids()}
+        after = {*loaded.signing_kids(), *loaded.encryption_kids()}
+        if after <= before:
+            return False
+        self.identity = loaded
+        self._pick_signing_key()
+        log.info("new keys taken up from the key folder")
+        return True
 
     def _pick_signing_key(self) -> None:
         """Sign with the newest of our keys that the roster lists as active (rotation takes effect here)."""

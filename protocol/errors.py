@@ -204,6 +204,16 @@ class CannotOpen(PeerError):
     title = "Sealed content cannot be opened"
 
 
+class KeyNotHeld(PeerError):
+    """The roster lists the key the message was sealed to, but this node does not hold it yet (its operator
+    rotated keys and has not given the node the new key folder): the sender keeps it and tries again."""
+
+    code = "key_not_held"
+    title = "Sealed to a key this node does not hold yet"
+    status = 409
+    retryable = True
+
+
 class RosterRollback(PeerError):
     """A roster with a version lower than (or equal to, but different from) the one held."""
 
@@ -310,6 +320,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Unproven,
     OutsidePeriods,
     CannotOpen,
+    KeyNotHeld,
     RosterRollback,
     Unauthorized,
     NotFound,

@@ -237,3 +237,38 @@ async def test_requests_naming_unknown_keys_cannot_make_a_node_hammer_a_peer(
         response.problem("unknown_key", 403)
     await wait_for(lambda: peer.fetches > before, what="one fetch prompted by the unknown key")
     assert peer.fetches == before + 1
+
+
+async def test_keys_rotated_on_a_running_node_lose_nothing(federation: Callable[..., Federation]) -> None:
+    """The README's rotation steps on running nodes, in the worst order: the authority's new roster reaches TH
+    before MY's operator has even put the new keys in MY's folder. MY refuses for now (never for good), takes
+    up the new keys from its folder without a restart, and the message is delivered and opens."""
+    fed = federation(["TH", "MY"])
+    th, my = await fed.start("TH"), await fed.start("MY")
+    identity = fed.identities["MY"]
+    rotated = Identity(identity.participant, [*identity.signing_keys], [*identity.encryption_keys])
+    rotated.rotate()
+    assert fed.body is not None
+    fed.body = rotate(fed.body, rotated.card(), timedelta(days=7), datetime.now(UTC))
+    assert await th.service.offer_roster(fed.signed())  # TH seals to MY's new key from now on
+    created = await th.call(
+        "POST",
+        "/v1/enquiries",
+        body={"recipients": ["MY"], "area": "other", "subject": "s", "text": "new key"},
+    )
+    message_id = created["messages"][0]["id"]
+
+    async def refused_for_now() -> bool:
+        item = await th.summary(message_id, "sent")
+        return (
+            item is not None
+            and item["state"] == "sent"
+            and item.get("last_error") == "key_not_held; will retry"
+        )
+
+    await wait_for(refused_for_now, what="MY to refuse for now, naming why")
+    rotated.save(fed.root / "MY" / "keys")  # the operator puts the new keys in place; MY keeps running
+    th.worker.peer_alive("MY")
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery with the new key")
+    opened = await my.call("GET", f"/v1/messages/{message_id}")
+    assert opened["message"]["text"] == "new key"
