@@ -249,8 +249,8 @@ def _decode_cursor(text: str) -> tuple[str, str]:
         raise Malformed("invalid cursor") from exc
 
 
-def _detail(service: NodeService, view: MessageView) -> MessageDetail:
-    body = service.open_message(view)
+async def _detail(service: NodeService, view: MessageView) -> MessageDetail:
+    body = await asyncio.to_thread(service.open_message, view)  # a large body decrypts off the event loop
     data = view.summary()
     content = body.model_dump(exclude={"attachments", "kind"})
     data.update(content)
@@ -274,7 +274,7 @@ async def show_message(request: web.Request) -> web.Response:
     message_id = _message_id(request)
     now = service.clock()
     view = await service.mailbox.get(message_id, now, _sender(request))
-    current = _detail(service, view)
+    current = await _detail(service, view)
     thread = [
         ThreadEntry.model_validate({**v.summary(), "receipt": _receipt(v)})
         for v in await service.mailbox.thread(view.thread, now)
@@ -306,7 +306,8 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
     service = _service(request)
     message_id = _message_id(request)
-    body = service.open_message(await service.mailbox.get(message_id, service.clock(), _sender(request)))
+    view = await service.mailbox.get(message_id, service.clock(), _sender(request))
+    body = await asyncio.to_thread(service.open_message, view)
     try:
         item = body.attachments[int(request.match_info["index"])]
     except (ValueError, IndexError) as exc:

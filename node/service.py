@@ -5,6 +5,7 @@ The HTTP handlers call these methods and nothing else; they never touch SQL or k
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -262,9 +263,28 @@ class NodeService:
     async def receive(self, sender: str, envelopes: Sequence[bytes]) -> list[IncomingResult]:
         """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated).
 
-        Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again.
+        Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again. The
+        checks (parsing, signatures, decryption) run on a worker thread: the crypto releases the interpreter,
+        so a maximal batch never stops the node answering its officers, its health checks or other peers.
         """
         now = self.clock()
+        checked, results = await asyncio.to_thread(self._check, sender, envelopes, now)
+        if checked:
+            stored = await self.mailbox.accept([a for _, a in checked], now)
+            self._wake_coordinator()
+            for (index, accepted), outcome in zip(checked, stored, strict=True):
+                if isinstance(outcome, Replayed):
+                    results[index] = self._refuse(
+                        sender, envelopes[index], accepted.envelope.header.id, outcome, now
+                    )
+                else:
+                    results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
+        return results
+
+    def _check(
+        self, sender: str, envelopes: Sequence[bytes], now: datetime
+    ) -> tuple[list[tuple[int, Accepted]], list[IncomingResult]]:
+        """Every check of a batch, without storage: the accepted envelopes (by index) and every result."""
         checked: list[tuple[int, Accepted]] = []
         results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
         for index, raw in enumerate(envelopes):
@@ -311,17 +331,7 @@ class NodeService:
                 results[index] = IncomingResult(id=envelope.header.id)
             except NcpxError as exc:
                 results[index] = self._refuse(sender, raw, message_id, exc, now)
-        if checked:
-            stored = await self.mailbox.accept([a for _, a in checked], now)
-            self._wake_coordinator()
-            for (index, accepted), outcome in zip(checked, stored, strict=True):
-                if isinstance(outcome, Replayed):
-                    results[index] = self._refuse(
-                        sender, envelopes[index], accepted.envelope.header.id, outcome, now
-                    )
-                else:
-                    results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
-        return results
+        return checked, results
 
     def _hold_key(self, kid: str) -> None:
         """Make sure we hold the private key ``kid`` names, reading the key folder again if not (keys rotated
