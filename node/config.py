@@ -33,6 +33,10 @@ class Limits(BaseModel):
     """Largest total attachment size per message."""
     body_timeout_s: float = Field(default=30.0, gt=0)
     """Longest time a request body may take to arrive, on every endpoint."""
+    peer_messages_per_minute: int = Field(default=10_000, ge=1)
+    """Envelopes one peer may deliver per minute (more waits at the sender and is retried)."""
+    peer_bytes_per_minute: int = Field(default=256 * MiB, ge=64 * 1024)
+    """Bytes of envelopes one peer may deliver per minute."""
     clock_skew_s: int = Field(default=300, ge=1)
     """Accepted difference between a peer's clock and ours for request timestamps."""
     max_message_age_s: int = Field(default=86400, ge=60)

@@ -13,7 +13,7 @@ from aiohttp import web
 from node.delivery import DeliveryWorker
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
-from node.throttle import FailureLimiter
+from node.throttle import FailureLimiter, PeerQuota
 from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
 from protocol.envelope import split_batch
@@ -22,6 +22,8 @@ from protocol.requests import SENDER, SignedRequest, check_body, verify_request_
 
 SERVICE = web.AppKey("service", NodeService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+QUOTA = web.AppKey("quota", PeerQuota)
+"""What each peer delivered in the last minute."""
 """Failed attempts per address, shared by every surface of the node."""
 WORKER = web.AppKey("worker", DeliveryWorker)
 
@@ -82,7 +84,10 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
 async def envelopes(request: web.Request) -> web.Response:
     """Accept a batch of envelopes; per-envelope receipts or problems, 4xx when none was accepted."""
     signed, body = await authenticated_bytes(request)
-    results = await request.config_dict[SERVICE].receive(signed.sender, split_batch(body))
+    items = split_batch(body)
+    service = request.config_dict[SERVICE]
+    request.config_dict[QUOTA].take(signed.sender, len(items), len(body), service.clock())
+    results = await service.receive(signed.sender, items)
     rendered: list[dict[str, Any]] = []
     for result in results:
         if result.receipt is not None:

@@ -1,4 +1,5 @@
-"""Failed sign-ins counted per address: past a limit within a window, that address is refused for a while.
+"""Failed sign-ins counted per address, and what each peer delivers per minute: past a limit within a window,
+the address or the peer is refused for a while.
 
 Guessing tokens, or hammering a node with requests it must refuse, costs the caller nothing else; this makes it
 slow. Counted in memory (a restart forgets it, which is safe), with the node's clock passed in.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
-from protocol.errors import TooManyAttempts
+from protocol.errors import QuotaExceeded, TooManyAttempts
 
 FAILURES_ALLOWED = 20
 """Failed attempts an address may make within :data:`WINDOW` before it is refused."""
@@ -54,3 +55,28 @@ class FailureLimiter:
             del self._failures[address]
             return None
         return recent
+
+
+class PeerQuota:
+    """Messages and bytes each peer may deliver per window: one noisy member cannot crowd out the others."""
+
+    def __init__(self, messages: int, size: int, window: timedelta = WINDOW) -> None:
+        self.messages = messages
+        self.size = size
+        self.window = window
+        self._spent: dict[str, deque[tuple[datetime, int, int]]] = {}
+
+    def take(self, peer: str, messages: int, size: int, now: datetime) -> None:
+        """Count a batch of ``messages`` envelopes of ``size`` bytes from ``peer``, or raise
+        :class:`QuotaExceeded` (counting nothing) if it would go over either quota."""
+        spent = self._spent.setdefault(peer, deque())
+        while spent and spent[0][0] <= now - self.window:
+            spent.popleft()
+        used_messages = sum(m for _, m, _ in spent)
+        used_size = sum(s for _, _, s in spent)
+        if used_messages + messages > self.messages or used_size + size > self.size:
+            raise QuotaExceeded(
+                f"this peer may deliver {self.messages} messages and {self.size} bytes per "
+                f"{int(self.window.total_seconds())} s: the rest waits and is retried"
+            )
+        spent.append((now, messages, size))

@@ -164,6 +164,15 @@ class TooManyAttempts(PeerError):
     retryable = True
 
 
+class QuotaExceeded(PeerError):
+    """A peer delivered more messages or bytes than its quota allows in the current window."""
+
+    code = "quota_exceeded"
+    title = "Peer quota exceeded"
+    status = 429
+    retryable = True
+
+
 class StaleTimestamp(PeerError):
     """A timestamp lies outside the accepted clock-skew window."""
 
@@ -315,6 +324,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     UnsupportedVersion,
     RequestTimeout,
     TooManyAttempts,
+    QuotaExceeded,
     StaleTimestamp,
     ImplausibleTime,
     Unproven,

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from node.config import Limits
 from node.officer_api import OFFICERS
-from node.throttle import FailureLimiter
-from protocol.errors import TooManyAttempts
+from node.throttle import FailureLimiter, PeerQuota
+from protocol.errors import QuotaExceeded, TooManyAttempts
 from tests.node.support import ENVELOPES, Federation, batch, post_signed
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
@@ -62,3 +63,29 @@ async def test_forged_federation_requests_are_slowed_down(
     late = await post_signed(session, my, ENVELOPES, batch(envelope), fed.identities["TH"])
     late.problem("too_many_attempts", 429)
     assert my.count() == 0
+
+
+def test_a_peer_quota_counts_messages_and_bytes_per_window() -> None:
+    quota = PeerQuota(messages=5, size=1000, window=timedelta(seconds=60))
+    quota.take("TH", 4, 100, T0)
+    with pytest.raises(QuotaExceeded):
+        quota.take("TH", 2, 100, T0 + timedelta(seconds=1))  # 6 messages
+    with pytest.raises(QuotaExceeded):
+        quota.take("TH", 1, 901, T0 + timedelta(seconds=1))  # 1001 bytes
+    quota.take("TH", 1, 900, T0 + timedelta(seconds=2))  # what was refused was not counted
+    quota.take("ID", 5, 1000, T0 + timedelta(seconds=2))  # each peer has its own quota
+    quota.take("TH", 5, 1000, T0 + timedelta(seconds=63))  # the window moved on
+
+
+async def test_a_noisy_peer_is_held_to_its_quota(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    fed = federation(["TH", "MY", "ID"])
+    my = await fed.start("MY", limits=Limits(peer_messages_per_minute=5))
+    noisy = batch(*(fed.envelope("TH", "MY") for _ in range(6)))
+    refused = await post_signed(session, my, ENVELOPES, noisy, fed.identities["TH"])
+    refused.problem("quota_exceeded", 429)
+    assert my.count() == 0
+    quiet = await post_signed(session, my, ENVELOPES, batch(fed.envelope("ID", "MY")), fed.identities["ID"])
+    assert quiet.status == 200
+    assert my.count() == 1

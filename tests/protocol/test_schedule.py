@@ -154,6 +154,8 @@ def test_retryability_is_a_property_of_the_error_class() -> None:
         "no_usable_key",
         "request_timeout",
         "too_many_attempts",
+        "quota_exceeded",
+        "key_not_held",
     }
     assert not is_final("a_code_from_a_newer_peer")  # unknown codes are retried, never final
     assert error_for_code("a_code_from_a_newer_peer") is NcpxError
