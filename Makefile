@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ncpx-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit browser bench clean
+.PHONY: demo test lint typecheck unit browser bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser:
 		echo "installing Debian's chromium for the dashboard's browser test"; \
 		$(SUDO) apt-get update -q >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
+# Long fault and fuzz runs, not part of `make test`: 100 random SIGKILLs during exchange, 10^5 inputs per parser.
+soak: $(STAMP)
+	$(BIN)/pytest -m soak tests/soak --timeout 3600
 
 bench: $(STAMP)
 	$(BIN)/python bench/exchange.py
