@@ -16,15 +16,18 @@ from protocol.encoding import b64d, b64e, canonical, digest_text, format_time, p
 from protocol.envelope import (
     Envelope,
     check_header,
+    join_batch,
     open_body,
     open_envelope,
     parse_envelope,
     parse_model,
     seal,
     seal_body,
+    split_batch,
     verify_envelope,
 )
 from protocol.ids import uuid7
+from protocol.lifecycle import Event, Folder, State, step
 from protocol.models import (
     Address,
     Attachment,
@@ -36,13 +39,23 @@ from protocol.models import (
     Person,
     Phone,
     Receipt,
+    Refusal,
     ReplyBody,
     Subjects,
     TravelDocument,
     Vessel,
 )
-from protocol.receipts import make_receipt, receipt_digest, sign_record, verify_receipt, verify_record
-from protocol.requests import SignedRequest, sign_request, verify_request
+from protocol.receipts import (
+    make_receipt,
+    make_refusal,
+    receipt_digest,
+    sign_record,
+    verify_receipt,
+    verify_record,
+    verify_refusal,
+)
+from protocol.requests import SignedRequest, check_body, sign_request, verify_request, verify_request_head
+from protocol.schedule import PeerSchedule, Policy
 from protocol.signing import KeyDirectory, LocalKeys, key_id
 
 __all__ = [
@@ -53,6 +66,8 @@ __all__ = [
     "EnquiryBody",
     "Envelope",
     "Evaluation",
+    "Event",
+    "Folder",
     "Handling",
     "Header",
     "InformationAccuracy",
@@ -61,12 +76,16 @@ __all__ = [
     "LabourSector",
     "LocalKeys",
     "MetadataRecord",
+    "PeerSchedule",
     "Person",
     "Phone",
+    "Policy",
     "Receipt",
+    "Refusal",
     "ReplyBody",
     "SignedRequest",
     "SourceReliability",
+    "State",
     "Subjects",
     "Tlp",
     "TravelDocument",
@@ -75,12 +94,15 @@ __all__ = [
     "b64d",
     "b64e",
     "canonical",
+    "check_body",
     "check_header",
     "digest_text",
     "due_at",
     "format_time",
+    "join_batch",
     "key_id",
     "make_receipt",
+    "make_refusal",
     "normalise_participant",
     "open_body",
     "open_envelope",
@@ -93,9 +115,13 @@ __all__ = [
     "seal_body",
     "sign_record",
     "sign_request",
+    "split_batch",
+    "step",
     "uuid7",
     "verify_envelope",
     "verify_receipt",
     "verify_record",
+    "verify_refusal",
     "verify_request",
+    "verify_request_head",
 ]
