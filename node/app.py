@@ -25,7 +25,7 @@ from node.coordinator.api import COORDINATOR
 from node.coordinator.service import CoordinatorService
 from node.coordinator.store import SqliteStore
 from node.delivery import DeliveryWorker
-from node.federation_api import LIMITER, QUOTA, SERVICE, WORKER
+from node.federation_api import BODIES, LIMITER, QUOTA, SERVICE, WORKER
 from node.mailbox import Mailbox
 from node.officer_api import OFFICERS, auth_middleware
 from node.officers import Officers
@@ -178,6 +178,7 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
     app = web.Application(middlewares=[problems_middleware], client_max_size=config.limits.max_request_bytes)
     app[LIMITER] = FailureLimiter()
     app[QUOTA] = PeerQuota(config.limits.peer_messages_per_minute, config.limits.peer_bytes_per_minute)
+    app[BODIES] = asyncio.Semaphore(config.limits.concurrent_bodies)
     app.add_routes(
         [web.get("/livez", livez), web.get("/readyz", readyz), web.get(f"{API}/openapi.json", openapi)]
     )

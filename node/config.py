@@ -33,6 +33,9 @@ class Limits(BaseModel):
     """Largest total attachment size per message."""
     body_timeout_s: float = Field(default=30.0, gt=0)
     """Longest time a request body may take to arrive, on every endpoint."""
+    concurrent_bodies: int = Field(default=8, ge=1, le=1024)
+    """Peers' request bodies read at the same time; the rest wait their turn, so that memory held for bodies
+    stays below this times ``max_request_bytes`` however many peers send at once."""
     peer_messages_per_minute: int = Field(default=10_000, ge=1)
     """Envelopes one peer may deliver per minute (more waits at the sender and is retried)."""
     peer_bytes_per_minute: int = Field(default=256 * MiB, ge=64 * 1024)

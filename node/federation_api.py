@@ -6,6 +6,7 @@ return the signed receipt. A refused envelope changes nothing stored.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,8 @@ from protocol.requests import SENDER, SignedRequest, check_body, verify_request_
 SERVICE = web.AppKey("service", NodeService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
 QUOTA = web.AppKey("quota", PeerQuota)
+BODIES = web.AppKey("bodies", asyncio.Semaphore)
+"""Turns for reading peers' bodies (``limits.concurrent_bodies`` at a time)."""
 """What each peer delivered in the last minute."""
 """Failed attempts per address, shared by every surface of the node."""
 WORKER = web.AppKey("worker", DeliveryWorker)
@@ -75,7 +78,8 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         # not know yet, a clock off) retries with its own backoff and is not counted.
         limiter.failed(address, now)
         raise
-    body = await read_body(request, service.config.limits)
+    async with request.config_dict[BODIES]:
+        body = await read_body(request, service.config.limits)
     check_body(signed, body)
     request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, body

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from keys.identity import Identity
 from keys.roster import revoke
 from node.config import Limits
+from node.federation_api import BODIES
 from protocol.codes import CrimeArea, due_at
 from protocol.encoding import b64e, canonical, format_time, sha256
 from protocol.envelope import Envelope, header_digest, seal_body
@@ -29,7 +31,18 @@ from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
 from protocol.requests import content_digest, sign_request
 from protocol.signing import key_id, sign
-from tests.node.support import ENVELOPES, HELLO, STATUS, Federation, Node, Response, batch, http, post_signed
+from tests.node.support import (
+    ENVELOPES,
+    HELLO,
+    STATUS,
+    Federation,
+    Node,
+    Response,
+    batch,
+    http,
+    post_signed,
+    wait_for,
+)
 
 LIMITS = Limits(max_request_bytes=65536, max_attachment_bytes=4096)
 BODY = EnquiryBody(subject="crafted enquiry", text="crafted text")
@@ -540,3 +553,38 @@ async def test_a_status_batch_is_checked_whole_and_applied_at_once(bench: Bench)
     assert ok.json() == {"applied": 1}
     [row] = bench.my.rows("SELECT read_at FROM messages WHERE id = ?", (message_id,))
     assert row["read_at"] < ahead
+
+
+async def test_bodies_are_read_a_few_at_a_time(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
+) -> None:
+    """With one turn for bodies, a member trickling its body makes the next one wait its turn (memory held for
+    bodies stays bounded however many send at once); the turn passes on when the trickle is cut off."""
+    fed = federation(["TH", "MY", "ID"])
+    my = await fed.start("MY", limits=Limits(concurrent_bodies=1, body_timeout_s=1.0))
+    body = batch(fed.envelope("TH", "MY"))
+    headers = sign_request("POST", ENVELOPES, "MY", body, fed.identities["TH"], datetime.now(UTC))
+    stalled = asyncio.Event()
+
+    async def trickle() -> Any:
+        yield body[:10]
+        await stalled.wait()
+        yield body[10:]
+
+    async def slow() -> int:
+        async with session.post(my.url + ENVELOPES, data=trickle(), headers=headers) as raw:
+            return raw.status
+
+    slow_task = asyncio.create_task(slow())
+    try:
+        await wait_for(lambda: my.app[BODIES].locked(), what="TH's body to take the only turn")
+        started = time.perf_counter()
+        waited = await post_signed(
+            session, my, ENVELOPES, batch(fed.envelope("ID", "MY")), fed.identities["ID"]
+        )
+        assert time.perf_counter() - started >= 0.5  # it waited for the turn
+        assert waited.status == 200
+    finally:
+        stalled.set()
+    assert await asyncio.wait_for(slow_task, 10) == 408
+    assert my.count() == 1
