@@ -26,13 +26,13 @@ from node.coordinator.service import CoordinatorService
 from node.coordinator.store import SqliteStore
 from node.delivery import DeliveryWorker
 from node.federation_api import BODIES, LIMITER, QUOTA, SERVICE, WORKER
-from node.mailbox import Mailbox
 from node.officer_api import OFFICERS, auth_middleware
-from node.officers import Officers
 from node.openapi import openapi_document
 from node.problems import problems_middleware
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
+from node.storage.mailbox import Mailbox
+from node.storage.officers import Officers
 from node.throttle import FailureLimiter, PeerQuota
 from node.trust import Trust
 from protocol.encoding import format_time

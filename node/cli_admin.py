@@ -351,8 +351,8 @@ def _write_roster(path: Path, body: RosterBody, key: Ed25519PrivateKey) -> None:
 
 
 async def _officers(config: NodeConfig, action: str, name: str) -> str:
-    from node.officers import Officers
     from node.storage.database import Database
+    from node.storage.officers import Officers
 
     db = await Database.open(config.database)
     try:

@@ -27,8 +27,8 @@ import aiohttp
 
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node import effects as stored
-from node.mailbox import Mailbox, OutboxItem
 from node.service import NodeService
+from node.storage.mailbox import Mailbox, OutboxItem
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope, join_batch
 from protocol.errors import NcpxError, StaleTimestamp, TooLarge

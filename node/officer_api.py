@@ -38,10 +38,10 @@ from node.api_models import (
 from node.delivery import DeliveryWorker
 from node.effects import Audit, Effect, KeepAnswer
 from node.federation_api import LIMITER, SERVICE, WORKER
-from node.mailbox import MessageView
-from node.officers import Officers
 from node.problems import read_body
 from node.service import NodeService, Records
+from node.storage.mailbox import MessageView
+from node.storage.officers import Officers
 from protocol.codes import normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized

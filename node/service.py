@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from keys.roster import SignedRoster
 from node.config import NodeConfig
 from node.effects import Audit, Effect, Enqueue
-from node.mailbox import Accepted, Mailbox, MessageView
+from node.storage.mailbox import Accepted, Mailbox, MessageView
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry, compose_reply
