@@ -157,11 +157,6 @@ def step(folder: Folder, state: State, event: Event) -> Step:
     return Step(State(target), moved=True)
 
 
-def states_of(folder: Folder) -> frozenset[State]:
-    """Every state a message of ``folder`` can be in."""
-    return frozenset(TRANSITIONS[folder])
-
-
 @dataclass(frozen=True)
 class KindRules:
     """What a kind of message means for its lifecycle, said once."""
