@@ -11,8 +11,8 @@ RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
 USER ncpx
 VOLUME ["/data"]
-EXPOSE 8100
+EXPOSE 8100 8200
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8100/readyz', timeout=2).status == 200 else 1)"
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8200/readyz', timeout=2).status == 200 else 1)"
 ENTRYPOINT ["ncpx"]
 CMD ["node", "serve", "--config", "/data/node.toml"]

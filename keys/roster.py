@@ -73,6 +73,9 @@ class Participant(Model):
     status: Status = Status.ACTIVE
     signing_keys: list[RosterKey]
     encryption_keys: list[RosterKey]
+    tls_certificates: list[B64Bytes] | None = None
+    """Certificates (DER) its federation listener and delivery worker may present: mutual TLS accepts exactly
+    these for this participant. Two during a renewal, so either side can switch first."""
 
 
 class RosterBody(Model):
@@ -268,6 +271,7 @@ def add_participant(
         url=url.rstrip("/"),
         signing_keys=[signing],
         encryption_keys=[encryption],
+        tls_certificates=[card.tls_certificate] if card.tls_certificate else None,
     )
     return _next(body, [*body.participants, member], now)
 
@@ -323,9 +327,18 @@ def rotate(
             "signing_keys": [*close(member.signing_keys), signing],
             "encryption_keys": [*close(member.encryption_keys), encryption],
             "url": (url or member.url).rstrip("/"),
+            "tls_certificates": _renewed(member.tls_certificates, card.tls_certificate),
         }
     )
     return _replace(body, card.participant, updated, now)
+
+
+def _renewed(current: list[bytes] | None, new: bytes | None) -> list[bytes] | None:
+    """The new certificate first and the newest previous one kept, so that peers adopting the roster accept
+    either while the member switches; older ones go."""
+    if new is None or (current and current[0] == new):
+        return current
+    return [new, *(current or [])[:1]]
 
 
 def add_period(body: RosterBody, period: Period, now: datetime) -> RosterBody:

@@ -33,7 +33,8 @@ from keys.roster import (
     rotate,
     sign_roster,
 )
-from node.config import NodeConfig, load_config, write_config
+from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
+from node.config import FederationListener, NodeConfig, OfficerListener, load_config, write_config
 from node.durations import parse_duration
 from protocol.encoding import format_time, parse_time
 from protocol.errors import ConfigError, KeyFileError
@@ -93,8 +94,14 @@ def register_admin(app: typer.Typer) -> None:
         participant: Annotated[str, typer.Option("--id", help="ISO 3166-1 alpha-2 code, or XI-ORG")],
         directory: Annotated[Path, typer.Option("--dir", help="Folder of the new node")],
         authority: Annotated[str, typer.Option("--authority", help="Authority public key or its .pub file")],
-        port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8100,
-        host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="Federation port (what peers call)")] = 8100,
+        host: Annotated[str, typer.Option("--host", help="Federation address")] = "127.0.0.1",
+        officer_port: Annotated[
+            int, typer.Option("--officer-port", help="Officer API/dashboard port")
+        ] = 8200,
+        plain_federation: Annotated[
+            bool, typer.Option("--plain-federation", help="No TLS between nodes (closed test networks only)")
+        ] = False,
         role: Annotated[Role, typer.Option("--role", help="node (a country) or coordinator")] = Role.NODE,
         passphrase_env: PassEnv = None,
     ) -> None:
@@ -105,17 +112,28 @@ def register_admin(app: typer.Typer) -> None:
         pinned = _authority_text(authority)
         parse_authority_public(pinned)
         identity = Identity.generate(participant)
-        identity.save(directory / "keys", _passphrase(passphrase_env))
+        passphrase = _passphrase(passphrase_env)
+        federation = FederationListener(host=host, port=port)
+        if not plain_federation:
+            make_tls_certificate(directory / "keys", identity.participant, _now(), passphrase)
+            federation = federation.model_copy(
+                update={"tls_cert": Path("keys") / TLS_CERT_FILE, "tls_key": Path("keys") / TLS_KEY_FILE}
+            )
+        identity.save(directory / "keys", passphrase)
         config = NodeConfig(
             id=identity.participant,
-            listen_host=host,
-            listen_port=port,
+            federation=federation,
+            officer=OfficerListener(port=officer_port),
             role=role.value,
             authority=pinned,
             passphrase_env=passphrase_env,
         )
         write_config(config_path, config)
+        scheme = "http" if plain_federation else "https"
         out.print(f"node {identity.participant} created in {directory}")
+        out.print(
+            f"peers reach it at {scheme}://<this host>:{port}; officers at http://127.0.0.1:{officer_port}"
+        )
         out.print(f"send {directory / 'keys' / 'public.json'} to the roster authority;")
         out.print(
             f"put the signed roster it returns at {directory / 'roster.json'}, then: ncpx node serve -c {config_path}"
@@ -131,7 +149,9 @@ def register_admin(app: typer.Typer) -> None:
         if (directory / "identity.key").exists():
             raise KeyFileError(f"{directory / 'identity.key'} exists; use 'ncpx keys rotate'")
         identity = Identity.generate(participant)
-        identity.save(directory, _passphrase(passphrase_env))
+        passphrase = _passphrase(passphrase_env)
+        make_tls_certificate(directory, identity.participant, _now(), passphrase)
+        identity.save(directory, passphrase)
         out.print(f"identity of {identity.participant} written to {directory} (public card: public.json)")
 
     @keys_app.command("rotate")
@@ -287,9 +307,10 @@ def register_admin(app: typer.Typer) -> None:
         ids: Annotated[str, typer.Option("--ids", help="Comma-separated participant ids, e.g. TH,MY,ID")],
         url_template: Annotated[
             str, typer.Option("--url-template", help="Peer URL of each node; {id} is its lower-case id")
-        ] = "http://ncpx-{id}:8100",
+        ] = "https://ncpx-{id}:8100",
         host: Annotated[str, typer.Option("--host", help="Address each node listens on")] = "0.0.0.0",  # noqa: S104 - containers
-        port: Annotated[int, typer.Option("--port", help="Port each node listens on")] = 8100,
+        port: Annotated[int, typer.Option("--port", help="Federation port of each node")] = 8100,
+        officer_port: Annotated[int, typer.Option("--officer-port", help="Officer port of each node")] = 8200,
         coordinator: Annotated[
             str | None, typer.Option("--coordinator", help="Also set up this participant as the coordinator")
         ] = None,
@@ -311,8 +332,18 @@ def register_admin(app: typer.Typer) -> None:
         chosen = coordinator.upper() if coordinator else None
         if chosen:
             members.append(chosen)
+        # Inside a container the officer listener must bind every address for the published port to reach it;
+        # compose publishes it on the host's loopback alone, which is what makes plain HTTP acceptable here.
+        officer = {"officer": {"host": host, "plain_http": True}}
         topology = Topology(
-            root, members, host=host, port=port, url_template=url_template, coordinator=chosen
+            root,
+            members,
+            officer,
+            host=host,
+            port=port,
+            officer_port=officer_port,
+            url_template=url_template,
+            coordinator=chosen,
         )
         topology.create()
         if period:
@@ -329,7 +360,7 @@ def register_admin(app: typer.Typer) -> None:
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
         """Run the node (federation and officer API) until interrupted."""
-        from node.app import serve
+        from node.server import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         serve(load_config(config))

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node import effects as stored
 from node.service import NodeService
 from node.storage.mailbox import Mailbox, OutboxItem
+from node.tls import FederationTls
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope, join_batch
 from protocol.errors import NcpxError, StaleTimestamp, TooLarge
@@ -129,10 +131,13 @@ class DeliveryWorker:
     """The loop around each peer's :class:`~protocol.schedule.PeerSchedule`: send, feed answers in, persist
     the effects, re-arm the timer."""
 
-    def __init__(self, service: NodeService, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, service: NodeService, session: aiohttp.ClientSession, tls: FederationTls | None = None
+    ) -> None:
         self.service = service
         self.mailbox: Mailbox = service.mailbox
         self.session = session
+        self.tls = tls
         self.delivery = service.config.delivery
         self.policy = Policy(
             initial_s=self.delivery.backoff_initial_s,
@@ -258,7 +263,12 @@ class DeliveryWorker:
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
             async with self.session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                ssl=self._tls_for(peer),
             ) as response:
                 data = await read_capped(response, MAX_ANSWER_BYTES)
                 status = response.status
@@ -269,6 +279,13 @@ class DeliveryWorker:
             return status, json.loads(data) if data else None
         except ValueError as exc:
             raise TransportError(f"peer answered {status} without JSON") from exc
+
+    def _tls_for(self, peer: str) -> ssl.SSLContext | bool:
+        """Mutual TLS pinned to ``peer``'s roster certificates when we have a certificate and it has one;
+        otherwise the default checks (an ``http`` URL ignores this)."""
+        if self.tls is None:
+            return True
+        return self.tls.client_context(self.service.trust.roster.get(peer)) or True
 
     def _note_clock(self, peer: str, date: str | None) -> None:
         """Keep how far ``peer``'s clock (the ``Date`` of its answer) is from ours."""
@@ -474,7 +491,9 @@ class DeliveryWorker:
         url = self.service.trust.url_of(peer) + ROSTER_PATH
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
-            async with self.session.get(url, timeout=timeout, allow_redirects=False) as response:
+            async with self.session.get(
+                url, timeout=timeout, allow_redirects=False, ssl=self._tls_for(peer)
+            ) as response:
                 if response.status != 200:
                     raise TransportError(f"peer answered {response.status}")
                 raw = await read_capped(response, MAX_ROSTER_BYTES)
@@ -490,11 +509,11 @@ class DeliveryWorker:
         listen, the hello would only earn us that peer's backoff again.
         """
         config = self.service.config
-        host = _LOCAL.get(config.listen_host, config.listen_host)
+        host = _LOCAL.get(config.federation.host, config.federation.host)
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
-                _, writer = await asyncio.open_connection(host, config.listen_port)
+                _, writer = await asyncio.open_connection(host, config.federation.port)
             except OSError:
                 await asyncio.sleep(0.02)
                 continue

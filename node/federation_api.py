@@ -15,20 +15,23 @@ from node.delivery import DeliveryWorker
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
 from node.throttle import FailureLimiter, PeerQuota
+from node.tls import FederationTls
 from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
 from protocol.envelope import split_batch
-from protocol.errors import BadSignature, Malformed, NotForUs, UnknownKey, UnknownSender
+from protocol.errors import BadSignature, Malformed, NotForUs, UnknownKey, UnknownSender, WrongCertificate
 from protocol.requests import SENDER, SignedRequest, check_body, verify_request_head
 
 SERVICE = web.AppKey("service", NodeService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+"""Failed attempts per address, shared by every surface of the node."""
 QUOTA = web.AppKey("quota", PeerQuota)
+"""What each peer delivered in the last minute."""
 BODIES = web.AppKey("bodies", asyncio.Semaphore)
 """Turns for reading peers' bodies (``limits.concurrent_bodies`` at a time)."""
-"""What each peer delivered in the last minute."""
-"""Failed attempts per address, shared by every surface of the node."""
 WORKER = web.AppKey("worker", DeliveryWorker)
+TLS = web.AppKey("tls", FederationTls)
+"""Mutual TLS of the federation listener, when the node has a certificate."""
 
 
 def _member(service: NodeService, claimed: str) -> str | None:
@@ -78,11 +81,27 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         # not know yet, a clock off) retries with its own backoff and is not counted.
         limiter.failed(address, now)
         raise
+    _check_certificate(request, signed.sender)
     async with request.config_dict[BODIES]:
         body = await read_body(request, service.config.limits)
     check_body(signed, body)
     request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, body
+
+
+def _check_certificate(request: web.Request, sender: str) -> None:
+    """Over mutual TLS, the request must be signed by the member whose certificate opened the connection: a
+    member cannot lend its connection to another's signature, nor use another's stolen certificate."""
+    tls = request.config_dict.get(TLS)
+    if tls is None:
+        return
+    connection = request.transport.get_extra_info("ssl_object") if request.transport else None
+    certificate = connection.getpeercert(binary_form=True) if connection is not None else None
+    if tls.participant(certificate) != sender:
+        raise WrongCertificate(
+            "this connection's TLS certificate is not the one the roster lists for the request's signer: "
+            "call with your own node's certificate"
+        )
 
 
 async def envelopes(request: web.Request) -> web.Response:

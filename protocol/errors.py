@@ -106,6 +106,14 @@ class NotANode(PeerError):
     status = 403
 
 
+class WrongCertificate(PeerError):
+    """The TLS certificate a caller presented belongs to another roster member than the one signing the request."""
+
+    code = "wrong_certificate"
+    title = "The connection's certificate belongs to another participant than the request's signer"
+    status = 403
+
+
 class UnknownKey(PeerError):
     """A key id named in a header is not in the roster for that participant."""
 
@@ -310,6 +318,7 @@ class ConfigError(LocalError):
 
 ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Malformed,
+    WrongCertificate,
     TooLarge,
     BadSignature,
     TamperedHeader,

@@ -471,7 +471,7 @@ async def test_chunked_body_above_limit(bench: Bench) -> None:
 
 async def test_an_unsigned_body_is_refused_before_it_is_read(bench: Bench) -> None:
     """A 30 MiB body announced by nobody the roster names: the answer comes before a byte of it is sent."""
-    host, port = "127.0.0.1", bench.my.config.listen_port
+    host, port = "127.0.0.1", bench.my.config.federation.port
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(

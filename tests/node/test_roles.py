@@ -13,11 +13,10 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from aiohttp import web
 
 from keys.roster import Role
-from node.app import build_app
 from node.config import write_config
+from node.server import NodeServer
 from protocol.encoding import canonical
 from protocol.errors import ConfigError
 from tests.node.support import (
@@ -71,7 +70,24 @@ async def test_a_country_node_serves_no_coordinator_surface(fed: Federation) -> 
     response = await post_signed(fed.session, my, RECORDS, canonical({"records": []}), th)
     response.problem("not_found", 404)
     (await my.request("GET", "/v1/period")).problem("not_found", 404)
-    (await http(fed.session, "GET", my.url + "/dashboard")).problem("not_found", 404)
+    (await http(fed.session, "GET", my.api_url + "/dashboard")).problem("not_found", 404)
+
+
+@pytest.mark.parametrize("pid", ["MY", COORD])
+async def test_each_listener_serves_only_its_own_surfaces(fed: Federation, pid: str) -> None:
+    node = await fed.start(pid)
+    officer_paths = ["/v1/openapi.json", "/v1/period", "/v1/messages", "/dashboard", "/dashboard/login"]
+    for path in officer_paths:
+        # Peers see the federation listener only: nothing of the officers' side answers there, token or not.
+        response = await http(
+            fed.session, "GET", node.url + path, headers={"Authorization": f"Bearer {node.token}"}
+        )
+        response.problem("not_found", 404)
+    for path in (HELLO, ROSTER, ENVELOPES, RECORDS):
+        (await node.request("POST", path, data=b"{}")).problem("not_found", 404)
+        (await node.request("GET", path)).problem("not_found", 404)
+    for url in (node.url, node.api_url):
+        assert (await http(fed.session, "GET", url + "/livez")).status == 200
 
 
 async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
@@ -82,12 +98,13 @@ async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
         for path in ("/livez", "/readyz", "/v1/openapi.json"):
             assert (await node.request("GET", path, token=None)).status == 200, path
         # Problem+json everywhere, also where no surface answers.
-        (await node.request("GET", "/nowhere", token=None)).problem("not_found", 404)
-        (await node.request("GET", "/federation/v1/nowhere", token=None)).problem("not_found", 404)
-        wrong_method = await node.request("GET", HELLO, token=None)
+        for url in (node.url, node.api_url):
+            (await http(fed.session, "GET", url + "/nowhere")).problem("not_found", 404)
+        (await http(fed.session, "GET", node.url + "/federation/v1/nowhere")).problem("not_found", 404)
+        wrong_method = await http(fed.session, "GET", node.url + HELLO)
         assert (wrong_method.status, wrong_method.content_type) == (405, PROBLEM_JSON)
     # The dashboard's security headers are the dashboard's own.
-    page = await http(fed.session, "GET", coordinator.url + "/dashboard")
+    page = await http(fed.session, "GET", coordinator.api_url + "/dashboard")
     assert page.status == 200
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     for path in ("/livez", "/v1/openapi.json"):
@@ -146,12 +163,12 @@ async def test_a_role_other_than_the_rosters_refuses_to_start(
     fed: Federation, pid: str, configured: str
 ) -> None:
     config = fed.config(pid).model_copy(update={"role": configured})
-    runner = web.AppRunner(build_app(config), access_log=None)
+    server = NodeServer(config, access_log=False)
     try:
         with pytest.raises(ConfigError) as refused:
-            await runner.setup()
+            await server.start()
     finally:
-        await runner.cleanup()
+        await server.stop()
     listed = "node" if configured == "coordinator" else "coordinator"
     assert f"the roster lists {pid} as {listed}" in refused.value.detail
     assert f'set role = "{listed}"' in refused.value.detail
