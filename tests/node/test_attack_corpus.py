@@ -20,7 +20,8 @@ Refusals proven elsewhere, because they need more than one request and one answe
 - a maximal batch does not stop ``/livez`` answering: ``test_responsive.py``;
 - guessed officer tokens are audited and the address let in again after the window, and a quota for one peer
   leaves the others' traffic alone: ``test_throttle.py``;
-- a body trickled in by a member gives up its turn for bodies, a status batch's times are clamped:
+- a trickled body gives up its turn for bodies, read notices from another peer than the recipient change
+  nothing, identical copies get the original receipt, a mixed batch stores its good envelopes:
   ``test_federation_rejections.py``; officer input echoed in no refusal: ``test_officer_api.py``.
 """
 
@@ -48,7 +49,8 @@ from node.officer_api import OFFICERS
 from protocol.codes import CrimeArea, due_at
 from protocol.encoding import b64e, canonical, format_time, sha256
 from protocol.envelope import Envelope, header_digest, seal_body
-from protocol.models import Attachment, EnquiryBody, Header, ReplyBody
+from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
+from protocol.receipts import verify_receipt
 from protocol.requests import content_digest, sign_request
 from protocol.signing import key_id, sign
 from tests.node.support import (
@@ -704,6 +706,15 @@ async def officer_request_with_basic_credentials(t: Target) -> Response:
     return await t.officer("POST", "/v1/enquiries", body=enquiry(), token=None, headers=basic)
 
 
+async def start_th(t: Target) -> None:
+    t.kept["token"] = (await t.fed.start("TH")).token
+
+
+@attack("unauthorized", 401, prepare=start_th)
+async def officer_request_with_another_nodes_token(t: Target) -> Response:
+    return await t.officer("POST", "/v1/enquiries", body=enquiry(), token=t.kept["token"])
+
+
 async def add_then_revoke_an_officer(t: Target) -> None:
     officers = t.node.app[OFFICERS]
     t.kept["token"] = token = await officers.add("second officer", datetime.now(UTC))
@@ -842,6 +853,8 @@ async def test_attack_is_refused_by_name_and_stores_nothing(
     response = await case.run(target)
     problem = response.problem(case.code, case.status)
     assert case.detail in problem["detail"]
+    for result in problem.get("results", []):  # a refused batch also says why, envelope by envelope
+        assert result["problem"]["code"] == case.code
     assert target.stored() == before
 
 
@@ -853,9 +866,12 @@ async def test_the_crafted_requests_pass_when_nothing_is_wrong(
     tables compared after each attack do show what is stored."""
     target = await target_of(LIMITS)
     before = target.stored()
-    accepted = await target.send(target.fed.envelope("TH", "MY"))
+    envelope = target.fed.envelope("TH", "MY")
+    accepted = await target.send(envelope)
     assert accepted.status == 200
-    assert "receipt" in accepted.json()["results"][0]
+    verify_receipt(
+        Receipt.model_validate(accepted.json()["results"][0]["receipt"]), envelope, target.fed.roster()
+    )
     assert target.node.count() == 1
     assert target.stored() != before  # what the corpus compares does see a stored message
     assert (await target.post(STATUS, notices())).json() == {"applied": 0}
