@@ -49,7 +49,7 @@ from node.officer_api import OFFICERS
 from protocol.codes import CrimeArea, due_at
 from protocol.encoding import b64e, canonical, format_time, sha256
 from protocol.envelope import Envelope, header_digest, seal_body
-from protocol.models import Attachment, EnquiryBody, Header, Receipt, ReplyBody
+from protocol.models import Attachment, EnquiryBody, Header, Kind, Receipt, ReplyBody
 from protocol.receipts import verify_receipt
 from protocol.requests import content_digest, sign_request
 from protocol.signing import key_id, sign
@@ -522,6 +522,36 @@ async def envelope_older_than_the_accepted_age(t: Target) -> Response:
     return await t.send(t.fed.envelope("TH", "MY", now=datetime.now(UTC) - timedelta(days=31)))
 
 
+@attack("malformed", 400)
+async def enquiry_whose_deadline_does_not_follow_its_urgency(t: Target) -> Response:
+    header = t.header()
+    return await t.send(t.reseal(header.model_copy(update={"due_at": header.created_at})))
+
+
+@attack("malformed", 400)
+async def enquiry_in_reply_to_a_message(t: Target) -> Response:
+    return await t.send(t.reseal(t.header(in_reply_to=t.header().id)))
+
+
+@attack("malformed", 400)
+async def reply_naming_no_message(t: Target) -> Response:
+    header = t.header(kind=Kind.REPLY, due_at=None)
+    return await t.send(t.reseal(header, ReplyBody(text="an answer to nothing")))
+
+
+async def seal_to_my_key_then_revoke_it(t: Target) -> None:
+    """TH seals an enquiry to MY's encryption key; then the authority revokes that key."""
+    t.kept["envelope"] = t.fed.envelope("TH", "MY")
+    assert t.fed.body is not None
+    kid = t.fed.identities["MY"].encryption_kid
+    await t.revise_roster(revoke(t.fed.body, "MY", kid, datetime.now(UTC)))
+
+
+@attack("revoked_key", 403, prepare=seal_to_my_key_then_revoke_it)
+async def sealed_to_a_revoked_key_of_the_node(t: Target) -> Response:
+    return await t.send(t.kept["envelope"])
+
+
 # -- what is sealed inside --
 
 
@@ -745,6 +775,33 @@ async def unauthenticated_officer_body_of_30_mib_announced(t: Target) -> Respons
 
 
 @attack("too_large", 413)
+async def officer_announces_a_body_above_the_limit(t: Target) -> Response:
+    headers = {"Authorization": f"Bearer {t.node.token}", "Content-Type": "application/json"}
+    return await announce(officer_url(t.node), "/v1/enquiries", headers, 30 * MiB, b"{" * 1024)
+
+
+@attack("malformed", 400)
+async def officer_idempotency_key_of_5000_characters(t: Target) -> Response:
+    return await t.officer("POST", "/v1/enquiries", body=enquiry(), headers={"Idempotency-Key": "k" * 5000})
+
+
+@attack("not_found", 404)
+async def reply_to_a_message_the_node_never_had(t: Target) -> Response:
+    unknown = "01900000-0000-7000-8000-000000000000"
+    return await t.officer("POST", f"/v1/messages/{unknown}/replies", body={"text": "answer"})
+
+
+@attack("invalid_state", 409, prepare=deliver_one_to_th)
+async def reply_to_the_nodes_own_enquiry(t: Target) -> Response:
+    return await t.officer("POST", f"/v1/messages/{t.kept['sent']}/replies", body={"text": "answer"})
+
+
+@attack("invalid_state", 409, prepare=deliver_one_to_th)
+async def mark_the_nodes_own_enquiry_read(t: Target) -> Response:
+    return await t.officer("POST", f"/v1/messages/{t.kept['sent']}/read")
+
+
+@attack("too_large", 413)
 async def officer_request_above_the_limit(t: Target) -> Response:
     return await t.officer("POST", "/v1/enquiries", body=enquiry(text="x" * 70_000))
 
@@ -952,3 +1009,22 @@ async def test_forty_strangers_announcing_30_mib_each_cost_the_node_no_memory(
         response.problem("bad_signature" if response.status == 401 else "too_many_attempts")
     assert sorted(r.status for r in answers) == [401] * 19 + [429] * 21
     assert after["VmHWM"] - before < 10 * 1000, (before, after)
+
+
+async def test_one_id_twice_in_a_batch_with_other_bytes_is_stored_once(
+    target_of: Callable[..., Awaitable[Target]],
+) -> None:
+    """Not a refusal of the whole request: the first envelope under the id is stored and receipted, the second
+    is refused as ``replayed`` with a signed refusal, as if it had come in a later batch."""
+    target = await target_of(LIMITS)
+    header = target.header()
+    first = target.reseal(header)
+    second = target.reseal(header, EnquiryBody(subject="crafted enquiry", text="other text"))
+    response = await target.send(first, second)
+    assert response.status == 200
+    stored, refused = response.json()["results"]
+    assert "receipt" in stored
+    assert refused["problem"]["code"] == "replayed"
+    assert "refusal" in refused
+    [row] = target.node.rows("SELECT envelope FROM messages")
+    assert bytes(row["envelope"]) == first.canonical_bytes()
