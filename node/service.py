@@ -34,6 +34,7 @@ from protocol.errors import (
     NotANode,
     NoUsableKey,
     Replayed,
+    RevokedKey,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
@@ -311,6 +312,12 @@ class NodeService:
                         "send messages only between country nodes"
                     )
                 if envelope.header.recipient == self.me:
+                    if envelope.header.recipient_key in self.trust.roster.revoked_encryption_kids(self.me):
+                        # The key may be in other hands: refused for good, as the sender withdraws what it
+                        # queued for that key once it holds our current roster.
+                        raise RevokedKey(
+                            "the message was sealed to a revoked key of this node: seal it to the current one"
+                        )
                     self._hold_key(envelope.header.recipient_key)
                 open_envelope(
                     envelope,

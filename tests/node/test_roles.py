@@ -3,6 +3,8 @@
 A federation of two countries and a coordinator, all with real keys in one signed roster; the coordinator is the
 real application started with ``role = "coordinator"``. Requests the tests craft are signed with the real keys
 of the participant they claim to come from, so every refusal here is about roles, not about signatures.
+A country node's refusals by role (an enquiry from or to the coordinator, a reply to a participant that is no
+longer a node, the coordinator's surfaces asked of a node) are cases of ``test_attack_corpus.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable
 
 import pytest
 
-from keys.roster import Role
 from node.config import write_config
 from node.server import NodeServer
 from protocol.encoding import canonical
@@ -29,7 +30,6 @@ from tests.node.support import (
     batch,
     http,
     post_signed,
-    wait_for,
 )
 
 COORD = "XI-COORD"
@@ -62,15 +62,6 @@ async def test_the_coordinator_has_no_envelope_endpoint_and_stores_nothing(fed: 
     # The officer API of a country is not mounted either, whatever the token.
     (await coordinator.request("GET", "/v1/messages")).problem("not_found", 404)
     assert (await coordinator.request("GET", "/v1/period")).status == 200
-
-
-async def test_a_country_node_serves_no_coordinator_surface(fed: Federation) -> None:
-    my = await fed.start("MY")
-    th = fed.identities["TH"]
-    response = await post_signed(fed.session, my, RECORDS, canonical({"records": []}), th)
-    response.problem("not_found", 404)
-    (await my.request("GET", "/v1/period")).problem("not_found", 404)
-    (await http(fed.session, "GET", my.api_url + "/dashboard")).problem("not_found", 404)
 
 
 @pytest.mark.parametrize("pid", ["MY", COORD])
@@ -110,52 +101,6 @@ async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
     for path in ("/livez", "/v1/openapi.json"):
         assert "Content-Security-Policy" not in (await coordinator.request("GET", path)).headers
     assert "Content-Security-Policy" not in (await coordinator.request("GET", "/v1/period")).headers
-
-
-async def test_a_node_refuses_an_enquiry_from_the_coordinator(fed: Federation) -> None:
-    my = await fed.start("MY")
-    coordinator = fed.identities[COORD]
-    envelope = fed.envelope(COORD, "MY")  # signed and sealed with the coordinator's real keys
-    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), coordinator)
-    response.problem("not_a_node", 403)
-    assert my.count("messages") == 0
-    assert my.count("outbox") == 0
-
-
-async def test_a_node_refuses_an_enquiry_addressed_to_the_coordinator(fed: Federation) -> None:
-    my = await fed.start("MY")
-    envelope = fed.envelope("TH", COORD)
-    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), fed.identities["TH"])
-    response.problem("not_a_node", 403)
-    assert my.count("messages") == 0
-    assert my.count("outbox") == 0
-
-
-async def test_no_reply_is_sealed_to_a_participant_that_is_not_a_node(
-    federation: Callable[..., Federation],
-) -> None:
-    fed = federation(["TH", "MY"])
-    th, my = await fed.start("TH"), await fed.start("MY")
-    created = await th.call(
-        "POST",
-        "/v1/enquiries",
-        body={"recipients": ["MY"], "area": "people_smuggling", "subject": "s", "text": "t"},
-    )
-    message_id = created["messages"][0]["id"]
-    await wait_for(lambda: my.summary(message_id, "inbox"), what="the enquiry at MY")
-    # The authority makes TH the coordinator; MY adopts that roster with the enquiry still in its inbox.
-    assert fed.body is not None
-    participants = [
-        p.model_copy(update={"role": Role.COORDINATOR}) if p.id == "TH" else p for p in fed.body.participants
-    ]
-    fed.body = fed.body.model_copy(update={"version": fed.body.version + 1, "participants": participants})
-    assert await my.service.offer_roster(fed.signed())
-    outbox_before = my.count("outbox")
-
-    response = await my.request("POST", f"/v1/messages/{message_id}/replies", body={"text": "answer"})
-    response.problem("not_a_node", 403)
-    assert my.rows("SELECT id FROM messages WHERE folder = 'sent'") == []
-    assert my.count("outbox") == outbox_before
 
 
 @pytest.mark.parametrize(("pid", "configured"), [("MY", "coordinator"), (COORD, "node")])
