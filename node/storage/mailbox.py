@@ -214,6 +214,8 @@ class OutboxItem:
     payload: bytes
     queued_at: float
     attempts: int = 0
+    handed: bool = False
+    """An envelope that an earlier request carried past the connection: the peer may hold it."""
 
 
 def _outgoing_rows(
@@ -349,11 +351,49 @@ class Mailbox:
     async def due_items(self, peer: str, limit: int, now: float) -> list[OutboxItem]:
         """The oldest outbox rows for ``peer`` that are not waiting on their own."""
         rows = await self.db.fetchall(
-            "SELECT seq, peer, item, ref, payload, queued_at, attempts FROM outbox "
-            "WHERE peer = ? AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT ?",
-            (peer, now, limit),
+            "SELECT o.seq, o.peer, o.item, o.ref, o.payload, o.queued_at, o.attempts, "
+            "m.sent_at IS NOT NULL FROM outbox o LEFT JOIN messages m "
+            "ON o.item = 'envelope' AND m.folder = ? AND m.id = o.ref AND m.peer = o.peer "
+            "WHERE o.peer = ? AND (o.not_before IS NULL OR o.not_before <= ?) ORDER BY o.seq LIMIT ?",
+            (Folder.SENT.value, peer, now, limit),
         )
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+
+    async def own_copies(self, peer: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The sender's own sealed copies of messages to ``peer``, by id (what sealing one again starts from)."""
+        marks = ",".join("?" * len(ids))
+        rows = await self.db.fetchall(
+            f"SELECT id, local_sealed FROM messages WHERE folder = ? AND peer = ? AND id IN ({marks}) "  # noqa: S608 - placeholders only
+            "AND local_sealed IS NOT NULL",
+            (Folder.SENT.value, peer, *ids),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def reseal(self, peer: str, items: Sequence[tuple[int, Outgoing]]) -> list[int]:
+        """Replace queued envelopes (by outbox seq) with the same messages sealed again, in one transaction;
+        returns the seqs replaced. One that was handed to the peer meanwhile keeps its bytes: the peer may
+        hold them, and would refuse other bytes under the same id."""
+        replaced: list[int] = []
+        async with self.db.transaction() as conn:
+            for seq, out in items:
+                raw = out.envelope.canonical_bytes()
+                async with conn.execute(
+                    "UPDATE messages SET envelope = ?, envelope_digest = ?, local_sealed = ? "
+                    "WHERE folder = ? AND id = ? AND peer = ? AND sent_at IS NULL",
+                    (
+                        raw,
+                        digest_text(raw),
+                        out.local_sealed,
+                        Folder.SENT.value,
+                        out.envelope.header.id,
+                        peer,
+                    ),
+                ) as cursor:
+                    changed = cursor.rowcount == 1
+                if changed:
+                    await conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (raw, seq))
+                    replaced.append(seq)
+        return replaced
 
     async def next_due(self, peer: str) -> float | None:
         """When the earliest row for ``peer`` waiting on its own may go again (None: none waits)."""
