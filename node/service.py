@@ -33,7 +33,6 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
-    Replayed,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
@@ -305,10 +304,12 @@ class NodeService:
         now = self.clock()
         checked, results = await asyncio.to_thread(self._check, sender, envelopes, now)
         if checked:
-            stored = await self.mailbox.accept([a for _, a in checked], now)
+            stored = await self.mailbox.accept(
+                [a for _, a in checked], now, self.config.limits.peer_stored_bytes
+            )
             self._wake_coordinator()
             for (index, accepted), outcome in zip(checked, stored, strict=True):
-                if isinstance(outcome, Replayed):
+                if isinstance(outcome, NcpxError):
                     results[index] = self._refuse(
                         sender, envelopes[index], accepted.envelope.header.id, outcome, now
                     )

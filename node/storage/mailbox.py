@@ -21,7 +21,7 @@ from protocol.codes import Kind
 from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope
-from protocol.errors import Conflict, InvalidState, NotFound, Replayed
+from protocol.errors import Conflict, InvalidState, NotFound, Replayed, StoredQuotaExceeded
 from protocol.lifecycle import (
     ANSWERABLE,
     INITIAL,
@@ -188,6 +188,17 @@ async def _transition(
     for sql, params in updates.items():  # one call per kind of change, not one per message
         await conn.executemany(sql, params)
     return applied
+
+
+async def _unopened_bytes(conn: aiosqlite.Connection, sender: str) -> int:
+    """Bytes of envelopes from ``sender`` that no officer of ours has opened yet (``limits.peer_stored_bytes``)."""
+    async with conn.execute(
+        "SELECT coalesce(sum(length(envelope)), 0) FROM messages "  # noqa: S608 - enum values
+        f"WHERE folder = '{Folder.INBOX}' AND state = '{State.RECEIVED}' AND sender = ?",
+        (sender,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -476,14 +487,20 @@ class Mailbox:
 
     # -- incoming --
 
-    async def accept(self, batch: Sequence[Accepted], now: datetime) -> list[Receipt | Replayed]:
+    async def accept(
+        self, batch: Sequence[Accepted], now: datetime, unopened_limit: int
+    ) -> list[Receipt | Replayed | StoredQuotaExceeded]:
         """Store received envelopes and their receipts; identical repeats get the original receipt back.
 
         An id is looked up with its sender only: another member using the same id neither blocks nor
-        replaces the message. The batch costs a few statements, not a few per envelope.
+        replaces the message. A new envelope that would take its sender's unopened messages past
+        ``unopened_limit`` bytes is not stored (counted in the same transaction, from the stored rows, so that
+        concurrent batches and restarts cannot get round it). The batch costs a few statements, not a few per
+        envelope.
         """
         stamp = format_time(now)
-        results: list[Receipt | Replayed] = []
+        results: list[Receipt | Replayed | StoredQuotaExceeded] = []
+        unopened: dict[str, int] = {}
         async with self.db.transaction() as conn:
             pairs = ",".join("(?, ?)" for _ in batch)
             keys = [v for item in batch for v in (item.envelope.header.sender, item.envelope.header.id)]
@@ -505,6 +522,17 @@ class Mailbox:
                     else:
                         results.append(Replayed())
                     continue
+                if header.sender not in unopened:
+                    unopened[header.sender] = await _unopened_bytes(conn, header.sender)
+                if unopened[header.sender] + len(item.raw) > unopened_limit:
+                    results.append(
+                        StoredQuotaExceeded(
+                            "this node holds as many unread messages from your node as it keeps for one peer: "
+                            "it takes more once its officers have read some; keep retrying"
+                        )
+                    )
+                    continue
+                unopened[header.sender] += len(item.raw)
                 existing[(header.sender, header.id)] = (
                     header.sender,
                     header.id,
