@@ -76,11 +76,17 @@ class Identity:
 
     def use_signing_key(self, kid: str) -> None:
         """Sign with ``kid`` from now on (the node picks the newest one the roster lists)."""
+        key = self.signing_key(kid)
+        if key is None:
+            raise KeyFileError("no signing key with that id in this identity")
+        self._active, self.signing_kid = key, kid
+
+    def signing_key(self, kid: str) -> Ed25519PrivateKey | None:
+        """The private signing key ``kid`` if held (a message sealed again is signed with the key it names)."""
         for key in self.signing_keys:
             if key_id(key.public_key()) == kid:
-                self._active, self.signing_kid = key, kid
-                return
-        raise KeyFileError("no signing key with that id in this identity")
+                return key
+        return None
 
     def signing_kids(self) -> list[str]:
         """Ids of all signing keys held, oldest first."""

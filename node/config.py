@@ -41,6 +41,10 @@ class Limits(BaseModel):
     """Envelopes one peer may deliver per minute (more waits at the sender and is retried)."""
     peer_bytes_per_minute: int = Field(default=256 * MiB, ge=64 * 1024)
     """Bytes of envelopes one peer may deliver per minute."""
+    peer_stored_bytes: int = Field(default=2048 * MiB, ge=64 * 1024)
+    """Bytes of envelopes from one peer that no officer has read yet; past it, that peer's new envelopes are
+    refused for now (the sender retries), so a peer cannot fill the disk with messages nobody attends to. Keep it
+    above the largest message (``max_request_bytes``)."""
     clock_skew_s: int = Field(default=300, ge=1)
     """Accepted difference between a peer's clock and ours for request timestamps."""
     max_message_age_s: int = Field(default=86400, ge=60)

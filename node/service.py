@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from keys.roster import SignedRoster
 from node.config import NodeConfig
 from node.effects import Audit, Effect, Enqueue
-from node.storage.mailbox import Accepted, Mailbox, MessageView
+from node.storage.mailbox import Accepted, Mailbox, MessageView, OutboxItem
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
-from protocol.compose import compose_enquiry, compose_reply
+from protocol.compose import Outgoing, compose_enquiry, compose_reply
 from protocol.encoding import canonical, digest_text, format_time, parse_json, parse_time
 from protocol.envelope import Envelope, open_body, open_envelope
 from protocol.errors import (
@@ -33,7 +33,6 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
-    Replayed,
     RevokedKey,
     StaleTimestamp,
     TooLarge,
@@ -48,6 +47,7 @@ from protocol.outcome import Figures, OutcomeReturn, make_return
 from protocol.period import shared_by
 from protocol.receipts import make_receipt, make_refusal
 from protocol.records import Event, make_record
+from protocol.rekey import reseal
 from protocol.sealing import EPHEMERAL_BYTES
 from protocol.signing import ed25519_public, raw_public
 
@@ -259,6 +259,40 @@ class NodeService:
                 continue
         raise CannotOpen("no key held any more opens this message")
 
+    async def reseal(self, peer: str, rows: Sequence[OutboxItem]) -> tuple[dict[int, bytes], set[int]]:
+        """Seal queued envelopes to ``peer`` again to its current key, from our own copies of their bodies.
+
+        Returns the new bytes by outbox seq, and the seqs kept as they were: no own copy, no key that opens it
+        or signs as it did, or handed to the peer meanwhile. The crypto runs on a worker thread."""
+        copies = await self.mailbox.own_copies(peer, [r.ref for r in rows])
+        identity = self.trust.identity
+        to = self.trust.roster.encryption_key(peer, self.clock())
+        own_keys = list(reversed(identity.encryption_keys))
+        own_key = self._own_key()
+
+        def seal_again() -> list[tuple[int, Outgoing]]:
+            done: list[tuple[int, Outgoing]] = []
+            for row in rows:
+                envelope = Envelope.model_validate_json(row.payload)
+                signer = identity.signing_key(envelope.header.sender_key)
+                copy = copies.get(row.ref)
+                if signer is None or copy is None:
+                    continue
+                try:
+                    done.append((row.seq, reseal(envelope, copy, own_keys, signer, to, own_key, self.random)))
+                except NcpxError as exc:
+                    log.warning(
+                        "message %s not sealed again (%s): it goes as it was sealed", row.ref, exc.code
+                    )
+            return done
+
+        done = await asyncio.to_thread(seal_again)
+        replaced = set(await self.mailbox.reseal(peer, done))
+        if replaced:
+            log.info("%d queued message(s) to %s sealed again to its current key", len(replaced), peer)
+        resealed = {seq: out.envelope.canonical_bytes() for seq, out in done if seq in replaced}
+        return resealed, {r.seq for r in rows} - replaced
+
     # -- federation --
 
     async def receive(self, sender: str, envelopes: Sequence[bytes]) -> list[IncomingResult]:
@@ -271,10 +305,12 @@ class NodeService:
         now = self.clock()
         checked, results = await asyncio.to_thread(self._check, sender, envelopes, now)
         if checked:
-            stored = await self.mailbox.accept([a for _, a in checked], now)
+            stored = await self.mailbox.accept(
+                [a for _, a in checked], now, self.config.limits.peer_stored_bytes
+            )
             self._wake_coordinator()
             for (index, accepted), outcome in zip(checked, stored, strict=True):
-                if isinstance(outcome, Replayed):
+                if isinstance(outcome, NcpxError):
                     results[index] = self._refuse(
                         sender, envelopes[index], accepted.envelope.header.id, outcome, now
                     )

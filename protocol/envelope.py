@@ -81,8 +81,12 @@ SIGNATURE_BYTES = 64
 
 def inner_plaintext(header: Header, body: EnquiryBody | ReplyBody, signer: Ed25519PrivateKey) -> bytes:
     """``hd || inner || canonical(body)``: the body is encoded once, and signed as those very bytes."""
+    return plaintext_of(header, canonical(body.wire()), signer)
+
+
+def plaintext_of(header: Header, body_bytes: bytes, signer: Ed25519PrivateKey) -> bytes:
+    """``hd || inner || body_bytes`` for body bytes already encoded (a body sealed again keeps its bytes)."""
     hd = header_digest(header)
-    body_bytes = canonical(body.wire())
     return hd + sign(signer, "inner", hd + sha256(body_bytes)) + body_bytes
 
 
@@ -97,6 +101,27 @@ def seal_body(
     return encrypt_to(inner_plaintext(header, body, signer), to, ephemeral)
 
 
+def open_body_bytes(
+    header: Header,
+    sealed: bytes,
+    key: X25519PrivateKey,
+    signer: Ed25519PublicKey,
+    hd: bytes | None = None,
+) -> bytes:
+    """The body bytes of a sealed part, once decrypted and checked against ``header`` and the inner signature
+    (not parsed: a sender sealing its own copy again keeps the bytes it signed)."""
+    plaintext = decrypt_with(sealed, key)
+    if len(plaintext) <= DIGEST_BYTES + SIGNATURE_BYTES:
+        raise Malformed("sealed content has the wrong shape")
+    hd = hd or header_digest(header)
+    if plaintext[:DIGEST_BYTES] != hd:
+        raise TamperedHeader
+    inner = plaintext[DIGEST_BYTES : DIGEST_BYTES + SIGNATURE_BYTES]
+    body_bytes = plaintext[DIGEST_BYTES + SIGNATURE_BYTES :]
+    verify(signer, "inner", hd + sha256(body_bytes), inner)
+    return body_bytes
+
+
 def open_body(
     header: Header,
     sealed: bytes,
@@ -107,15 +132,7 @@ def open_body(
 ) -> EnquiryBody | ReplyBody:
     """Decrypt and check a sealed body made by :func:`seal_body` for ``header`` (whose digest ``hd`` the caller
     may already hold)."""
-    plaintext = decrypt_with(sealed, key)
-    if len(plaintext) <= DIGEST_BYTES + SIGNATURE_BYTES:
-        raise Malformed("sealed content has the wrong shape")
-    hd = hd or header_digest(header)
-    if plaintext[:DIGEST_BYTES] != hd:
-        raise TamperedHeader
-    inner = plaintext[DIGEST_BYTES : DIGEST_BYTES + SIGNATURE_BYTES]
-    body_bytes = plaintext[DIGEST_BYTES + SIGNATURE_BYTES :]
-    verify(signer, "inner", hd + sha256(body_bytes), inner)
+    body_bytes = open_body_bytes(header, sealed, key, signer, hd)
     try:
         body = _BODY.validate_json(body_bytes)
     except ValidationError as exc:
@@ -140,10 +157,18 @@ def envelope_from(
     """Seal an :func:`inner_plaintext` already made for ``header`` to ``to`` and sign the outside."""
     if header.sender != me.participant or header.sender_key != me.signing_kid:
         raise ValueError("header names another sender or key than the one sealing it")
+    return signed_envelope(header, plaintext, me.signing, to, ephemeral)
+
+
+def signed_envelope(
+    header: Header, plaintext: bytes, signer: Ed25519PrivateKey, to: X25519PublicKey, ephemeral: bytes
+) -> Envelope:
+    """:func:`envelope_from` with the private key ``header.sender_key`` names, which may be an older key than
+    the one in use (a message sealed again keeps the key and time it was signed with)."""
     sealed = encrypt_to(plaintext, to, ephemeral)
     # The plaintext opens with the header digest it was made for; a plaintext made for another header gives
     # an outer signature that no receiver accepts, since receivers digest the header themselves.
-    outer = sign(me.signing, "outer", plaintext[:DIGEST_BYTES] + sha256(sealed))
+    outer = sign(signer, "outer", plaintext[:DIGEST_BYTES] + sha256(sealed))
     return Envelope(header=header, sealed=sealed, sig=outer)
 
 

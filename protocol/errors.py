@@ -181,6 +181,15 @@ class QuotaExceeded(PeerError):
     retryable = True
 
 
+class StoredQuotaExceeded(PeerError):
+    """Messages from a peer that no officer has read yet take up more bytes than this node keeps for it."""
+
+    code = "storage_quota_exceeded"
+    title = "Peer's share of storage is full"
+    status = 429
+    retryable = True
+
+
 class StaleTimestamp(PeerError):
     """A timestamp lies outside the accepted clock-skew window."""
 
@@ -334,6 +343,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     RequestTimeout,
     TooManyAttempts,
     QuotaExceeded,
+    StoredQuotaExceeded,
     StaleTimestamp,
     ImplausibleTime,
     Unproven,
@@ -349,6 +359,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     NoUsableKey,
     UnverifiedRoster,
     ConfigError,
+    StorageFull,
 )
 
 _BY_CODE = {cls.code: cls for cls in ALL_ERRORS}

@@ -21,7 +21,7 @@ from protocol.codes import Kind
 from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope
-from protocol.errors import Conflict, InvalidState, NotFound, Replayed
+from protocol.errors import Conflict, InvalidState, NotFound, Replayed, StoredQuotaExceeded
 from protocol.lifecycle import (
     ANSWERABLE,
     INITIAL,
@@ -190,6 +190,17 @@ async def _transition(
     return applied
 
 
+async def _unopened_bytes(conn: aiosqlite.Connection, sender: str) -> int:
+    """Bytes of envelopes from ``sender`` that no officer of ours has opened yet (``limits.peer_stored_bytes``)."""
+    async with conn.execute(
+        "SELECT coalesce(sum(length(envelope)), 0) FROM messages "  # noqa: S608 - enum values
+        f"WHERE folder = '{Folder.INBOX}' AND state = '{State.RECEIVED}' AND sender = ?",
+        (sender,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 @dataclass(frozen=True)
 class Accepted:
     """An envelope that passed every check, with the receipt to store and return."""
@@ -214,6 +225,8 @@ class OutboxItem:
     payload: bytes
     queued_at: float
     attempts: int = 0
+    handed: bool = False
+    """An envelope that an earlier request carried past the connection: the peer may hold it."""
 
 
 def _outgoing_rows(
@@ -349,11 +362,49 @@ class Mailbox:
     async def due_items(self, peer: str, limit: int, now: float) -> list[OutboxItem]:
         """The oldest outbox rows for ``peer`` that are not waiting on their own."""
         rows = await self.db.fetchall(
-            "SELECT seq, peer, item, ref, payload, queued_at, attempts FROM outbox "
-            "WHERE peer = ? AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT ?",
-            (peer, now, limit),
+            "SELECT o.seq, o.peer, o.item, o.ref, o.payload, o.queued_at, o.attempts, "
+            "m.sent_at IS NOT NULL FROM outbox o LEFT JOIN messages m "
+            "ON o.item = 'envelope' AND m.folder = ? AND m.id = o.ref AND m.peer = o.peer "
+            "WHERE o.peer = ? AND (o.not_before IS NULL OR o.not_before <= ?) ORDER BY o.seq LIMIT ?",
+            (Folder.SENT.value, peer, now, limit),
         )
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+
+    async def own_copies(self, peer: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The sender's own sealed copies of messages to ``peer``, by id (what sealing one again starts from)."""
+        marks = ",".join("?" * len(ids))
+        rows = await self.db.fetchall(
+            f"SELECT id, local_sealed FROM messages WHERE folder = ? AND peer = ? AND id IN ({marks}) "  # noqa: S608 - placeholders only
+            "AND local_sealed IS NOT NULL",
+            (Folder.SENT.value, peer, *ids),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def reseal(self, peer: str, items: Sequence[tuple[int, Outgoing]]) -> list[int]:
+        """Replace queued envelopes (by outbox seq) with the same messages sealed again, in one transaction;
+        returns the seqs replaced. One that was handed to the peer meanwhile keeps its bytes: the peer may
+        hold them, and would refuse other bytes under the same id."""
+        replaced: list[int] = []
+        async with self.db.transaction() as conn:
+            for seq, out in items:
+                raw = out.envelope.canonical_bytes()
+                async with conn.execute(
+                    "UPDATE messages SET envelope = ?, envelope_digest = ?, local_sealed = ? "
+                    "WHERE folder = ? AND id = ? AND peer = ? AND sent_at IS NULL",
+                    (
+                        raw,
+                        digest_text(raw),
+                        out.local_sealed,
+                        Folder.SENT.value,
+                        out.envelope.header.id,
+                        peer,
+                    ),
+                ) as cursor:
+                    changed = cursor.rowcount == 1
+                if changed:
+                    await conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (raw, seq))
+                    replaced.append(seq)
+        return replaced
 
     async def next_due(self, peer: str) -> float | None:
         """When the earliest row for ``peer`` waiting on its own may go again (None: none waits)."""
@@ -436,14 +487,20 @@ class Mailbox:
 
     # -- incoming --
 
-    async def accept(self, batch: Sequence[Accepted], now: datetime) -> list[Receipt | Replayed]:
+    async def accept(
+        self, batch: Sequence[Accepted], now: datetime, unopened_limit: int
+    ) -> list[Receipt | Replayed | StoredQuotaExceeded]:
         """Store received envelopes and their receipts; identical repeats get the original receipt back.
 
         An id is looked up with its sender only: another member using the same id neither blocks nor
-        replaces the message. The batch costs a few statements, not a few per envelope.
+        replaces the message. A new envelope that would take its sender's unopened messages past
+        ``unopened_limit`` bytes is not stored (counted in the same transaction, from the stored rows, so that
+        concurrent batches and restarts cannot get round it). The batch costs a few statements, not a few per
+        envelope.
         """
         stamp = format_time(now)
-        results: list[Receipt | Replayed] = []
+        results: list[Receipt | Replayed | StoredQuotaExceeded] = []
+        unopened: dict[str, int] = {}
         async with self.db.transaction() as conn:
             pairs = ",".join("(?, ?)" for _ in batch)
             keys = [v for item in batch for v in (item.envelope.header.sender, item.envelope.header.id)]
@@ -465,6 +522,17 @@ class Mailbox:
                     else:
                         results.append(Replayed())
                     continue
+                if header.sender not in unopened:
+                    unopened[header.sender] = await _unopened_bytes(conn, header.sender)
+                if unopened[header.sender] + len(item.raw) > unopened_limit:
+                    results.append(
+                        StoredQuotaExceeded(
+                            "this node holds as many unread messages from your node as it keeps for one peer: "
+                            "it takes more once its officers have read some; keep retrying"
+                        )
+                    )
+                    continue
+                unopened[header.sender] += len(item.raw)
                 existing[(header.sender, header.id)] = (
                     header.sender,
                     header.id,
