@@ -313,7 +313,13 @@ def rotate(
     member = _member(body, card.participant)
     signing, encryption = _card_keys(card, now)
     if any(k.kid == signing.kid for k in member.signing_keys):
-        raise Malformed("the card's keys are already in the roster")
+        certificates = _renewed(member.tls_certificates, card.tls_certificate)
+        if certificates == member.tls_certificates:
+            raise Malformed("the card's keys and certificate are already in the roster")
+        # A new TLS certificate alone: the message keys stay as they are.
+        return _replace(
+            body, card.participant, member.model_copy(update={"tls_certificates": certificates}), now
+        )
 
     def close(keys: list[RosterKey]) -> list[RosterKey]:
         end = now + overlap

@@ -67,21 +67,18 @@ def make_tls_certificate(
 
 def read_tls_certificate(directory: Path) -> bytes | None:
     """The certificate (DER) in ``directory``, or None when the participant has none."""
+    path = directory / TLS_CERT_FILE
+    return load_certificate(path) if path.exists() else None
+
+
+def load_certificate(path: Path) -> bytes:
+    """A PEM certificate file as DER, the form the roster lists."""
     try:
-        pem = (directory / TLS_CERT_FILE).read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        return x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-    except ValueError as exc:
-        raise KeyFileError(f"{directory / TLS_CERT_FILE} is not a PEM certificate") from exc
+        return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(Encoding.DER)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"{path} is not a readable PEM certificate") from exc
 
 
 def fingerprint(der: bytes) -> str:
     """SHA-256 of a certificate, how a presented certificate is matched to the roster."""
     return hashlib.sha256(der).hexdigest()
-
-
-def certificate_pem(der: bytes) -> str:
-    """PEM text of a DER certificate, the form ``ssl`` loads as a trust anchor."""
-    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii")

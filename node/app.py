@@ -215,6 +215,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
         tls = None
         if config.federation.tls_cert is not None and config.federation.tls_key is not None:
             tls = FederationTls(
+                config.id,
                 config.federation.tls_cert,
                 config.federation.tls_key,
                 config.passphrase(),

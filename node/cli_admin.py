@@ -158,10 +158,22 @@ def register_admin(app: typer.Typer) -> None:
     def keys_rotate(
         directory: Annotated[Path, typer.Option("--dir", help="Folder holding identity.key")],
         passphrase_env: PassEnv = None,
+        certificate: Annotated[
+            bool,
+            typer.Option("--certificate", help="Replace the TLS certificate instead of the message keys"),
+        ] = False,
     ) -> None:
         """Add new keys (old ones are kept for the overlap); hand the new public.json to the authority."""
         passphrase = _passphrase(passphrase_env)
         identity = Identity.load(directory, passphrase)
+        if certificate:
+            make_tls_certificate(directory, identity.participant, _now(), passphrase)
+            identity.write_card(directory)
+            out.print(
+                "new TLS certificate written; send public.json to the roster authority for 'ncpx roster rotate'. "
+                "The running node presents it once it adopts the roster that lists it"
+            )
+            return
         identity.rotate()
         identity.save(directory, passphrase)
         out.print("new keys added; send public.json to the roster authority for 'ncpx roster rotate'")

@@ -10,20 +10,24 @@ Host names play no part: the roster, not DNS, says which certificate is which pa
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 from keys.roster import Participant, Roster, Status
-from keys.tls import fingerprint
+from keys.tls import fingerprint, load_certificate
+
+log = logging.getLogger("ncpx.node")
 
 
 class FederationTls:
     """The TLS contexts of one node's federation traffic, rebuilt whenever the roster version changes."""
 
     def __init__(
-        self, cert_file: Path, key_file: Path, password: bytes | None, roster: Callable[[], Roster]
+        self, me: str, cert_file: Path, key_file: Path, password: bytes | None, roster: Callable[[], Roster]
     ) -> None:
+        self._me = me
         self._chain = (cert_file, key_file, password)
         self._roster = roster
         self._version = -1
@@ -69,6 +73,12 @@ class FederationTls:
         )
         self._inner, self._members, self._clients = self._server_context(anchors), members, {}
         self._version = roster.version
+        if members.get(fingerprint(load_certificate(self._chain[0]))) != self._me:
+            log.warning(
+                "this node presents a TLS certificate that roster version %d does not list for it: peers refuse "
+                "its connections until the authority lists it (ncpx roster rotate --card keys/public.json)",
+                roster.version,
+            )
 
     def _choose(
         self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext

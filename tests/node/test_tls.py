@@ -12,18 +12,18 @@ import asyncio
 import sqlite3
 import ssl
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from keys.roster import revoke
-from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
+from keys.roster import revoke, rotate
+from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate, read_tls_certificate
 from node.config import FederationListener, OfficerListener, load_config, write_config
 from node.server import NodeServer
 from protocol.encoding import canonical
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, Malformed
 from tests.node.support import HELLO, Federation, Node, free_port, http, post_signed, wait_for
 
 ENQUIRY = {"recipients": ["MY"], "area": "people_smuggling", "subject": "Over TLS", "text": "Hello, mTLS."}
@@ -229,3 +229,33 @@ async def test_dashboard_sign_in_behind_a_tls_proxy(
         else:
             assert response.status == 403
             assert "Set-Cookie" not in response.headers
+
+
+async def test_a_renewed_certificate_is_presented_once_the_roster_lists_it(fed: Federation) -> None:
+    th, my = await fed.start("TH"), await fed.start("MY")
+    keys = fed.root / "TH" / "keys"
+    old = (keys / TLS_CERT_FILE).read_bytes()
+    new = make_tls_certificate(keys, "TH", datetime.now(UTC))  # what 'ncpx keys rotate --certificate' does
+    assert fed.body is not None
+    fed.body = rotate(fed.body, fed.identities["TH"].card(new), timedelta(days=7), datetime.now(UTC))
+    [listed] = [p.tls_certificates for p in fed.body.participants if p.id == "TH"]
+    assert (
+        listed is not None and listed[0] == new and len(listed) == 2
+    )  # the previous one stays for the switch
+    for node in (th, my):
+        assert await node.service.offer_roster(fed.signed())
+    # TH now presents the new certificate: a client trusting only that one completes the handshake with TH.
+    assert await hello(fed, th, "MY", client_tls(fed, "TH", "MY")) == 200
+    # MY accepts TH's new certificate, and TH's enquiry still flows.
+    assert await hello(fed, my, "TH", client_tls(fed, "MY", "TH")) == 200
+    created = await th.call("POST", "/v1/enquiries", body=ENQUIRY)
+    message_id = created["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery after the renewal")
+    assert old != (keys / TLS_CERT_FILE).read_bytes()
+
+
+def test_a_card_already_in_the_roster_is_refused(fed: Federation) -> None:
+    assert fed.body is not None
+    card = fed.identities["TH"].card(read_tls_certificate(fed.root / "TH" / "keys"))
+    with pytest.raises(Malformed, match="already in the roster"):
+        rotate(fed.body, card, timedelta(days=7), datetime.now(UTC))
