@@ -239,9 +239,9 @@ async def test_a_renewed_certificate_is_presented_once_the_roster_lists_it(fed: 
     assert fed.body is not None
     fed.body = rotate(fed.body, fed.identities["TH"].card(new), timedelta(days=7), datetime.now(UTC))
     [listed] = [p.tls_certificates for p in fed.body.participants if p.id == "TH"]
-    assert (
-        listed is not None and listed[0] == new and len(listed) == 2
-    )  # the previous one stays for the switch
+    assert listed is not None
+    assert listed[0] == new
+    assert len(listed) == 2  # the previous one stays for the switch
     for node in (th, my):
         assert await node.service.offer_roster(fed.signed())
     # TH now presents the new certificate: a client trusting only that one completes the handshake with TH.
