@@ -24,6 +24,8 @@ from keys import (
     parse_roster,
     sign_roster,
 )
+from node.config import load_config
+from protocol.encoding import b64e
 
 
 @dataclass
@@ -113,3 +115,39 @@ def test_a_roster_the_authority_signed_is_edited_and_re_signed(authority: Author
     roster = authority.verified()
     assert roster.version == 5
     assert check(roster)
+
+
+def test_init_is_safe_by_default_and_a_certificate_renewal_reaches_the_roster(tmp_path: Path) -> None:
+    """``ncpx init`` makes a TLS key (0600) and certificate, configures mutual TLS and a loopback officer
+    listener, and puts the certificate on the card; ``keys rotate --certificate`` makes a new one that
+    ``roster rotate`` lists first."""
+    key = generate_authority(tmp_path / "authority.key")
+    roster = tmp_path / "roster.json"
+    roster.write_bytes(sign_roster(new_roster(key.public_key(), datetime.now(UTC)), key).to_bytes())
+    folder = tmp_path / "th"
+
+    def ncpx(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+    ncpx("init", "--id", "TH", "--dir", str(folder), "--authority", str(tmp_path / "authority.pub"))
+    config = load_config(folder / "node.toml")
+    assert config.federation.tls_cert == folder / "keys" / "tls.crt"
+    assert config.officer.host == "127.0.0.1"
+    assert (folder / "keys" / "tls.key").stat().st_mode & 0o777 == 0o600
+    first = json.loads((folder / "keys" / "public.json").read_text())["tls_certificate"]
+    card = str(folder / "keys" / "public.json")
+    auth = ["--roster", str(roster), "--authority-key", str(key_path := tmp_path / "authority.key")]
+    ncpx("roster", "add", *auth, "--card", card, "--url", "https://ncpx.th.example:8100", "--name", "TH")
+    ncpx("keys", "rotate", "--certificate", "--dir", str(folder / "keys"))
+    second = json.loads((folder / "keys" / "public.json").read_text())["tls_certificate"]
+    assert second != first
+    ncpx("roster", "rotate", *auth, "--card", card)
+    verified = Roster(
+        parse_roster(roster.read_bytes()), parse_authority_public(key_path.with_suffix(".pub").read_text())
+    )
+    [th] = verified.participants
+    assert [b64e(c) for c in th.tls_certificates or []] == [second, first]
+    assert len(th.signing_keys) == 1  # the message keys did not change
