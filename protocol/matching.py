@@ -13,7 +13,8 @@ arrives; the messages come in one order only, so both sides walk the same states
 - ``accept`` (answerer): go ahead. ``abort`` (either side): stop, with an error code;
 - ``blinded`` (asker): exactly the offered number of blinded elements;
 - ``answer`` (answerer): the double-blinded elements and the digests of its own list;
-- ``result`` (asker): how many of its tokens matched, so both sides' audit logs carry the count;
+- ``result`` (asker): the session is over and the answerer may forget its secret. It carries nothing about
+  the outcome: the answerer learns how many tokens were asked about, never how many matched;
 - ``expire``: the local timer, at or after ``expires_at``.
 
 Each message may be sent only by its side (:data:`SENDER`), only in the state the table names, and only
@@ -55,7 +56,7 @@ class State(StrEnum):
     ANSWERED = "answered"
     """The answerer's double-blinded elements and digests are out."""
     DONE = "done"
-    """The asker computed the intersection and sent its size."""
+    """The asker computed the intersection and closed the session (telling nothing of the outcome)."""
     ABORTED = "aborted"
     """One side stopped the session."""
     EXPIRED = "expired"
