@@ -1,7 +1,8 @@
 # One image for every role: a country node, the coordinator, and the one-shot lab setup.
 FROM python:3.11-slim
 
-RUN useradd --create-home --uid 10001 ncpx
+RUN useradd --create-home --uid 10001 ncpx \
+ && apt-get update && apt-get install -y --no-install-recommends libsodium23 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY protocol ./protocol

@@ -280,6 +280,105 @@ class InvalidState(PeerError):
     status = 409
 
 
+# -- deconfliction: watch-list entries, operations, private matching --
+
+
+class InvalidSubject(PeerError):
+    """A watch-list entry or planned operation cannot be turned into a matching token."""
+
+    code = "invalid_subject"
+    title = "The entry cannot be used for matching; correct it and submit it again"
+    status = 422
+
+
+class InvalidName(InvalidSubject):
+    """A person's name has no letters or digits left once case, accents and punctuation are set aside."""
+
+    code = "invalid_name"
+    title = "The person's name has no letters; give the name as written in the travel document"
+    status = 422
+
+
+class InvalidPhone(InvalidSubject):
+    """A phone number does not parse, or is not a valid number for its country calling code."""
+
+    code = "invalid_phone"
+    title = "The phone number is not valid for its country code; give it with its + and country code"
+    status = 422
+
+
+class InvalidDocument(InvalidSubject):
+    """A travel document number has no letters or digits, or more than a document can carry."""
+
+    code = "invalid_document"
+    title = "The document number must have 1 to 40 letters or digits; copy it from the document"
+    status = 422
+
+
+class InvalidImo(InvalidSubject):
+    """An IMO number is not seven digits or its check digit does not match."""
+
+    code = "invalid_imo"
+    title = "The IMO number is not seven digits with a matching check digit; check it against the register"
+    status = 422
+
+
+class InvalidAccount(InvalidSubject):
+    """An IBAN fails its mod-97 check, or a national account number lacks its country or digits."""
+
+    code = "invalid_account"
+    title = "The account number is not a valid IBAN or national account number; check it with the bank"
+    status = 422
+
+
+class InvalidAddress(InvalidSubject):
+    """An address has no letters or digits left once case, accents and punctuation are set aside."""
+
+    code = "invalid_address"
+    title = "The address has no usable words; give at least a street line and the country"
+    status = 422
+
+
+class InvalidOperation(InvalidSubject):
+    """A planned operation's place or time window is impossible or too large to match."""
+
+    code = "invalid_operation"
+    title = "The operation's place, radius or time window is out of range; correct it and submit it again"
+    status = 422
+
+
+class BadPoint(PeerError):
+    """A group element in a matching message is malformed, outside the ristretto255 group, or the identity."""
+
+    code = "bad_point"
+    title = "A matching message holds a value that is not a valid group element"
+
+
+class OutOfOrder(PeerError):
+    """A matching-session message arrived in a state that does not expect it: replayed, early, or from the
+    wrong side."""
+
+    code = "out_of_order"
+    title = "The matching session is not at a step that accepts this message; start a new session"
+    status = 409
+
+
+class SessionExpired(PeerError):
+    """A matching-session message arrived after the session's expiry time."""
+
+    code = "session_expired"
+    title = "The matching session has expired; start a new session"
+    status = 410
+
+
+class BudgetExhausted(PeerError):
+    """A peer asked to match more items today than the roster's daily budget allows it."""
+
+    code = "budget_exhausted"
+    title = "The daily matching budget for this peer is used up; ask again tomorrow or ask about fewer items"
+    status = 429
+
+
 # -- local failures --
 
 
@@ -355,6 +454,18 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     NotFound,
     Conflict,
     InvalidState,
+    InvalidSubject,
+    InvalidName,
+    InvalidPhone,
+    InvalidDocument,
+    InvalidImo,
+    InvalidAccount,
+    InvalidAddress,
+    InvalidOperation,
+    BadPoint,
+    OutOfOrder,
+    SessionExpired,
+    BudgetExhausted,
     KeyFileError,
     NoUsableKey,
     UnverifiedRoster,

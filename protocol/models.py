@@ -37,6 +37,7 @@ from protocol.codes import (
 )
 from protocol.encoding import b64d, b64e, format_time, parse_time
 from protocol.ids import check_uuid
+from protocol.normalise import imo_check_digit_matches
 
 PROTOCOL_VERSION: Literal[2] = 2
 
@@ -147,8 +148,7 @@ class Phone(Model):
 
 
 def _check_imo(value: str) -> str:
-    digits = [int(ch) for ch in value]
-    if sum(d * w for d, w in zip(digits[:6], range(7, 1, -1), strict=True)) % 10 != digits[6]:
+    if not imo_check_digit_matches(value):
         raise ValueError("IMO number check digit does not match")
     return value
 
