@@ -37,6 +37,9 @@ from protocol.period import Period
 from protocol.signing import ed25519_public, key_id, raw_public, sign, verify, x25519_public
 
 MAX_ROSTER_BYTES = 4 * 1024 * 1024
+DEFAULT_MATCHING_BUDGET = 20_000
+"""Items a participant may ask about per day and peer unless the authority sets another budget: a watch list
+of thousands matched a few times a day, far from the millions a dictionary of phone numbers needs."""
 
 
 class Role(StrEnum):
@@ -73,6 +76,10 @@ class Participant(Model):
     status: Status = Status.ACTIVE
     signing_keys: list[RosterKey]
     encryption_keys: list[RosterKey]
+    matching_budget: int | None = Field(default=None, ge=0)
+    """Items this participant may ask about in private matching, per day and peer (unset: the default,
+    :data:`DEFAULT_MATCHING_BUDGET`). Phone and document numbers are enumerable: the budget is what stops a
+    member from probing a peer's watch list with a dictionary."""
     tls_certificates: list[B64Bytes] | None = None
     """Certificates (DER) its federation listener and delivery worker may present: mutual TLS accepts exactly
     these for this participant. Two during a renewal, so either side can switch first."""
@@ -160,6 +167,11 @@ class Roster:
         """Whether nothing may go to ``participant`` any more: it left the roster or was revoked."""
         member = self._by_id.get(participant)
         return member is None or member.status is Status.REVOKED
+
+    def matching_budget(self, participant: str) -> int:
+        """Items ``participant`` may ask about per day of each peer in private matching."""
+        budget = self.get(participant).matching_budget
+        return DEFAULT_MATCHING_BUDGET if budget is None else budget
 
     def revoked_encryption_kids(self, participant: str) -> frozenset[str]:
         """Ids of ``participant``'s encryption keys that were revoked: what is sealed to them must not go."""
@@ -345,6 +357,14 @@ def _renewed(current: list[bytes] | None, new: bytes | None) -> list[bytes] | No
     if new is None or (current and current[0] == new):
         return current
     return [new, *(current or [])[:1]]
+
+
+def set_matching_budget(body: RosterBody, participant: str, items: int, now: datetime) -> RosterBody:
+    """Set how many items ``participant`` may ask about per day of each peer."""
+    if items < 0:
+        raise Malformed("a matching budget cannot be negative")
+    member = _member(body, participant)
+    return _replace(body, participant, member.model_copy(update={"matching_budget": items}), now)
 
 
 def add_period(body: RosterBody, period: Period, now: datetime) -> RosterBody:

@@ -173,3 +173,49 @@ class OutcomeQueued(Model):
     submitted_at: str
     figures: Figures
     highlights_sealed: bool
+
+
+class HitView(Model):
+    """An item this node and a peer both hold: our side of it, and who to call on theirs."""
+
+    peer: str
+    kind: str
+    """The kind of item (person, phone, vessel, ..., operation)."""
+    item: str
+    """Our own item as matched (normalised)."""
+    our_case: str
+    our_contact: str
+    peer_case: str
+    """The peer's case and contact, once its own session or its claims have told us."""
+    peer_contact: str
+    found_at: str
+    found_by: str
+
+
+class Hits(Model):
+    """Every hit, newest first."""
+
+    items: list[HitView]
+
+
+class MatchRun(Model):
+    """What an officer asks: a matching round with one peer, or with every country node when absent."""
+
+    peer: str | None = None
+
+
+class MatchOutcome(Model):
+    """One session's result."""
+
+    peer: str
+    asked: int
+    matched: int
+    new_hits: int
+    error: str | None = None
+    """Why the session did not complete, as a sentence (the others still ran)."""
+
+
+class MatchRuns(Model):
+    """Every session of a round."""
+
+    sessions: list[MatchOutcome]

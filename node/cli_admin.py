@@ -31,6 +31,7 @@ from keys.roster import (
     parse_roster,
     revoke,
     rotate,
+    set_matching_budget,
     sign_roster,
 )
 from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
@@ -219,6 +220,18 @@ def register_admin(app: typer.Typer) -> None:
         """Revoke a participant, or one of its keys; effective at once on every node that adopts it."""
         key, body = _authority_and_roster(authority_key, passphrase_env, roster)
         _write_roster(roster, revoke(body, participant.upper(), kid, _now()), key)
+
+    @roster_app.command("budget")
+    def roster_budget(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        participant: Annotated[str, typer.Option("--participant")],
+        items: Annotated[int, typer.Option("--items", help="Items it may ask about per day of each peer")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Set a participant's daily budget for private matching (what stops dictionary probing)."""
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, set_matching_budget(body, participant.upper(), items, _now()), key)
 
     @roster_app.command("rotate")
     def roster_rotate(

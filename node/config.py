@@ -68,6 +68,21 @@ class Delivery(BaseModel):
     roster_refresh_s: float = Field(default=60.0, gt=0)
 
 
+class Matching(BaseModel):
+    """Private matching of watch lists and planned operations with peers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto: list[str] = []
+    """Peers this node matches with on its own, when an item is added and every ``interval_s`` (``"*"``: every
+    country node). Officers can run a round with any peer at any time (``ncpx match``)."""
+    interval_s: float = Field(default=3600.0, ge=10.0)
+
+    def peers(self, nodes: list[str]) -> list[str]:
+        """The opted-in peers among the roster's current country ``nodes``."""
+        return list(nodes) if "*" in self.auto else [p for p in nodes if p in self.auto]
+
+
 class FederationListener(BaseModel):
     """Where peers reach this node: the only listener other countries need to see."""
 
@@ -150,6 +165,7 @@ class NodeConfig(BaseModel):
     """Name of the environment variable holding the key-file passphrase, if the key file has one."""
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
+    matching: Matching = Matching()
 
     @property
     def skew(self) -> timedelta:

@@ -279,7 +279,7 @@ class DeliveryWorker:
         retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
         await self.mailbox.settle(delivered, done, failed, retry, self.service.clock(), extra)
 
-    async def _post(
+    async def post(
         self,
         peer: str,
         path: str,
@@ -381,7 +381,7 @@ class DeliveryWorker:
             await self._send_outcome(peer, schedule, row)
         statuses = by_kind.get("status", [])
         if statuses:
-            status, _ = await self._post(
+            status, _ = await self.post(
                 peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
             )
             if status >= 500 or status in (401, 403, 429) or 300 <= status < 400:
@@ -399,7 +399,7 @@ class DeliveryWorker:
         payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in rows], "backlog": backlog}
         if oldest is not None:
             payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
-        status, data = await self._post(peer, RECORDS_PATH, payload)
+        status, data = await self.post(peer, RECORDS_PATH, payload)
         results = data.get("results") if isinstance(data, dict) else None
         if (
             (status >= 300 and (status >= 500 or status in (401, 403, 429) or status < 400))
@@ -416,7 +416,7 @@ class DeliveryWorker:
         await self._persist(schedule.on_items(answers, self._now(), _jitter()))
 
     async def _send_outcome(self, peer: str, schedule: PeerSchedule, row: OutboxItem) -> None:
-        status, data = await self._post(peer, OUTCOMES_PATH, json.loads(row.payload))
+        status, data = await self.post(peer, OUTCOMES_PATH, json.loads(row.payload))
         if status >= 500 or status == 429 or 300 <= status < 400:
             raise TransportError(f"coordinator answered {status}")
         code = (data.get("code") if isinstance(data, dict) else None) if status >= 400 else None
@@ -444,7 +444,7 @@ class DeliveryWorker:
             await self.mailbox.mark_sent([i.ref for i in rows], self.service.clock())
 
         # Outbox payloads are canonical already: each travels as it is, one per line.
-        status, data = await self._post(
+        status, data = await self.post(
             peer, ENVELOPES_PATH, join_batch([i.payload for i in rows]), BATCH_TYPE, handed
         )
         results = data.get("results") if isinstance(data, dict) else None
@@ -574,7 +574,7 @@ class DeliveryWorker:
         """Announce ourselves so that the peer drops its backoff for us and sends its backlog now."""
         await self._listening()
         try:
-            status, data = await self._post(
+            status, data = await self.post(
                 peer, HELLO_PATH, {"roster_version": self.service.trust.roster.version}
             )
         except TransportError:
