@@ -58,8 +58,10 @@ CHUNK = 2_000
 
 @dataclass(frozen=True)
 class OwnItem:
-    """One matching token of this node's, and who to call about it."""
+    """One matching token of this node's: what holds it, and who to call about it."""
 
+    kind: str
+    """person, phone, vessel, ... for a watch-list entry; raid, arrest, ... for a planned operation."""
     case: str
     contact: str
 

@@ -25,7 +25,7 @@ async def hits(request: web.Request) -> web.Response:
         views.append(
             HitView(
                 peer=hit.peer,
-                kind=hit.token.split(":", 1)[0],
+                kind=ours.kind if ours else hit.token.split(":", 1)[0],
                 item=hit.token,
                 our_case=ours.case if ours else "",
                 our_contact=ours.contact if ours else "",
