@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -23,9 +23,13 @@ from protocol.envelope import parse_model
 from protocol.errors import (
     BadSignature,
     ExpiredKey,
+    InvalidPeriod,
     Malformed,
+    NotACoordinator,
     NotFound,
     NoUsableKey,
+    PeriodExists,
+    PeriodOver,
     RevokedKey,
     RosterRollback,
     UnknownKey,
@@ -33,7 +37,7 @@ from protocol.errors import (
     UnverifiedRoster,
 )
 from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
-from protocol.period import Period
+from protocol.period import Period, period_from
 from protocol.signing import ed25519_public, key_id, raw_public, sign, verify, x25519_public
 
 MAX_ROSTER_BYTES = 4 * 1024 * 1024
@@ -151,10 +155,7 @@ class Roster:
 
     def period(self, name: str) -> Period:
         """The period called ``name``, or :class:`NotFound`."""
-        for period in self.signed.roster.periods or []:
-            if period.name == name:
-                return period
-        raise NotFound(f"no period called {name!r} in the roster")
+        return find_period(self.signed.roster, name)
 
     def coordinator(self) -> Participant | None:
         """The active coordinator, if the roster names one."""
@@ -367,16 +368,74 @@ def set_matching_budget(body: RosterBody, participant: str, items: int, now: dat
     return _replace(body, participant, member.model_copy(update={"matching_budget": items}), now)
 
 
-def add_period(body: RosterBody, period: Period, now: datetime) -> RosterBody:
-    """Declare a Period of Action (or replace the one with the same name)."""
-    known = {p.id for p in body.participants}
-    missing = [p for p in [*period.participants, period.coordinator] if p not in known]
+def add_period(body: RosterBody, period: Period, now: datetime, historical: bool = False) -> RosterBody:
+    """Declare a new Period of Action; a name already declared is refused (:func:`amend_period` changes one).
+
+    A window that is already over is refused unless ``historical`` says it is declared on purpose (to replay a
+    past period from imported returns and records): by mistake it would only ever show zeros.
+    """
+    if any(p.name == period.name for p in body.periods or []):
+        raise PeriodExists(
+            "a period of that name is already declared; use 'ncpx period amend' to change it, or choose another name"
+        )
+    if period.end <= now and not historical:
+        raise PeriodOver(
+            "the period's window is already over; declare it with --historical if you mean to replay a past period"
+        )
+    _check_members(body, period)
+    return _with_periods(body, [*(body.periods or []), period], now)
+
+
+AMENDABLE = frozenset({"title", "start", "end", "participants", "timezone"})
+"""What an amendment may change: a period's name identifies it and its coordinator's store holds its figures."""
+
+
+def amend_period(body: RosterBody, name: str, changes: dict[str, Any], now: datetime) -> RosterBody:
+    """Change a declared period's dates, zone, participants or title, as a new roster version.
+
+    The amended period is validated as a whole, like a new one, so that an amendment cannot produce a period a
+    declaration would refuse.
+    """
+    if not set(changes) <= AMENDABLE:
+        raise ValueError(f"only {', '.join(sorted(AMENDABLE))} can be amended")
+    current = find_period(body, name)
+    amended = period_from({**current.model_dump(), **changes})
+    _check_members(body, amended)
+    return _with_periods(body, [amended if p.name == name else p for p in body.periods or []], now)
+
+
+def close_period(body: RosterBody, name: str, now: datetime) -> RosterBody:
+    """End a running period at ``now``, before its declared end."""
+    current = find_period(body, name)
+    if now >= current.end:
+        raise PeriodOver("the period has already ended; nothing to close")
+    if now <= current.start:
+        raise InvalidPeriod("the period has not started yet; amend its dates instead of closing it")
+    return amend_period(body, name, {"end": now}, now)
+
+
+def find_period(body: RosterBody, name: str) -> Period:
+    """The period ``name`` declares in ``body``, or :class:`NotFound`."""
+    for period in body.periods or []:
+        if period.name == name:
+            return period
+    raise NotFound("no period of that name is declared; 'ncpx period list' shows those that are")
+
+
+def _check_members(body: RosterBody, period: Period) -> None:
+    by_id = {p.id: p for p in body.participants}
+    missing = [p for p in [*period.participants, period.coordinator] if p not in by_id]
     if missing:
         raise UnknownSender(f"not in the roster: {', '.join(missing)}")
-    periods = [p for p in body.periods or [] if p.name != period.name]
-    return body.model_copy(
-        update={"version": body.version + 1, "issued_at": now, "periods": [*periods, period]}
-    )
+    coordinator = by_id[period.coordinator]
+    if coordinator.role is not Role.COORDINATOR or coordinator.status is not Status.ACTIVE:
+        raise NotACoordinator(
+            "the participant named as coordinator is not an active coordinator in the roster; name the coordinator"
+        )
+
+
+def _with_periods(body: RosterBody, periods: list[Period], now: datetime) -> RosterBody:
+    return body.model_copy(update={"version": body.version + 1, "issued_at": now, "periods": periods})
 
 
 def authority_public_text(key: Ed25519PublicKey) -> str:

@@ -8,7 +8,7 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,8 +24,11 @@ from keys.roster import (
     RosterBody,
     add_participant,
     add_period,
+    amend_period,
     authority_public_text,
     authority_roster,
+    close_period,
+    find_period,
     new_roster,
     parse_authority_public,
     parse_roster,
@@ -38,10 +41,11 @@ from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
 from node.config import FederationListener, NodeConfig, OfficerListener, load_config, write_config
 from node.durations import parse_duration
 from protocol.encoding import format_time, parse_time
-from protocol.errors import ConfigError, KeyFileError
-from protocol.period import Period
+from protocol.errors import ConfigError, KeyFileError, Malformed
+from protocol.period import Period, period_from
 
 out = Console()
+_err = Console(stderr=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml", envvar="NCPX_CONFIG")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
@@ -52,6 +56,10 @@ AuthorityKey = Annotated[
     Path, typer.Option("--authority-key", help="The roster authority's private key file")
 ]
 RosterOpt = Annotated[Path, typer.Option("--roster", help="Signed roster file to read and update")]
+TimezoneOpt = Annotated[
+    str | None,
+    typer.Option("--timezone", help="IANA zone the period is run in, e.g. Asia/Bangkok (default UTC)"),
+]
 
 
 def _now() -> datetime:
@@ -289,25 +297,120 @@ def register_admin(app: typer.Typer) -> None:
         authority_key: AuthorityKey,
         name: Annotated[str, typer.Option("--name", help="Short name, e.g. jpa-2015")],
         start: Annotated[str, typer.Option("--start", help="RFC 3339, e.g. 2015-09-28T00:00:00+07:00")],
-        end: Annotated[str, typer.Option("--end", help="RFC 3339 (exclusive)")],
+        end: Annotated[
+            str, typer.Option("--end", help="RFC 3339, exclusive: the first moment after the period")
+        ],
         participants: Annotated[
             str, typer.Option("--participants", help="Comma-separated ids, e.g. AU,ID,MY")
         ],
         coordinator: Annotated[str, typer.Option("--coordinator", help="The coordinator's participant id")],
         title: Annotated[str, typer.Option("--title", help="Display title")] = "",
+        timezone: TimezoneOpt = None,
+        historical: Annotated[
+            bool, typer.Option("--historical", help="Declare a period that is already over, to replay it")
+        ] = False,
         passphrase_env: PassEnv = None,
     ) -> None:
-        """Declare a Period of Action in the roster (signed by the authority, distributed with it)."""
-        period = Period(
-            name=name,
-            title=title,
-            start=parse_time(start),
-            end=parse_time(end),
-            participants=[p.strip() for p in participants.split(",") if p.strip()],
-            coordinator=coordinator,
+        """Declare a new Period of Action in the roster (signed by the authority, distributed with it)."""
+        period = period_from(
+            {
+                "name": name,
+                "title": title,
+                "start": parse_time(start),
+                "end": parse_time(end),
+                "participants": _ids(participants),
+                "coordinator": coordinator,
+                "timezone": timezone,
+            }
         )
         key, body = _authority_and_roster(authority_key, passphrase_env, roster)
-        _write_roster(roster, add_period(body, period, _now()), key)
+        now = _now()
+        updated = add_period(body, period, now, historical)
+        if period.end <= now:
+            _err.print(
+                f"warning: {period.name} ended on {_when(period, period.end)}; declared as historical, it shows "
+                "only what is imported for it (returns and records), for replaying a past period"
+            )
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "create", None, period)
+
+    @period_app.command("amend")
+    def period_amend(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        name: Annotated[str, typer.Option("--name", help="The period to change")],
+        start: Annotated[str | None, typer.Option("--start", help="New start, RFC 3339")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="New end, RFC 3339 (exclusive)")] = None,
+        participants: Annotated[
+            str | None, typer.Option("--participants", help="The new full list, comma-separated")
+        ] = None,
+        title: Annotated[str | None, typer.Option("--title", help="New display title")] = None,
+        timezone: TimezoneOpt = None,
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Change a period's dates, participants, zone or title: a new roster version, logged beside the roster."""
+        changes: dict[str, Any] = {
+            field: value
+            for field, value in (
+                ("start", parse_time(start) if start else None),
+                ("end", parse_time(end) if end else None),
+                ("participants", _ids(participants) if participants else None),
+                ("title", title),
+                ("timezone", timezone),
+            )
+            if value is not None
+        }
+        if not changes:
+            raise Malformed(
+                "nothing to amend: give at least one of --start, --end, --participants, --title, --timezone"
+            )
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        before = find_period(body, name)
+        updated = amend_period(body, name, changes, _now())
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "amend", before, find_period(updated, name))
+
+    @period_app.command("close")
+    def period_close(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        name: Annotated[str, typer.Option("--name", help="The period to end now")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """End a running period now, before its declared end."""
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        before = find_period(body, name)
+        updated = close_period(body, name, _now())
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "close", before, find_period(updated, name))
+
+    @period_app.command("list")
+    def period_list(roster: RosterOpt, as_json: JsonOpt = False) -> None:
+        """The periods a roster file declares, with their dates in their own zone (not verified: see 'roster verify')."""
+        periods = parse_roster(roster.read_bytes()).roster.periods or []
+        if as_json:
+            out.print_json(json.dumps([p.wire() for p in periods]))
+            return
+        if not periods:
+            out.print("none")
+            return
+        now = _now()
+        table = Table(
+            "name", "title", "from", "until (exclusive)", "zone", "participants", "coordinator", "state"
+        )
+        for p in periods:
+            state = "upcoming" if now < p.start else "over" if now >= p.end else "running"
+            table.add_row(
+                p.name,
+                p.title,
+                _when(p, p.start),
+                _when(p, p.end),
+                p.zone_name,
+                ",".join(p.participants),
+                p.coordinator,
+                state,
+            )
+        out.print(table)
 
     @officer_app.command("add")
     def officer_add(name: Annotated[str, typer.Argument(help="Officer's name")], config: ConfigOpt) -> None:
@@ -397,6 +500,37 @@ def _authority_and_roster(
     """The key an edit signs with and the roster body it edits, refused unless that key signed the file."""
     key = load_authority(authority_key, _passphrase(passphrase_env))
     return key, authority_roster(path.read_bytes(), key)
+
+
+def _ids(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _when(period: Period, moment: datetime) -> str:
+    """A period's instant as its secretariat reads it: local time in the period's zone, with the offset."""
+    return period.local(moment).strftime("%Y-%m-%d %H:%M %z")
+
+
+def _log_period(path: Path, body: RosterBody, action: str, before: Period | None, after: Period) -> None:
+    """Print what changed and append it to the roster's history file, so that every change to a period's dates
+    or participants can be traced to a roster version after the roster itself has been overwritten."""
+    changed = {
+        field: [before.wire().get(field) if before else None, value]
+        for field, value in after.wire().items()
+        if before is None or before.wire().get(field) != value
+    }
+    for field, (old, new) in changed.items():
+        if before is not None:
+            out.print(f"{after.name}: {field} {old} -> {new}", highlight=False)
+    entry = {
+        "version": body.version,
+        "at": format_time(body.issued_at),
+        "action": action,
+        "period": after.name,
+    }
+    entry["changes"] = {field: new for field, (_, new) in changed.items()}
+    with path.with_name(path.name + ".history").open("a", encoding="utf-8") as history:
+        history.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 def _write_roster(path: Path, body: RosterBody, key: Ed25519PrivateKey) -> None:

@@ -91,6 +91,9 @@ def register_coordinator(app: typer.Typer) -> None:
             writer.writerows(rows)
             sys.stdout.write(buffer.getvalue())
             return
+        if not rows:
+            out.print(f"{period}: {view}: none")
+            return
         table = Table(*columns, title=f"{period}: {view}")
         for row in rows:
             table.add_row(*(_cell(c, row.get(c)) for c in columns))
@@ -105,11 +108,19 @@ def register_coordinator(app: typer.Typer) -> None:
         out_file: Annotated[
             Path | None, typer.Option("--out", help="Write to this file instead of the terminal")
         ] = None,
+        own_copy: Annotated[
+            bool,
+            typer.Option(
+                "--own-copy",
+                help="The coordinator's own copy, with the countries' highlights: not for sharing",
+            ),
+        ] = False,
     ) -> None:
         """The co-chairs' period report: per-country and total figures, busiest pairs, response times."""
         if fmt not in FORMATS:
             raise Malformed(f"format must be one of {', '.join(FORMATS)}")
-        _, raw, _ = Client(node, token).request("GET", f"/v1/period/{period}/report", query={"format": fmt})
+        query = {"format": fmt, "copy": "own" if own_copy else "shared"}
+        _, raw, _ = Client(node, token).request("GET", f"/v1/period/{period}/report", query=query)
         if out_file is not None:
             out_file.write_bytes(raw)
             out.print(f"report written to {out_file}")

@@ -379,6 +379,38 @@ class BudgetExhausted(PeerError):
     status = 429
 
 
+class InvalidPeriod(Malformed):
+    """A Period of Action that cannot be declared as given: it ends before it starts, names an unknown time zone,
+    or lists a participant twice."""
+
+    code = "invalid_period"
+    title = "The period is not valid as given"
+    status = 422
+
+
+class PeriodExists(Conflict):
+    """A period of that name is already declared: declaring it again would silently replace its dates and
+    participants, so changes go through an explicit amendment instead."""
+
+    code = "period_exists"
+    title = "A period of that name already exists"
+
+
+class NotACoordinator(InvalidPeriod):
+    """The participant named as a period's coordinator is not an active coordinator in the roster."""
+
+    code = "not_a_coordinator"
+    title = "The named coordinator is not a coordinator in the roster"
+
+
+class PeriodOver(InvalidPeriod):
+    """The period's window has already ended: declared by mistake it would show nothing but zeros, so a past
+    period is declared only on purpose, for a replay."""
+
+    code = "period_over"
+    title = "The period is already over"
+
+
 # -- local failures --
 
 
@@ -466,6 +498,10 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     OutOfOrder,
     SessionExpired,
     BudgetExhausted,
+    InvalidPeriod,
+    PeriodExists,
+    NotACoordinator,
+    PeriodOver,
     KeyFileError,
     NoUsableKey,
     UnverifiedRoster,

@@ -48,7 +48,7 @@ class Window:
 
 
 Dimension = Literal["sender", "recipient", "area", "urgency", "created_day"]
-"""What exchanges can be counted by: the day is the UTC day of creation."""
+"""What exchanges can be counted by: the day is the UTC day of creation (see ``per_local_day`` for local days)."""
 
 
 class Counted(NamedTuple):
@@ -124,6 +124,11 @@ class CoordinatorStore(Protocol):
         self, w: Window, kind: Kind, by: tuple[Dimension, ...]
     ) -> dict[tuple[str, ...], Counted]:
         """The window's proven exchanges of ``kind``, counted per value of ``by`` (groups with none are absent)."""
+        ...
+
+    async def per_local_day(self, w: Window, kind: Kind) -> dict[str, int]:
+        """The window's proven exchanges of ``kind`` per calendar day in the period's zone (ISO dates; days with
+        none are absent)."""
         ...
 
     async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
@@ -425,6 +430,29 @@ class SqliteStore:
                 more = row[len(by) :]
                 found[key] = Counted(n + more[0], answered + more[1], threads + more[2])
         return found
+
+    async def per_local_day(self, w: Window, kind: Kind) -> dict[str, int]:
+        """See :meth:`CoordinatorStore.per_local_day`.
+
+        The cells hold UTC days, so a period run in UTC reads them; a local day elsewhere straddles two UTC days,
+        and is counted from the rows between the UTC instants it spans (one index range per day).
+        """
+        if w.period.zone is UTC:
+            return {key[0]: n for key, (n, _, _) in (await self.counts(w, kind, ("created_day",))).items()}
+        f = _Filter(w)
+        days = w.period.local_days()
+        spans = ", ".join("(?, ?, ?)" for _ in days)
+        rows = await self.db.fetchall(
+            f"WITH days (day, lo, hi) AS (VALUES {spans}) SELECT days.day, count(*) FROM days "  # noqa: S608
+            "JOIN exchanges ON exchanges.kind = ? AND exchanges.created_at >= days.lo "
+            f"AND exchanges.created_at < days.hi WHERE receipt_at IS NOT NULL AND {f.parties} GROUP BY days.day",
+            [
+                *(v for d in days for v in (d.day.isoformat(), format_time(d.start), format_time(d.end))),
+                kind.value,
+                *f.party_params,
+            ],
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
         """See :meth:`CoordinatorStore.overdue_by_recipient` (read through the open-rows index).

@@ -115,6 +115,8 @@ class Tallies(BaseModel):
     start: str
     end: str
     as_of: str
+    timezone: str = "UTC"
+    """The period's zone: ``days`` are its calendar days; the instants above are UTC."""
     totals: Totals
     countries: list[CountryFlow]
     pairs: list[PairCount]
@@ -175,10 +177,11 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         start=format_time(period.start),
         end=format_time(period.end),
         as_of=format_time(now),
+        timezone=period.zone_name,
         totals=totals,
         countries=countries,
         pairs=pairs,
-        days=await _counts(store, w, "created_day"),
+        days=[Count(key=k, count=n) for k, n in sorted((await store.per_local_day(w, Kind.ENQUIRY)).items())],
         areas=await _counts(store, w, "area"),
         urgencies=await _counts(store, w, "urgency"),
         response_by_country=await _response(store, w, ("recipient",)),
