@@ -1,7 +1,7 @@
 """The period report: the co-chairs' debrief table, from the exchange's own tallies and the countries' returns.
 
-Enquiry figures come from the exchange (metadata records), everything else from each country's signed outcome
-return; a country that sent none is shown as "no return" rather than as zeros. The report says what it counts:
+Enquiry and deconfliction-notice figures come from the exchange (metadata records), everything else from each
+country's signed outcome return; a country that sent none is shown as "no return" rather than as zeros. The report says what it counts:
 enquiries as threads (as officers count them) and as messages (one per recipient), and exchanges without
 receipt evidence apart, in an "unproven" column that enters no other figure. Rendering is pure: a
 :class:`Report` in, text out, in Markdown, self-contained HTML (inline SVG, nothing loaded from anywhere), CSV
@@ -39,6 +39,10 @@ class CountryRow(BaseModel):
     unproven: int
     """Enquiry messages the country alone says it received (no receipt from the sender's side)."""
     median_response_s: float | None
+    notices_sent: int
+    """Deconfliction notices, one per recipient."""
+    notices_acknowledged: int
+    """Of those, how many their recipient acknowledged."""
     figures: Figures | None
     """None when the country submitted no return."""
 
@@ -61,6 +65,11 @@ def build(period: Period, tallies: Tallies, returns: list[OutcomeReturn]) -> Rep
     """Join the tallies and the returns into the report's rows."""
     by_country = {r.participant: r.figures for r in returns}
     response = {r.key: r.median_s for r in tallies.response_by_country}
+    notices = {c.country: [0, 0] for c in tallies.countries}
+    for n in tallies.notices:
+        counted = notices.setdefault(n.sender, [0, 0])
+        counted[0] += n.sent
+        counted[1] += n.acknowledged
     rows = [
         CountryRow(
             country=c.country,
@@ -72,6 +81,8 @@ def build(period: Period, tallies: Tallies, returns: list[OutcomeReturn]) -> Rep
             overdue=c.overdue,
             unproven=c.unproven,
             median_response_s=response.get(c.country),
+            notices_sent=notices[c.country][0],
+            notices_acknowledged=notices[c.country][1],
             figures=by_country.get(c.country),
         )
         for c in tallies.countries
@@ -91,8 +102,8 @@ def build(period: Period, tallies: Tallies, returns: list[OutcomeReturn]) -> Rep
 
 
 _COUNTS = (
-    "Enquiry figures come from the exchange itself, counting an exchange as made only with the receiver's "
-    "signed receipt; response times and deadlines run from that receipt's time. All other figures come from "
+    "Enquiry and deconfliction-notice figures come from the exchange itself, counting an exchange as made "
+    "only with the receiver's signed receipt; response times and deadlines run from that receipt's time. All other figures come from "
     "each country's signed return."
 )
 
@@ -121,6 +132,8 @@ def _table(report: Report) -> tuple[list[str], list[list[str]]]:
         "Median response",
         "Overdue",
         "Unproven (recipient's word only)",
+        "Deconfliction notices sent",
+        "Deconfliction notices acknowledged",
     ]
     header += [FIGURES[name] for name in FIGURES]
     rows = []
@@ -134,6 +147,8 @@ def _table(report: Report) -> tuple[list[str], list[list[str]]]:
             duration(row.median_response_s),
             str(row.overdue),
             str(row.unproven),
+            str(row.notices_sent),
+            str(row.notices_acknowledged),
         ]
         cells += (
             [str(getattr(row.figures, n)) for n in FIGURES] if row.figures else ["no return"] * len(FIGURES)
@@ -150,6 +165,8 @@ def _table(report: Report) -> tuple[list[str], list[list[str]]]:
             "",
             str(t.overdue),
             str(t.unproven),
+            str(t.notices),
+            str(t.notices_acknowledged),
         ]
         + [str(getattr(report.totals, n)) for n in FIGURES]
     )
@@ -178,6 +195,7 @@ def markdown(report: Report) -> str:
         f"- {t.unproven} enquiry messages reported by their recipient alone, without receipt evidence: "
         "shown as unproven, counted in no other figure",
         f"- {t.unconfirmed} exchanges unconfirmed by one side, {t.disputed} disputed",
+        f"- {t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -185,6 +203,17 @@ def markdown(report: Report) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "## Busiest pairs", "", "| Pair | Enquiries | Answered |", "|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in _busiest(report)]
+    lines += [
+        "",
+        "## Deconfliction notices",
+        "",
+        "| Pair | Day (UTC) | Notices | Acknowledged |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n.sender} → {n.recipient} | {n.day} | {n.sent} | {n.acknowledged} |"
+        for n in report.tallies.notices
+    ]
     lines += [
         "",
         "## Response times",
@@ -263,7 +292,8 @@ Outcome returns received from {report.returns_received} of {len(report.rows)} co
 <p>{t.enquiry_threads} enquiries (threads, as officers count them) sent as {t.enquiries} enquiry messages
 (one per recipient); {t.answered} messages answered, {t.outstanding} outstanding, {t.overdue} overdue;
 {t.unproven} unproven (recipient's word only, counted in no other figure);
-{t.unconfirmed} unconfirmed, {t.disputed} disputed.</p>
+{t.unconfirmed} unconfirmed, {t.disputed} disputed;
+{t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged.</p>
 {table}
 <h2>Enquiry messages per day (one per recipient)</h2>{days}
 <h2>Busiest pairs</h2>{pairs}

@@ -9,7 +9,15 @@ import re
 from datetime import UTC, datetime
 
 from node.coordinator.report import build, duration, render
-from node.coordinator.tallies import Count, CountryFlow, PairCount, ResponseTime, Tallies, Totals
+from node.coordinator.tallies import (
+    Count,
+    CountryFlow,
+    NoticeCount,
+    PairCount,
+    ResponseTime,
+    Tallies,
+    Totals,
+)
 from protocol.outcome import FIGURES, Figures, OutcomeReturn
 from protocol.period import Period
 
@@ -34,6 +42,8 @@ TALLIES = Tallies(
         disputed=1,
         unproven=2,
         countries_active=3,
+        notices=3,
+        notices_acknowledged=2,
     ),
     countries=[
         CountryFlow(
@@ -76,6 +86,10 @@ TALLIES = Tallies(
     urgencies=[Count(key="normal", count=7)],
     response_by_country=[ResponseTime(key="MY", answered=2, median_s=5400.0, p90_s=90000.0)],
     response_by_pair=[],
+    notices=[
+        NoticeCount(sender="TH", recipient="MY", day="2015-09-28", sent=2, acknowledged=2),
+        NoticeCount(sender="AU", recipient="TH", day="2015-10-01", sent=1, acknowledged=0),
+    ],
 )
 
 
@@ -113,13 +127,19 @@ def test_markdown_and_csv_carry_every_figure() -> None:
     markdown = render(REPORT, "md")
     for label in FIGURES.values():
         assert label in markdown
-    assert "| MY | 2 | 2 | 4 | 2 | 1.5 h | 2 | 2 | no return |" in markdown
+    assert "| MY | 2 | 2 | 4 | 2 | 1.5 h | 2 | 2 | 0 | 0 | no return |" in markdown
+    assert "| TH | 3 | 4 | 1 | 0 | n/a | 0 | 0 | 2 | 2 |" in markdown
     total = next(line for line in markdown.splitlines() if line.startswith("| Total |"))
-    assert [cell.strip() for cell in total.split("|")[2:10]] == ["6", "7", "7", "4", "", "2", "2", "40"]
+    cells = [cell.strip() for cell in total.split("|")[2:12]]
+    assert cells == ["6", "7", "7", "4", "", "2", "2", "3", "2", "40"]
+    assert "| TH → MY | 2015-09-28 | 2 | 2 |" in markdown
+    assert "3 deconfliction notices (one per recipient), 2 acknowledged" in markdown
     table = list(csv.reader(io.StringIO(render(REPORT, "csv"))))
     assert table[0][0] == "Country"
     assert [row[0] for row in table[1:]] == ["AU", "MY", "TH", "Total"]
     assert table[-1][table[0].index("Arrests")] == "32"
+    assert table[-1][table[0].index("Deconfliction notices sent")] == "3"
+    assert table[1][table[0].index("Deconfliction notices sent")] == "1"  # AU
 
 
 def test_json_round_trips_and_html_is_self_contained() -> None:
