@@ -7,8 +7,10 @@ report to the coordinator, as in a Period of Action.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,6 +22,7 @@ from protocol.errors import UnknownRecipient
 from protocol.models import NoticeBody, NoticeOperation, Subjects, Vessel
 from protocol.period import Period
 from tests.node.support import STATUS, Federation, Node, post_signed, wait_for
+from tests.node.test_cli import ncpx
 
 COORD = "XI-COORD"
 PERIOD = "jpa-notices"
@@ -229,3 +232,59 @@ async def test_a_notice_names_a_target_or_an_operation_and_its_recipients(
     (await my.request("POST", "/v1/notices", body=notice(["VN"]))).problem("unknown_recipient")
     (await my.request("GET", "/v1/messages", params={"kind": "memo"})).problem("malformed", 400)
     assert my.count() == 1
+
+
+async def test_the_notice_commands(federation: Callable[..., Federation], tmp_path: Path) -> None:
+    fed = federation(["TH", "MY"])
+    th, my = await fed.start("TH"), await fed.start("MY")
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"phones": [{"number": "+60123456789"}]}))
+    sent = (
+        await ncpx(
+            th, "notice", "send", "--to", "all", "--subject", "Active on a phone", "--case-ref", "TH-77",
+            "--contact", "Pol. Maj. Somchai", "--targets", str(targets), "--operation-place", "Sadao",
+            "--operation-window", "3-5 Oct 2015, ICT", "--text", "Surveillance running.", "--json",
+        )
+    ).json()  # fmt: skip
+    [message] = sent["messages"]
+    assert message["recipient"] == "MY"
+    await wait_for(lambda: my.state_is(message["id"], "inbox", "received"), what="the notice at MY")
+    inbox = (await ncpx(my, "inbox", "--kind", "notice", "--json")).json()["items"]
+    assert [(i["id"], i["kind"], i["state"]) for i in inbox] == [(message["id"], "notice", "received")]
+    shown = await ncpx(my, "show", message["id"], "--no-mark-read")
+    assert "contact before acting: Pol. Maj. Somchai" in shown.out
+    assert "operation: at Sadao, 3-5 Oct 2015, ICT" in shown.out
+    assert f"ncpx notice ack {message['id']}" in shown.out
+    acknowledged = (await ncpx(my, "notice", "ack", message["id"], "--json")).json()
+    assert acknowledged["state"] == "acknowledged"
+    await wait_for(
+        lambda: th.state_is(message["id"], "sent", "acknowledged"), what="the acknowledgement at TH"
+    )
+    listed = (await ncpx(th, "sent", "--kind", "notice", "--json")).json()["items"]
+    assert [(i["id"], i["state"]) for i in listed] == [(message["id"], "acknowledged")]
+    assert (await ncpx(th, "sent", "--kind", "enquiry", "--json")).json()["items"] == []
+    refused = await ncpx(th, "notice", "ack", message["id"])  # TH sent it: only MY acknowledges
+    assert refused.code != 0
+    assert "[invalid_state]" in refused.err
+
+    body = NoticeBody(
+        subject="From a hit",
+        case_reference="TH-78",
+        contact="c",
+        text="t",
+        subjects=Subjects(phones=[]),
+        operation=NoticeOperation(place="Sadao", window="now"),
+    )
+    kept, dropped = (
+        await th.service.draft_notice("MY", body, origin="hit 1"),
+        await th.service.draft_notice("MY", body),
+    )
+    listed = await ncpx(th, "notice", "drafts")
+    assert kept.id in listed.out
+    assert dropped.id in listed.out
+    assert "discarded" in (await ncpx(th, "notice", "discard", dropped.id)).out
+    from_draft = (await ncpx(th, "notice", "send-draft", kept.id, "--json")).json()
+    await wait_for(
+        lambda: my.state_is(from_draft["messages"][0]["id"], "inbox", "received"), what="the draft sent"
+    )
+    assert (await ncpx(th, "notice", "drafts", "--json")).json()["items"] == []
