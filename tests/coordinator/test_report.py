@@ -152,6 +152,7 @@ def test_json_round_trips_and_html_is_self_contained() -> None:
     assert "<script" not in page
     assert not re.search(r"(src|href)=\"https?:", page)
     assert "Joint Period of Action 2015" in page
+    assert "3 deconfliction notices (one per recipient), 2 acknowledged" in page.replace("\n", " ")
 
 
 def test_durations_read_as_officers_say_them() -> None:

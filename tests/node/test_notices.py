@@ -21,7 +21,7 @@ from protocol.encoding import canonical, format_time
 from protocol.errors import UnknownRecipient
 from protocol.models import NoticeBody, NoticeOperation, Subjects, Vessel
 from protocol.period import Period
-from tests.node.support import STATUS, Federation, Node, post_signed, wait_for
+from tests.node.support import STATUS, Federation, Node, http, post_signed, wait_for
 from tests.node.test_cli import ncpx
 
 COORD = "XI-COORD"
@@ -59,7 +59,7 @@ async def start(federation: Callable[..., Federation], ids: list[str]) -> dict[s
 
 
 async def test_a_notice_to_all_reaches_each_country_and_each_acknowledgement_reaches_the_sender(
-    federation: Callable[..., Federation],
+    federation: Callable[..., Federation], session: aiohttp.ClientSession
 ) -> None:
     nodes = await start(federation, ["MY", "TH", "PH"])
     my, coordinator = nodes["MY"], nodes[COORD]
@@ -110,6 +110,14 @@ async def test_a_notice_to_all_reaches_each_country_and_each_acknowledgement_rea
     ]
     report = await coordinator.request("GET", f"/v1/period/{PERIOD}/report", params={"format": "md"})
     assert "2 deconfliction notices (one per recipient), 2 acknowledged" in report.body.decode()
+    async with session.post(
+        coordinator.api_url + "/dashboard/login", data={"token": coordinator.token}, allow_redirects=False
+    ) as login:
+        cookie = login.headers["Set-Cookie"].split(";")[0]
+    dashboard = coordinator.api_url + f"/dashboard/fragment?period={PERIOD}"
+    fragment = (await http(session, "GET", dashboard, headers={"Cookie": cookie})).body.decode()
+    assert "<b>2</b><span>Deconfliction notices</span>" in fragment
+    assert "<b>2</b><span>Notices acknowledged</span>" in fragment
 
 
 async def test_a_notice_is_never_answered_and_an_enquiry_never_acknowledged(
