@@ -110,6 +110,8 @@ async def test_a_notice_to_all_reaches_each_country_and_each_acknowledgement_rea
     ]
     report = await coordinator.request("GET", f"/v1/period/{PERIOD}/report", params={"format": "md"})
     assert "2 deconfliction notices (one per recipient), 2 acknowledged" in report.body.decode()
+    by_cli = (await ncpx(coordinator, "tally", "--period", PERIOD, "--view", "notices", "--json")).json()
+    assert by_cli == tallies["notices"]
     async with session.post(
         coordinator.api_url + "/dashboard/login", data={"token": coordinator.token}, allow_redirects=False
     ) as login:
