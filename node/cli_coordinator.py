@@ -22,6 +22,7 @@ out = Console()
 
 VIEWS = (
     "totals", "countries", "pairs", "days", "areas", "urgencies", "response", "outstanding", "overdue", "flags", "nodes",
+    "notices",
 )  # fmt: skip
 
 
@@ -51,6 +52,7 @@ def _rows(client: Client, period: str, view: str) -> list[dict[str, Any]]:
         "days": "days",
         "areas": "areas",
         "urgencies": "urgencies",
+        "notices": "notices",
     }
     rows: list[dict[str, Any]] = tallies[key[view]]
     return rows

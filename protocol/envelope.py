@@ -31,13 +31,13 @@ from pydantic import TypeAdapter, ValidationError
 from protocol.codes import Kind, due_at
 from protocol.encoding import canonical, digest_text, parse_json, sha256
 from protocol.errors import CannotOpen, Malformed, NotForUs, StaleTimestamp, TamperedHeader, TooLarge
-from protocol.models import B64Bytes, Body, EnquiryBody, Header, Model, ReplyBody
+from protocol.models import B64Bytes, Body, Header, Model, SealedBody
 from protocol.sealing import EPHEMERAL_BYTES as EPHEMERAL_BYTES  # re-exported: callers size their randomness
 from protocol.sealing import decrypt_with, encrypt_to
 from protocol.signing import KeyDirectory, LocalKeys, sign, verify
 
 M = TypeVar("M", bound=Model)
-_BODY = TypeAdapter[EnquiryBody | ReplyBody](Body)
+_BODY = TypeAdapter[SealedBody](Body)
 
 
 class Envelope(Model):
@@ -62,7 +62,8 @@ def header_digest(header: Header) -> bytes:
 
 
 def check_header(header: Header) -> None:
-    """Consistency rules a signature cannot express: deadlines follow urgency, replies name their request."""
+    """Consistency rules a signature cannot express: deadlines follow urgency, replies name their request,
+    notices stand alone without a deadline."""
     if header.kind is Kind.ENQUIRY:
         if header.in_reply_to is not None:
             raise Malformed("an enquiry cannot be in reply to another message")
@@ -73,13 +74,18 @@ def check_header(header: Header) -> None:
             raise Malformed("a reply must name the message it answers")
         if header.due_at is not None:
             raise Malformed("a reply carries no deadline")
+    elif header.kind is Kind.NOTICE:
+        if header.in_reply_to is not None:
+            raise Malformed("a notice cannot be in reply to another message")
+        if header.due_at is not None:
+            raise Malformed("a notice carries no deadline")
 
 
 DIGEST_BYTES = 32
 SIGNATURE_BYTES = 64
 
 
-def inner_plaintext(header: Header, body: EnquiryBody | ReplyBody, signer: Ed25519PrivateKey) -> bytes:
+def inner_plaintext(header: Header, body: SealedBody, signer: Ed25519PrivateKey) -> bytes:
     """``hd || inner || canonical(body)``: the body is encoded once, and signed as those very bytes."""
     return plaintext_of(header, canonical(body.wire()), signer)
 
@@ -92,7 +98,7 @@ def plaintext_of(header: Header, body_bytes: bytes, signer: Ed25519PrivateKey) -
 
 def seal_body(
     header: Header,
-    body: EnquiryBody | ReplyBody,
+    body: SealedBody,
     signer: Ed25519PrivateKey,
     to: X25519PublicKey,
     ephemeral: bytes,
@@ -129,7 +135,7 @@ def open_body(
     signer: Ed25519PublicKey,
     max_attachment_bytes: int,
     hd: bytes | None = None,
-) -> EnquiryBody | ReplyBody:
+) -> SealedBody:
     """Decrypt and check a sealed body made by :func:`seal_body` for ``header`` (whose digest ``hd`` the caller
     may already hold)."""
     body_bytes = open_body_bytes(header, sealed, key, signer, hd)
@@ -144,9 +150,7 @@ def open_body(
     return body
 
 
-def seal(
-    header: Header, body: EnquiryBody | ReplyBody, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes
-) -> Envelope:
+def seal(header: Header, body: SealedBody, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes) -> Envelope:
     """Make the envelope for ``header`` and ``body``, sealed to the recipient key ``to``."""
     return envelope_from(header, inner_plaintext(header, body, me.signing), me, to, ephemeral)
 
@@ -257,7 +261,7 @@ def open_envelope(
     skew: timedelta,
     max_age: timedelta,
     max_attachment_bytes: int,
-) -> EnquiryBody | ReplyBody:
+) -> SealedBody:
     """Verify and open an envelope addressed to ``me``."""
     signer, hd = _verified(envelope, directory, me.participant, now, skew, max_age)
     key = me.decryption_key(envelope.header.recipient_key)

@@ -331,6 +331,8 @@ def _progress(period: Period, now: datetime, tallies: Tallies) -> str:
         ("Outstanding", t.outstanding),
         ("Overdue", t.overdue),
         ("Unproven (one side only)", t.unproven),
+        ("Deconfliction notices", t.notices),
+        ("Notices acknowledged", t.notices_acknowledged),
         ("Countries active", t.countries_active),
     ]
     return (

@@ -1,7 +1,7 @@
 """The period report: the co-chairs' debrief table, from the exchange's own tallies and the countries' returns.
 
-Enquiry figures come from the exchange (metadata records), everything else from each country's signed outcome
-return; a country that sent none is shown as "no return" rather than as zeros. The report says what it counts:
+Enquiry and deconfliction-notice figures come from the exchange (metadata records), everything else from each
+country's signed outcome return; a country that sent none is shown as "no return" rather than as zeros. The report says what it counts:
 enquiries as threads (as officers count them) and as messages (one per recipient), and exchanges without
 receipt evidence apart, in an "unproven" column that enters no other figure. Rendering is pure: a
 :class:`Report` in, text out, in Markdown, self-contained HTML (inline SVG, nothing loaded from anywhere), CSV
@@ -43,6 +43,10 @@ class CountryRow(BaseModel):
     unproven: int
     """Enquiry messages the country alone says it received (no receipt from the sender's side)."""
     median_response_s: float | None
+    notices_sent: int
+    """Deconfliction notices, one per recipient."""
+    notices_acknowledged: int
+    """Of those, how many their recipient acknowledged."""
     figures: Figures | None
     """None when the country submitted no return; inside, a figure it left out is None."""
     highlights: str | None = None
@@ -105,6 +109,11 @@ def build(
     """
     by_country = {r.participant: r.figures for r in returns}
     response = {r.key: r.median_s for r in tallies.response_by_country}
+    notices = {c.country: [0, 0] for c in tallies.countries}
+    for n in tallies.notices:
+        counted = notices.setdefault(n.sender, [0, 0])
+        counted[0] += n.sent
+        counted[1] += n.acknowledged
     rows = [
         CountryRow(
             country=c.country,
@@ -117,6 +126,8 @@ def build(
             overdue=c.overdue,
             unproven=c.unproven,
             median_response_s=response.get(c.country),
+            notices_sent=notices[c.country][0],
+            notices_acknowledged=notices[c.country][1],
             figures=by_country.get(c.country),
             highlights=(highlights or {}).get(c.country),
         )
@@ -153,9 +164,10 @@ def build(
 
 
 _COUNTS = (
-    "Enquiry figures come from the exchange itself, counting an exchange as made only with the receiver's "
-    "signed receipt; response times and deadlines run from that receipt's time. All other figures come from "
-    "each country's signed return; a figure a country left out is shown as not reported, never as 0."
+    "Enquiry and deconfliction-notice figures come from the exchange itself, counting an exchange as made "
+    "only with the receiver's signed receipt; response times and deadlines run from that receipt's time. All "
+    "other figures come from each country's signed return; a figure a country left out is shown as not "
+    "reported, never as 0."
 )
 
 
@@ -191,6 +203,8 @@ def _table(report: Report, human: bool) -> tuple[list[str], list[list[Cell]]]:
         "Median response" if human else "Median response (s)",
         "Overdue",
         "Unproven (recipient's word only)",
+        "Deconfliction notices sent",
+        "Deconfliction notices acknowledged",
     ]
     header += [FIGURES[name] for name in FIGURES]
 
@@ -213,11 +227,13 @@ def _table(report: Report, human: bool) -> tuple[list[str], list[list[Cell]]]:
             duration(median) if human else (round(median, 1) if median is not None else None),
             row.overdue,
             row.unproven,
+            row.notices_sent,
+            row.notices_acknowledged,
         ]
         rows.append(cells + [figure(row.figures, n) for n in FIGURES])
     t = report.tallies.totals
     total: list[Cell] = ["Total", "", t.enquiry_threads, t.enquiries, t.enquiries, t.replies, None, t.overdue]
-    total += [t.unproven]
+    total += [t.unproven, t.notices, t.notices_acknowledged]
     total += [
         getattr(report.totals, n) if not human or getattr(report.totals, n) is not None else "not reported"
         for n in FIGURES
@@ -270,6 +286,7 @@ def markdown(report: Report) -> str:
         f"- {t.unproven} enquiry messages reported by their recipient alone, without receipt evidence: "
         "shown as unproven, counted in no other figure",
         f"- {t.unconfirmed} exchanges unconfirmed by one side, {t.disputed} disputed",
+        f"- {t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -278,6 +295,17 @@ def markdown(report: Report) -> str:
     lines += ["", "## Outcome returns not yet complete", "", *_returns_lines(report)]
     lines += ["", "## Busiest pairs", "", "| Pair | Enquiries | Answered |", "|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in _busiest(report)]
+    lines += [
+        "",
+        "## Deconfliction notices",
+        "",
+        "| Pair | Day (UTC) | Notices | Acknowledged |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n.sender} → {n.recipient} | {n.day} | {n.sent} | {n.acknowledged} |"
+        for n in report.tallies.notices
+    ]
     lines += [
         "",
         "## Response times",
@@ -379,7 +407,8 @@ Outcome returns received from {report.returns_received} of {len(report.rows)} co
 <p>{t.enquiry_threads} enquiries (threads, as officers count them) sent as {t.enquiries} enquiry messages
 (one per recipient); {t.answered} messages answered, {t.outstanding} outstanding, {t.overdue} overdue;
 {t.unproven} unproven (recipient's word only, counted in no other figure);
-{t.unconfirmed} unconfirmed, {t.disputed} disputed.</p>
+{t.unconfirmed} unconfirmed, {t.disputed} disputed;
+{t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged.</p>
 {table}
 <h2>Outcome returns not yet complete</h2><ul>{missing}</ul>
 <h2>Enquiry messages per day (one per recipient, {esc(report.timezone)} days)</h2>{days}

@@ -52,7 +52,8 @@ Dimension = Literal["sender", "recipient", "area", "urgency", "created_day"]
 
 
 class Counted(NamedTuple):
-    """Proven messages of one group, how many of them were answered, and how many were the first of a thread."""
+    """Proven messages of one group, how many of them were answered (notices: acknowledged), and how many were the
+    first of a thread."""
 
     messages: int
     answered: int
@@ -222,6 +223,14 @@ for every enquiry a batch touches.
 """
 
 
+_ACKNOWLEDGED = (
+    "UPDATE exchanges SET answered_at = coalesce(answered_at, ?) WHERE message_id = ? AND kind = 'notice'"
+)
+"""A notice's recipient acknowledged it: for a notice, ``answered_at`` is that acknowledgement (the response its
+kind calls for), so the cells count acknowledged notices in their ``answered`` column, once the sender's record
+has brought the receipt. The acknowledgement is the recipient's own signed word, as only it can give it."""
+
+
 class _Filter:
     """SQL conditions and parameters selecting a window's exchanges.
 
@@ -281,6 +290,7 @@ class SqliteStore:
         sent: list[tuple[Any, ...]] = []
         received: list[tuple[Any, ...]] = []
         read: list[tuple[Any, ...]] = []
+        acknowledged: list[tuple[Any, ...]] = []
         replies: list[tuple[Any, ...]] = []
         touched: dict[str, None] = {}  # enquiries whose answer may pair now, in arrival order
         record_rows, exchange_rows = [], []
@@ -332,6 +342,8 @@ class SqliteStore:
                 received.append((at, record.envelope_digest, record.receipt_digest, record.message_id))
             elif record.event == "read":
                 read.append((at, record.message_id))
+            elif record.event == "acknowledged":
+                acknowledged.append((at, record.message_id))
             elif record.event == "answered":
                 replies.append((record.reply_id, record.reply_digest, record.message_id))
                 touched[record.message_id] = None
@@ -350,6 +362,7 @@ class SqliteStore:
             await conn.executemany(
                 "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?", read
             )
+            await conn.executemany(_ACKNOWLEDGED, acknowledged)
             await conn.executemany(
                 "UPDATE exchanges SET reply_id = ?, reply_digest = ? WHERE message_id = ? AND reply_id IS NULL",
                 replies,

@@ -9,7 +9,15 @@ import re
 from datetime import UTC, datetime
 
 from node.coordinator.report import FORMATS, build, duration, render
-from node.coordinator.tallies import Count, CountryFlow, PairCount, ResponseTime, Tallies, Totals
+from node.coordinator.tallies import (
+    Count,
+    CountryFlow,
+    NoticeCount,
+    PairCount,
+    ResponseTime,
+    Tallies,
+    Totals,
+)
 from protocol.codes import _ISO_ALPHA2, COUNTRY_NAMES, participant_name
 from protocol.encoding import parse_time
 from protocol.outcome import FIGURES, Figures, OutcomeReturn
@@ -36,6 +44,8 @@ TALLIES = Tallies(
         disputed=1,
         unproven=2,
         countries_active=3,
+        notices=3,
+        notices_acknowledged=2,
     ),
     countries=[
         CountryFlow(
@@ -78,6 +88,10 @@ TALLIES = Tallies(
     urgencies=[Count(key="normal", count=7)],
     response_by_country=[ResponseTime(key="MY", answered=2, median_s=5400.0, p90_s=90000.0)],
     response_by_pair=[],
+    notices=[
+        NoticeCount(sender="TH", recipient="MY", day="2015-09-28", sent=2, acknowledged=2),
+        NoticeCount(sender="AU", recipient="TH", day="2015-10-01", sent=1, acknowledged=0),
+    ],
 )
 
 
@@ -115,13 +129,19 @@ def test_markdown_and_csv_carry_every_figure() -> None:
     markdown = render(REPORT, "md")
     for label in FIGURES.values():
         assert label in markdown
-    assert "| MY | Malaysia | 2 | 2 | 4 | 2 | 1.5 h | 2 | 2 | no return |" in markdown
+    assert "| MY | Malaysia | 2 | 2 | 4 | 2 | 1.5 h | 2 | 2 | 0 | 0 | no return |" in markdown
+    assert "| TH | Thailand | 3 | 4 | 1 | 0 | n/a | 0 | 0 | 2 | 2 |" in markdown
     total = next(line for line in markdown.splitlines() if line.startswith("| Total |"))
-    assert [cell.strip() for cell in total.split("|")[2:11]] == ["", "6", "7", "7", "4", "", "2", "2", "40"]
+    cells = [cell.strip() for cell in total.split("|")[2:13]]
+    assert cells == ["", "6", "7", "7", "4", "", "2", "2", "3", "2", "40"]
+    assert "| TH → MY | 2015-09-28 | 2 | 2 |" in markdown
+    assert "3 deconfliction notices (one per recipient), 2 acknowledged" in markdown
     table = list(csv.reader(io.StringIO(render(REPORT, "csv"))))
     assert table[0][:2] == ["Country", "Name"]
     assert [row[0] for row in table[1:]] == ["AU", "MY", "TH", "Total"]
     assert table[-1][table[0].index("Arrests")] == "32"
+    assert table[-1][table[0].index("Deconfliction notices sent")] == "3"
+    assert table[1][table[0].index("Deconfliction notices sent")] == "1"  # AU
 
 
 def test_json_round_trips_and_html_is_self_contained() -> None:
@@ -135,6 +155,7 @@ def test_json_round_trips_and_html_is_self_contained() -> None:
     assert not re.search(r"(src|href)=\"https?:", page)
     assert "Joint Period of Action 2015" in page
     assert "Malaysia" in page
+    assert "3 deconfliction notices (one per recipient), 2 acknowledged" in page.replace("\n", " ")
 
 
 def test_durations_read_as_officers_say_them() -> None:
@@ -216,7 +237,7 @@ def test_a_figure_left_out_is_not_reported_and_the_report_says_by_whom() -> None
     assert report.not_reported["arrests"] == ["MY"]  # TH reported a real 0
     markdown = render(report, "md")
     assert (
-        "| TH | Thailand | 3 | 4 | 1 | 0 | n/a | 0 | 0 | not reported | not reported | not reported | 0 |"
+        "| TH | Thailand | 3 | 4 | 1 | 0 | n/a | 0 | 0 | 2 | 2 | not reported | not reported | not reported | 0 |"
         in markdown
     )
     assert "- Arrests: not reported by MY (Malaysia)" in markdown
