@@ -89,6 +89,14 @@ def _new_id(now: datetime) -> str:
     return uuid7(now, os.urandom(RANDOM_BYTES))
 
 
+_ENTRY_ROWS = (
+    "SELECT e.*, (SELECT json_group_array(token) FROM watch_tokens WHERE entry = e.id) AS tokens "
+    "FROM watch_entries e"
+)
+_OPERATION_ROWS = (
+    "SELECT o.*, (SELECT count(*) FROM operation_tokens WHERE operation = o.id) AS token_count "
+    "FROM operations o"
+)
 _ACTIVE_ENTRY = "e.removed_at IS NULL AND e.expires_on >= ?"
 """An entry matched today (the parameter): not removed, its last day not passed."""
 _ACTIVE_OPERATION = "o.status = 'active' AND o.ends_at > ?"
@@ -158,11 +166,17 @@ class Watchlist:
         """Entries not removed, oldest first (and, unless ``include_expired``, not expired either)."""
         condition = "e.removed_at IS NULL" if include_expired else _ACTIVE_ENTRY
         rows = await self.db.fetchall(
-            "SELECT e.*, (SELECT json_group_array(token) FROM watch_tokens WHERE entry = e.id) AS tokens "  # noqa: S608 - fixed fragments
-            f"FROM watch_entries e WHERE {condition} ORDER BY e.id",
+            f"{_ENTRY_ROWS} WHERE {condition} ORDER BY e.id",
             () if include_expired else (_today(now),),
         )
         return [self._entry(row) for row in rows]
+
+    async def entry(self, entry_id: str) -> StoredEntry:
+        """One entry, removed or not."""
+        row = await self.db.fetchone(f"{_ENTRY_ROWS} WHERE e.id = ?", (entry_id,))
+        if row is None:
+            raise NotFound("no watch-list entry with this id")
+        return self._entry(row)
 
     @staticmethod
     def _entry(row: Row) -> StoredEntry:
@@ -241,11 +255,15 @@ class Watchlist:
 
     async def operations(self) -> list[StoredOperation]:
         """Every planned operation, cancelled and past ones included, oldest first."""
-        rows = await self.db.fetchall(
-            "SELECT o.*, (SELECT count(*) FROM operation_tokens WHERE operation = o.id) AS token_count "
-            "FROM operations o ORDER BY o.id"
-        )
+        rows = await self.db.fetchall(f"{_OPERATION_ROWS} ORDER BY o.id")
         return [self._operation(row) for row in rows]
+
+    async def operation(self, operation_id: str) -> StoredOperation:
+        """One planned operation, whatever its status."""
+        row = await self.db.fetchone(f"{_OPERATION_ROWS} WHERE o.id = ?", (operation_id,))
+        if row is None:
+            raise NotFound("no planned operation with this id")
+        return self._operation(row)
 
     @staticmethod
     def _operation(row: Row) -> StoredOperation:
