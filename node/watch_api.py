@@ -8,10 +8,12 @@ like changing it: a watch list says whom a country is after.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, RootModel
 
 from node.federation_api import SERVICE
 from node.officer_api import OFFICER, OFFICERS
@@ -200,6 +202,78 @@ async def cancel_operation(request: web.Request) -> web.Response:
     operation_id = _id(request)
     await watchlist.cancel_operation(operation_id, officer, now)
     return _json(_operation_view(await watchlist.operation(operation_id)))
+
+
+class NewEntryBody(RootModel[NewEntry]):
+    """A new watch-list entry: one of the kinds, chosen by ``kind``."""
+
+
+OPENAPI_MODELS: tuple[type[BaseModel], ...] = (
+    NewEntryBody,
+    EntryView,
+    Entries,
+    Imported,
+    Removed,
+    NewOperation,
+    OperationView,
+    Operations,
+)
+"""What :func:`openapi_paths` refers to, for the document's schemas."""
+
+
+def openapi_paths(
+    op: Callable[..., dict[str, Any]],
+    json_of: Callable[[type[BaseModel]], dict[str, Any]],
+    path_id: dict[str, Any],
+) -> dict[str, Any]:
+    """This module's paths for the officer API's OpenAPI document (:mod:`node.openapi` lends its helpers)."""
+    csv_body = {"text/csv": {"schema": {"type": "string"}}}
+    return {
+        "/v1/watchlist": {
+            "get": op("The watch list", {"200": {"description": "Entries", "content": json_of(Entries)}}),
+            "post": op(
+                "Add a watch-list entry (refused unless it can be matched)",
+                {"201": {"description": "Added", "content": json_of(EntryView)}},
+                requestBody={"required": True, "content": json_of(NewEntryBody)},
+            ),
+        },
+        "/v1/watchlist/{id}": {
+            "delete": op(
+                "Take an entry off the list",
+                {"200": {"description": "Removed", "content": json_of(Removed)}},
+                parameters=[path_id],
+            )
+        },
+        "/v1/watchlist/import": {
+            "post": op(
+                "Import a CSV watch list, all rows or none (`invalid_rows` names each bad row)",
+                {"201": {"description": "Imported", "content": json_of(Imported)}},
+                requestBody={"required": True, "content": csv_body},
+            )
+        },
+        "/v1/watchlist/export": {
+            "get": op(
+                "The entries still matched, as CSV", {"200": {"description": "CSV", "content": csv_body}}
+            )
+        },
+        "/v1/operations": {
+            "get": op(
+                "Planned operations", {"200": {"description": "Operations", "content": json_of(Operations)}}
+            ),
+            "post": op(
+                "Plan an operation (a point and radius or an address, a window)",
+                {"201": {"description": "Planned", "content": json_of(OperationView)}},
+                requestBody={"required": True, "content": json_of(NewOperation)},
+            ),
+        },
+        "/v1/operations/{id}/cancel": {
+            "post": op(
+                "Call off a planned operation",
+                {"200": {"description": "Cancelled", "content": json_of(OperationView)}},
+                parameters=[path_id],
+            )
+        },
+    }
 
 
 def routes() -> list[web.RouteDef]:

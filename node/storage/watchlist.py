@@ -166,7 +166,7 @@ class Watchlist:
         """Entries not removed, oldest first (and, unless ``include_expired``, not expired either)."""
         condition = "e.removed_at IS NULL" if include_expired else _ACTIVE_ENTRY
         rows = await self.db.fetchall(
-            f"{_ENTRY_ROWS} WHERE {condition} ORDER BY e.id",
+            f"{_ENTRY_ROWS} WHERE {condition} ORDER BY e.rowid",
             () if include_expired else (_today(now),),
         )
         return [self._entry(row) for row in rows]
@@ -255,7 +255,7 @@ class Watchlist:
 
     async def operations(self) -> list[StoredOperation]:
         """Every planned operation, cancelled and past ones included, oldest first."""
-        rows = await self.db.fetchall(f"{_OPERATION_ROWS} ORDER BY o.id")
+        rows = await self.db.fetchall(f"{_OPERATION_ROWS} ORDER BY o.rowid")
         return [self._operation(row) for row in rows]
 
     async def operation(self, operation_id: str) -> StoredOperation:
