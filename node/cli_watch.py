@@ -58,7 +58,7 @@ def _subject(entry: dict[str, Any]) -> str:
 def _print_entries(items: list[dict[str, Any]]) -> None:
     table = Table(title="watch list")
     table.add_column("id", no_wrap=True, min_width=36)
-    for column in ("kind", "subject", "case", "contact", "handling", "expires"):
+    for column in ("kind", "subject", "matched as", "case", "contact", "handling", "expires"):
         table.add_column(column)
     for item in items:
         entry = item["entry"]
@@ -67,6 +67,7 @@ def _print_entries(items: list[dict[str, Any]]) -> None:
             item["id"],
             entry["kind"],
             Text(_subject(entry)),
+            Text("\n".join(item["tokens"])),
             Text(entry["case_reference"]),
             Text(entry["contact"]),
             entry["handling"],

@@ -8,6 +8,7 @@ like changing it: a watch list says whom a country is after.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -159,7 +160,7 @@ async def import_entries(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise Malformed("the file is not UTF-8 text; save the spreadsheet as CSV UTF-8") from None
     try:
-        items = parse_csv(text, now.date())
+        items = await asyncio.to_thread(parse_csv, text, now.date())  # a long file takes seconds
     except InvalidRows as exc:
         await _audit(request, "watch_import", None, "refused", now)
         return problem_response(exc, rows=[{"row": number, "problem": text} for number, text in exc.rows])
@@ -191,7 +192,7 @@ async def list_operations(request: web.Request) -> web.Response:
 async def add_operation(request: web.Request) -> web.Response:
     """POST /v1/operations."""
     watchlist, officer, now = _context(request)
-    operation, tokens = parse_operation(await _body(request), now)
+    operation, tokens = await asyncio.to_thread(parse_operation, await _body(request), now)
     operation_id = await watchlist.add_operation(operation, tokens, officer, now)
     return _json(_operation_view(await watchlist.operation(operation_id)), 201)
 

@@ -191,16 +191,20 @@ LINE_SEPARATOR: Final = "|"
 
 
 def sentence(error: ErrorDetails) -> str:
-    """One validation error as a sentence naming our own field, never the value that was refused."""
+    """One validation error as a sentence naming our own field, never the value that was refused (nor the
+    name of a field we do not know, which is the sender's text)."""
     loc = [str(part) for part in error["loc"]]
     kind = loc.pop(0) if loc and loc[0] in KIND_NAMES else None
     field = ".".join(loc)
-    known = not loc or loc[0] in COLUMNS or loc[0] in NewOperation.model_fields
-    what = f"a {kind} entry" if kind else "this"
+    what = f"a {kind} entry" if kind else "an operation"
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         return f"kind must be one of {', '.join(KIND_NAMES)}"
     if error["type"] == "extra_forbidden":
-        return f"{field} does not apply to {what}" if known else f"a field unknown to {what} was given"
+        return (
+            f"{field} does not apply to {what}"
+            if loc[-1] in COLUMNS
+            else f"a field unknown to {what} was given"
+        )
     if error["type"] == "missing":
         return f"{field} is required for {what}"
     message = error["msg"].removeprefix("Value error, ")

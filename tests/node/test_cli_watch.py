@@ -40,6 +40,7 @@ async def test_watch_add_list_remove(th: Node) -> None:
     assert table.code == 0
     assert added["id"] in table.out
     assert "Soi Sukhumvit 101" in table.out
+    assert "phone:+66812345678" in table.out  # what the entry is matched as
 
     removed = await ncpx(th, "watch", "remove", added["id"])
     assert removed.code == 0, removed.err

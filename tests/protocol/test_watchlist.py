@@ -131,6 +131,19 @@ OPERATION = {
 }
 
 
+def test_an_unknown_field_is_never_named_even_inside_a_known_one() -> None:
+    body = {**OPERATION, "zone": "UTC", "start": "2015-10-01T04:00Z", "end": "2015-10-01T05:00Z"}
+    body["point"] = {**OPERATION["point"], "target_mobile_0812345678": 1}
+    with pytest.raises(Malformed) as refused:
+        parse_operation(body, datetime(2015, 9, 28, tzinfo=UTC))
+    assert refused.value.detail == "a field unknown to an operation was given"
+    with pytest.raises(Malformed, match="zone is required for an operation"):
+        parse_operation(
+            {**OPERATION, "start": "2015-10-01T04:00Z", "end": "2015-10-01T05:00Z"},
+            datetime(2015, 9, 28, tzinfo=UTC),
+        )
+
+
 def test_local_times_are_read_in_the_zone_given_with_summer_time() -> None:
     summer = NewOperation.model_validate(
         {**OPERATION, "zone": "Europe/London", "start": "2015-07-01T06:00", "end": "2015-07-01T08:00"}
