@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
-from node import federation_api, officer_api
+from node import federation_api, officer_api, watch_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
@@ -166,7 +166,7 @@ def _officer_surfaces(config: NodeConfig) -> dict[str, web.Application]:
             API: _surface(coordinator_api.api_routes(), auth_middleware),
             DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
         }
-    return {API: _surface(officer_api.routes(), auth_middleware)}
+    return {API: _surface([*officer_api.routes(), *watch_api.routes()], auth_middleware)}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from node import watch_api
 from node.api_models import (
     Created,
     DraftNotices,
@@ -58,6 +59,7 @@ def openapi_document() -> dict[str, Any]:
         Peers,
         NewOutcome,
         OutcomeQueued,
+        *watch_api.OPENAPI_MODELS,
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas: dict[str, Any] = defs.get("$defs", {})
@@ -207,7 +209,8 @@ def openapi_document() -> dict[str, Any]:
                     {"200": {"description": "Peers", "content": _json(Peers)}},
                 )
             },
-        },
+        }
+        | watch_api.openapi_paths(_op, _json, _ID),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

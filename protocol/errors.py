@@ -7,6 +7,7 @@ what a rejection is called. Messages never quote the offending input, so that a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -347,6 +348,20 @@ class InvalidOperation(InvalidSubject):
     status = 422
 
 
+class InvalidRows(PeerError):
+    """A watch-list import has bad rows: each is named with its number and what is wrong, nothing is stored."""
+
+    code = "invalid_rows"
+    title = "Some rows are invalid and nothing was imported; correct them and import the whole file again"
+    status = 422
+
+    def __init__(self, rows: Sequence[tuple[int, str]]) -> None:
+        self.rows = list(rows)
+        listed = "".join(f"\nrow {number}: {problem}" for number, problem in self.rows)
+        plural = "row is" if len(self.rows) == 1 else "rows are"
+        super().__init__(f"nothing was imported: {len(self.rows)} {plural} invalid{listed}")
+
+
 class BadPoint(PeerError):
     """A group element in a matching message is malformed, outside the ristretto255 group, or the identity."""
 
@@ -494,6 +509,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     InvalidAccount,
     InvalidAddress,
     InvalidOperation,
+    InvalidRows,
     BadPoint,
     OutOfOrder,
     SessionExpired,
