@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
-from node import federation_api, officer_api, watch_api
+from node import federation_api, matching_api, officer_api, watch_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
@@ -24,7 +24,8 @@ from node.coordinator.api import COORDINATOR
 from node.coordinator.service import CoordinatorService
 from node.coordinator.store import SqliteStore
 from node.delivery import DeliveryWorker
-from node.federation_api import BODIES, LIMITER, QUOTA, SERVICE, TLS, WORKER
+from node.federation_api import BODIES, LIMITER, MATCHER, QUOTA, SERVICE, TLS, WORKER
+from node.matching import Matcher
 from node.officer_api import OFFICERS, auth_middleware
 from node.openapi import openapi_document
 from node.problems import problems_middleware
@@ -32,7 +33,9 @@ from node.proxies import forwarded_middleware
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.storage.mailbox import Mailbox
+from node.storage.matching import MatchStore
 from node.storage.officers import Officers
+from node.storage.watchlist import Watchlist
 from node.throttle import FailureLimiter, PeerQuota
 from node.tls import FederationTls
 from node.trust import Trust
@@ -153,10 +156,17 @@ def _surface(routes: list[web.RouteDef], *middlewares: Middleware) -> web.Applic
 
 
 def _federation_surface(config: NodeConfig) -> web.Application:
-    """What peers call: envelopes and read notices on a country node, record intake on the coordinator."""
+    """What peers call: envelopes, read notices and private matching on a country node, record intake on
+    the coordinator."""
     if config.role == "coordinator":
         return _surface([*coordinator_api.intake_routes(), *federation_api.member_routes()])
-    return _surface([*federation_api.envelope_routes(), *federation_api.member_routes()])
+    return _surface(
+        [
+            *federation_api.envelope_routes(),
+            *federation_api.matching_routes(),
+            *federation_api.member_routes(),
+        ]
+    )
 
 
 def _officer_surfaces(config: NodeConfig) -> dict[str, web.Application]:
@@ -166,7 +176,9 @@ def _officer_surfaces(config: NodeConfig) -> dict[str, web.Application]:
             API: _surface(coordinator_api.api_routes(), auth_middleware),
             DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
         }
-    return {API: _surface([*officer_api.routes(), *watch_api.routes()], auth_middleware)}
+    return {
+        API: _surface([*officer_api.routes(), *watch_api.routes(), *matching_api.routes()], auth_middleware)
+    }
 
 
 @dataclass(frozen=True)
@@ -240,17 +252,32 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 verifiers,
                 config.limits,
             )
+        matcher = None
+        if config.role == "node":
+            matcher = Matcher(service, worker, MatchStore(db), Watchlist(db))
         for shared in (federation, officer):
             shared[SERVICE], shared[WORKER], shared[OFFICERS] = service, worker, officers
             if coordinator is not None:
                 shared[COORDINATOR] = coordinator
+            if matcher is not None:
+                shared[MATCHER] = matcher
         await worker.start()
-        refresher = asyncio.create_task(_refresh_roster(app))
+        tasks = [asyncio.create_task(_refresh_roster(app))]
+        if matcher is not None:
+            chosen = config.matching
+            tasks.append(
+                asyncio.create_task(
+                    matcher.run(lambda: chosen.peers(service.trust.peers()), chosen.interval_s)
+                )
+            )
         log.info("node %s ready, roster version %d", service.me, service.trust.roster.version)
         yield
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if matcher is not None:
+            matcher.close()
         await worker.stop()
         await session.close()
         if verifiers is not None:

@@ -24,8 +24,10 @@ from pydantic import ValidationError
 
 from node.delivery import DeliveryWorker, TransportError
 from node.effects import Audit
+from node.hit_notices import draft_notices
 from node.service import NodeService
 from node.storage.matching import MatchStore
+from node.storage.watchlist import Watchlist
 from protocol import psi
 from protocol.errors import Malformed, NcpxError, OutOfOrder, error_for_code
 from protocol.ids import RANDOM_BYTES, uuid7
@@ -70,6 +72,24 @@ Items = Callable[[datetime], Awaitable[dict[str, OwnItem]]]
 """This node's matching tokens now (active watch-list entries and planned operations) with their case."""
 
 
+def watch_items(watchlist: Watchlist) -> Items:
+    """The items of this node's watch list and planned operations; a token two items hold names both cases."""
+
+    async def items(now: datetime) -> dict[str, OwnItem]:
+        tokens = {token for token, _ in await watchlist.tokens(now)}
+        held = await watchlist.entries_for(tokens, now)
+        return {
+            token: OwnItem(
+                kind=holders[0].kind,
+                case=", ".join(sorted({h.case_reference for h in holders})),
+                contact=", ".join(sorted({h.contact for h in holders})),
+            )
+            for token, holders in held.items()
+        }
+
+    return items
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one session found."""
@@ -84,12 +104,18 @@ class Matcher:
     """Runs sessions as the asker and answers peers' sessions."""
 
     def __init__(
-        self, service: NodeService, worker: DeliveryWorker, store: MatchStore, items: Items, threads: int = 2
+        self,
+        service: NodeService,
+        worker: DeliveryWorker,
+        store: MatchStore,
+        watchlist: Watchlist,
+        threads: int = 2,
     ) -> None:
         self.service = service
         self.worker = worker
         self.store = store
-        self.items = items
+        self.watchlist = watchlist
+        self.items = watch_items(watchlist)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ncpx-psi")
         self._threads = threads
         self._soon = asyncio.Event()
@@ -154,7 +180,7 @@ class Matcher:
         blinded = await self._spread(psi.blind, tokens, own)
         blinded_message = Blinded(session=session.id, points=psi.pack_points(blinded))
         answer = await self._call(peer, BLINDED_PATH, blinded_message, Answer)
-        session = step(session, Message.BLINDED, Role.ASKER, clock())
+        session = step(session, Message.BLINDED, Role.ASKER, clock(), count=len(blinded))
         points, digests = psi.unpack_points(answer.points), psi.unpack_digests(answer.digests)
         session = step(session, Message.ANSWER, Role.ANSWERER, clock(), count=len(points))
         found = psi.intersect(tokens, await self._spread(psi.unblind, points, own), digests)
@@ -171,6 +197,7 @@ class Matcher:
         new = await self.store.record_hits(peer, [(t, "", "") for t in found], "asked", clock())
         if new:
             log.info("matching with %s: %d new hit(s)", peer, len(new))
+            await draft_notices(self.service, self.watchlist, peer, new)
         return Outcome(peer, len(tokens), len(found), new)
 
     async def _call(self, peer: str, path: str, message: Model, answer: type[M]) -> M:
@@ -252,6 +279,7 @@ class Matcher:
         new = await self.store.record_hits(peer, held, "claimed", now)
         if new:
             log.info("%s reports %d new hit(s) on our items", peer, len(new))
+            await draft_notices(self.service, self.watchlist, peer, new)
         return len(held)
 
     # -- schedule --

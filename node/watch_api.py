@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, RootModel
 
-from node.federation_api import SERVICE
+from node.federation_api import MATCHER, SERVICE
 from node.officer_api import OFFICER, OFFICERS
 from node.problems import problem_response, read_body
 from node.storage.watchlist import StoredEntry, StoredOperation, Watchlist
@@ -135,11 +135,19 @@ async def list_entries(request: web.Request) -> web.Response:
     return _json(Entries(items=[_entry_view(s, now) for s in stored]))
 
 
+def _match_soon(request: web.Request) -> None:
+    """A new item is matched with the peers this node matches with on its own, without waiting for the hour."""
+    matcher = request.config_dict.get(MATCHER)
+    if matcher is not None and request.config_dict[SERVICE].config.matching.auto:
+        matcher.soon()
+
+
 async def add_entry(request: web.Request) -> web.Response:
     """POST /v1/watchlist: one entry (JSON)."""
     watchlist, officer, now = _context(request)
     entry, tokens = parse_entry(await _body(request), now.date())
     [entry_id] = await watchlist.add([(entry, tokens)], officer, "watch_add", now)
+    _match_soon(request)
     return _json(_entry_view(await watchlist.entry(entry_id), now), 201)
 
 
@@ -165,6 +173,7 @@ async def import_entries(request: web.Request) -> web.Response:
         await _audit(request, "watch_import", None, "refused", now)
         return problem_response(exc, rows=[{"row": number, "problem": text} for number, text in exc.rows])
     ids = await watchlist.add(items, officer, "watch_import", now)
+    _match_soon(request)
     return _json(Imported(imported=len(ids), ids=ids), 201)
 
 
@@ -194,6 +203,7 @@ async def add_operation(request: web.Request) -> web.Response:
     watchlist, officer, now = _context(request)
     operation, tokens = await asyncio.to_thread(parse_operation, await _body(request), now)
     operation_id = await watchlist.add_operation(operation, tokens, officer, now)
+    _match_soon(request)
     return _json(_operation_view(await watchlist.operation(operation_id)), 201)
 
 
