@@ -369,33 +369,24 @@ def register_officer(app: typer.Typer) -> None:
             out.print_json(json.dumps(page))
             return
         peers = _peers(client, page["items"])
-        table = grid(
-            "id",
-            "kind",
-            "from",
-            "to",
-            "subject",
-            "area",
-            "urgency",
-            "created",
-            "due",
-            "state",
-            title=folder,
-            ids=("id",),
-        )
+        columns = ["id", "from", "to", "subject", "due", "state"]
+        if wide:
+            columns[3:3] = ["kind", "area", "urgency", "created"]
+        table = grid(*columns, title=folder, ids=("id",))
         for item in page["items"]:
-            table.add_row(
-                item["id"],
-                item["kind"],
-                item["sender"],
-                item["recipient"],
-                _cell(item.get("subject")),
-                item["area"],
-                item["urgency"],
-                _local(item["created_at"]),
-                _local(item.get("due_at")),
-                _state(item, peers),
-            )
+            cells = {
+                "id": item["id"],
+                "kind": item["kind"],
+                "from": item["sender"],
+                "to": item["recipient"],
+                "subject": _cell(item.get("subject")),
+                "area": item["area"],
+                "urgency": item["urgency"],
+                "created": _local(item["created_at"]),
+                "due": _local(item.get("due_at")),
+                "state": _state(item, peers),
+            }
+            table.add_row(*(cells[c] for c in columns))
         emit(out, table, wide)
         if page.get("next"):
             out.print("more: repeat with a higher --limit")

@@ -17,20 +17,27 @@ WideOpt = Annotated[
     bool, typer.Option("--wide", help="One line per row, however wide (nothing is cut either way)")
 ]
 
-UUID_LENGTH = 36
 WIDE_COLUMNS = 1000
 """The console width that ``--wide`` prints at: wider than any row, so nothing wraps."""
 
 
 def grid(*columns: str, title: str | None = None, ids: tuple[str, ...] = ()) -> Table:
-    """A table whose cells fold instead of being cut; the columns named in ``ids`` hold message ids (UUIDs),
-    kept on one line as long as the terminal leaves room for them."""
+    """A table whose cells fold instead of being cut; the columns named in ``ids`` hold message ids, kept on
+    one line while the terminal leaves room (the other columns give way first)."""
     table = Table(title=title)
     for name in columns:
-        table.add_column(name, overflow="fold", min_width=UUID_LENGTH if name in ids else None)
+        table.add_column(name, overflow="fold", no_wrap=name in ids)
     return table
 
 
 def emit(console: Console, table: Table, wide: bool) -> None:
-    """Print ``table``; with ``wide``, at a width where nothing wraps."""
-    console.print(table, width=WIDE_COLUMNS if wide else None)
+    """Print ``table``; with ``wide``, at a width where nothing wraps. Never cropped at the terminal's edge."""
+    if not wide:
+        console.print(table, crop=False)
+        return
+    previous = console.width
+    console.width = WIDE_COLUMNS  # print(width=...) is capped at the terminal's width
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = previous
