@@ -62,9 +62,7 @@ def _sentence(item: Any) -> str:
     kind: str = item["type"]
     if kind == "extra_forbidden":
         place = _place(loc[:-1])
-        return (
-            f"{_capital(place)} has a field ncpx does not know." if place else "A field ncpx does not know."
-        )
+        return f"{_capital(place or 'the request')} has a field ncpx does not know: remove it."
     place = _place(loc)
     rule = _rule(kind, item, str(loc[-1]) if loc else "")
     if not place:
@@ -101,9 +99,9 @@ def _rule(kind: str, item: Any, field: str) -> str:
     if kind == "string_too_long":
         return f"is longer than {context.get('max_length')} characters"
     if kind == "too_short":
-        return f"needs at least {context.get('min_length')} item(s)"
+        return f"must have at least {_items(context.get('min_length'))}"
     if kind == "too_long":
-        return f"has more than {context.get('max_length')} items"
+        return f"must have at most {_items(context.get('max_length'))}"
     if kind.startswith("date"):
         return "is not a date: write it as YYYY-MM-DD, e.g. 1990-03-31"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -113,6 +111,10 @@ def _rule(kind: str, item: Any, field: str) -> str:
     if kind == "string_type":
         return "must be text"
     return "is not valid: " + str(item["msg"]).lower()
+
+
+def _items(count: Any) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
 
 
 def _capital(text: str) -> str:

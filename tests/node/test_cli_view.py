@@ -121,7 +121,7 @@ SEND = ["send", "--to", "MY", "--area", "other", "--subject", "s", "--text", "t"
             ["--subjects", '{"persons": [{"family_name": "X", "secret_field": 1}]}'],
             2,
             "malformed",
-            "Person 1 has a field ncpx does not know.",
+            "Person 1 has a field ncpx does not know: remove it.",
         ),
         (
             ["--subjects", '{"phones": [\n  {"number": "+66812345678"},\n]}'],
