@@ -159,13 +159,9 @@ def reason(last_error: str) -> str:
 Peers = dict[str, dict[str, Any]]
 
 
-def _waiting(items: list[dict[str, Any]]) -> bool:
-    return any(i["state"] in ("queued", "sent") and i.get("last_error") for i in items)
-
-
 def _peers(client: Client, items: list[dict[str, Any]]) -> Peers:
     """The peers' reachability, fetched only when a message waits (it explains why)."""
-    if not _waiting(items):
+    if not any(i["state"] in ("queued", "sent") and i.get("last_error") for i in items):
         return {}
     return {p["id"]: p for p in client.json("GET", "/v1/peers")["peers"]}
 
@@ -176,7 +172,7 @@ def _state(item: dict[str, Any], peers: Peers) -> Text:
     shown = state
     if state in ("queued", "sent") and error:
         peer = peers.get(item["peer"], {})
-        if peer.get("reachable") is False:
+        if peer.get("reachable") is False and error.startswith("peer unreachable"):
             since = peer.get("unreachable_since")
             shown = (
                 f"waiting (peer unreachable since {_local(since)})" if since else "waiting (peer unreachable)"
