@@ -116,6 +116,8 @@ class MessageSummary(Model):
     last_error: str | None = None
     officer: str | None = None
     envelope_digest: str
+    subject: str | None = None
+    """An enquiry's subject, in listings asked for with ``subject=true`` (it is sealed: each costs a decryption)."""
 
 
 class AttachmentInfo(Model):
@@ -184,6 +186,8 @@ class PeerView(Model):
     last_error: str | None = None
     last_success_at: str | None = None
     last_seen_at: str | None = None
+    unreachable_since: str | None = None
+    """When the current run of failed attempts began: messages to this peer have waited since then."""
     next_attempt_in_s: float | None = None
 
 

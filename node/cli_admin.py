@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
-from rich.table import Table
 
 from keys.authority import generate_authority, load_authority
 from keys.identity import Identity, read_card
@@ -38,6 +37,7 @@ from keys.roster import (
     sign_roster,
 )
 from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
+from node.cli_tables import grid
 from node.config import FederationListener, NodeConfig, OfficerListener, load_config, write_config
 from node.durations import parse_duration
 from protocol.encoding import format_time, parse_time
@@ -274,11 +274,16 @@ def register_admin(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps(signed.roster.wire()))
             return
-        table = Table(
-            title=f"roster version {signed.roster.version}, issued {signed.roster.issued_at:%Y-%m-%d %H:%M}Z"
+        table = grid(
+            "id",
+            "role",
+            "name",
+            "url",
+            "status",
+            "signing keys",
+            "encryption keys",
+            title=f"roster version {signed.roster.version}, issued {signed.roster.issued_at:%Y-%m-%d %H:%M}Z",
         )
-        for column in ("id", "role", "name", "url", "status", "signing keys", "encryption keys"):
-            table.add_column(column)
         for p in signed.roster.participants:
             table.add_row(
                 p.id,
@@ -395,7 +400,7 @@ def register_admin(app: typer.Typer) -> None:
             out.print("none")
             return
         now = _now()
-        table = Table(
+        table = grid(
             "name", "title", "from", "until (exclusive)", "zone", "participants", "coordinator", "state"
         )
         for p in periods:
@@ -552,7 +557,7 @@ async def _officers(config: NodeConfig, action: str, name: str) -> str:
         if action == "revoke":
             await officers.revoke(name, _now())
         else:
-            table = Table("officer", "created", "revoked")
+            table = grid("officer", "created", "revoked")
             for officer, created, revoked in await officers.names():
                 table.add_row(officer, created, revoked or "")
             out.print(table)

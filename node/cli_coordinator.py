@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from node.cli_officer import JsonOpt, NodeOpt, TokenOpt
+from node.cli_tables import WideOpt, emit, grid
 from node.client import Client
 from node.coordinator.report import FORMATS, duration
 from protocol.errors import Malformed
@@ -77,6 +77,7 @@ def register_coordinator(app: typer.Typer) -> None:
         view: Annotated[str, typer.Option("--view", help=", ".join(VIEWS))] = "countries",
         as_json: JsonOpt = False,
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
+        wide: WideOpt = False,
     ) -> None:
         """The Period of Action's figures from the exchange: counts, pairs, days, response times, overdue."""
         if view not in VIEWS:
@@ -96,10 +97,14 @@ def register_coordinator(app: typer.Typer) -> None:
         if not rows:
             out.print(f"{period}: {view}: none")
             return
-        table = Table(*columns, title=f"{period}: {view}")
+        table = grid(
+            *columns,
+            title=f"{period}: {view}",
+            ids=tuple(c for c in columns if c.endswith("id") or c == "thread"),
+        )
         for row in rows:
             table.add_row(*(_cell(c, row.get(c)) for c in columns))
-        out.print(table)
+        emit(out, table, wide)
 
     @app.command("report")
     def report(

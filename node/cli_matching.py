@@ -6,9 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from node.cli_officer import JsonOpt, NodeOpt, TokenOpt, out
+from node.cli_tables import grid
 from node.client import Client
 
 
@@ -16,9 +16,8 @@ def _print_hits(items: list[dict[str, Any]]) -> None:
     if not items:
         out.print("no hits: none of your items is held by a country you matched with")
         return
-    table = Table(title="hits: items another country also holds")
-    for column in ("found", "peer", "kind", "item", "our case", "their case", "their contact"):
-        table.add_column(column, overflow="fold")
+    columns = ("found", "peer", "kind", "item", "our case", "their case", "their contact")
+    table = grid(*columns, title="hits: items another country also holds")
     for hit in items:
         table.add_row(
             hit["found_at"][:16].replace("T", " "),

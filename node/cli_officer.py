@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import re
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +21,21 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from node.cli_tables import WideOpt, emit, grid
 from node.client import Client
-from protocol.codes import CrimeArea, Handling, Tlp, Urgency
-from protocol.errors import Malformed
+from protocol.codes import (
+    EVALUATION_MEANINGS,
+    HANDLING_MEANINGS,
+    CrimeArea,
+    Handling,
+    InformationAccuracy,
+    LabourSector,
+    SourceReliability,
+    Tlp,
+    Urgency,
+)
+from protocol.errors import Malformed, NcpxError, error_for_code
+from protocol.schedule import GAVE_UP
 
 out = Console()
 
@@ -41,12 +54,51 @@ def _attachments(paths: list[Path] | None) -> list[dict[str, str]]:
     return result
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"the {what} {path} is not UTF-8 text: save it as UTF-8 and try again") from exc
+
+
 def _text(text: str | None, text_file: Path | None) -> str:
     if text_file is not None:
-        return text_file.read_text(encoding="utf-8")
+        return _read_text(text_file, "text file")
     if text is None:
         raise Malformed("give the message with --text or --text-file")
     return text
+
+
+def _subjects(path: Path) -> Any:
+    """The ``--subjects`` file: one JSON object of lists (see docs/examples/subjects.json). Its fields are
+    checked by the node, which names the subject and the rule when one is wrong."""
+    try:
+        data = json.loads(_read_text(path, "subjects file"))
+    except json.JSONDecodeError as exc:
+        raise Malformed(
+            f"the subjects file {path} is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]} at line "
+            f"{exc.lineno}, column {exc.colno}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise Malformed(
+            f"the subjects file {path} must hold one JSON object of lists, such as "
+            '{"phones": [{"number": "+66812345678"}]}; see docs/examples/subjects.json'
+        )
+    return data
+
+
+_EVALUATION = re.compile(r"^([ABCX])([1-4])$", re.IGNORECASE)
+
+
+def _evaluation(grade: str) -> dict[str, str]:
+    """``B2`` as the 4x4 evaluation it stands for (source reliability, then information accuracy)."""
+    match = _EVALUATION.match(grade.strip())
+    if match is None:
+        raise Malformed(
+            "--evaluation is the 4x4 grade: a source letter (A, B, C or X) then an information digit "
+            "(1 to 4), e.g. B2"
+        )
+    return {"source": match.group(1).upper(), "information": match.group(2)}
 
 
 def _local(stamp: str | None) -> str:
@@ -89,19 +141,145 @@ def _message_path(message_id: str, sender: str | None, action: str = "") -> str:
     return f"/v1/messages/{message_id}{action}" + (f"?from={sender}" if sender else "")
 
 
-def _state(item: dict[str, Any]) -> str:
-    state = str(item["state"])
-    return f"{state} [bold red](overdue)[/]" if item.get("overdue") else state
+def reason(last_error: str) -> str:
+    """Why a message waits or was not delivered, as a sentence: the node stores either a sentence or the
+    code the peer gave (``too_large``, ``too_large; will retry``), which is told by its error's title."""
+    code, retry, _ = last_error.partition("; will retry")
+    if not re.fullmatch(r"[a-z_]+", code):
+        return last_error
+    if code == GAVE_UP:
+        told = "no receipt came back before the give-up age"
+    elif code == NcpxError.code:
+        told = "the peer's answer proved nothing about it"
+    else:
+        title = error_for_code(code).title
+        told = f"the peer refused it: {title[:1].lower()}{title[1:]}"
+    return told + ("; will retry" if retry else "")
+
+
+Peers = dict[str, dict[str, Any]]
+
+
+def _peers(client: Client, items: list[dict[str, Any]]) -> Peers:
+    """The peers' reachability, fetched only when a message waits (it explains why)."""
+    if not any(i["state"] in ("queued", "sent") and i.get("last_error") for i in items):
+        return {}
+    return {p["id"]: p for p in client.json("GET", "/v1/peers")["peers"]}
+
+
+def _state(item: dict[str, Any], peers: Peers) -> Text:
+    """A message's state as people need it: a message nothing was handed over for is waiting, not sent."""
+    state, error = str(item["state"]), item.get("last_error")
+    shown = state
+    if state in ("queued", "sent") and error:
+        peer = peers.get(item["peer"], {})
+        if peer.get("reachable") is False and error.startswith("peer unreachable"):
+            since = peer.get("unreachable_since")
+            shown = (
+                f"waiting (peer unreachable since {_local(since)})" if since else "waiting (peer unreachable)"
+            )
+        else:
+            shown = f"waiting ({reason(error)})"
+    elif state == "undeliverable" and error:
+        shown = f"undeliverable ({reason(error)})"
+    text = Text(shown)
+    if item.get("overdue"):
+        text.append(" (overdue)", style="bold red")
+    return text
 
 
 def _print_created(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(result))
         return
-    table = Table("message", "to", "state", "due", title=f"thread {result['thread']}")
+    table = grid("message", "to", "state", "due", title=f"thread {result['thread']}", ids=("message",))
     for m in result["messages"]:
         table.add_row(m["id"], m["recipient"], m["state"], _local(m.get("due_at")))
-    out.print(table)
+    emit(out, table, wide=False)
+
+
+def _cell(value: Any) -> Text:
+    """A value a peer wrote, for a table cell: never read as markup, nothing that drives the terminal."""
+    return Text(printable("" if value is None else str(value)))
+
+
+def _subject_tables(subjects: dict[str, Any]) -> list[Table]:
+    """One table per kind of structured subject the sender gave (none for kinds left empty)."""
+    tables = []
+    persons = subjects.get("persons") or []
+    if persons:
+        table = grid(
+            "family name", "given names", "born", "nationality", "aliases", "documents", title="persons"
+        )
+        for p in persons:
+            table.add_row(
+                *map(
+                    _cell,
+                    (p["family_name"], p.get("given_names"), p.get("date_of_birth"), p.get("nationality")),
+                ),
+                _cell(", ".join(p.get("aliases") or [])),
+                _cell("\n".join(_document(d) for d in p.get("travel_documents") or [])),
+            )
+        tables.append(table)
+    layouts: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+        ("phones", ("number", "note"), ("number", "note")),
+        (
+            "travel_documents",
+            ("number", "type", "issued by", "expires"),
+            ("number", "type", "issuing_country", "expires_on"),
+        ),
+        ("vessels", ("name", "IMO number", "flag"), ("name", "imo", "flag")),
+        ("bank_accounts", ("account", "bank", "country", "holder"), ("account", "bank", "country", "holder")),
+    ]
+    for kind, headings, keys in layouts:
+        if subjects.get(kind):
+            table = grid(*headings, title=kind.replace("_", " "))
+            for entry in subjects[kind]:
+                table.add_row(*(_cell(entry.get(key)) for key in keys))
+            tables.append(table)
+    if subjects.get("addresses"):
+        table = grid("address", "city", "country", title="addresses")
+        for a in subjects["addresses"]:
+            table.add_row(_cell("\n".join(a["lines"])), _cell(a.get("city")), _cell(a.get("country")))
+        tables.append(table)
+    return tables
+
+
+def _document(document: dict[str, Any]) -> str:
+    issued = f" {document['issuing_country']}" if document.get("issuing_country") else ""
+    expires = f", expires {document['expires_on']}" if document.get("expires_on") else ""
+    return f"{document['type']}{issued} {document['number']}{expires}"
+
+
+def _print_content(opened: dict[str, Any]) -> None:
+    """Everything the sender wrote: the marking and its restrictions first, then subject, text and subjects."""
+    handling = opened["handling"]
+    out.print(Text.assemble(("handling: ", "bold"), f"{handling} ({HANDLING_MEANINGS[Handling(handling)]})"))
+    if opened.get("handling_note"):
+        out.print(Text.assemble(("handling note: ", "bold"), printable(opened["handling_note"])))
+    out.print(Text.assemble(("sharing: ", "bold"), opened["tlp"]))
+    evaluation = opened.get("evaluation")
+    if evaluation:
+        source, information = evaluation["source"], evaluation["information"]
+        meaning = (
+            f"{EVALUATION_MEANINGS[SourceReliability(source)]}; "
+            f"{EVALUATION_MEANINGS[InformationAccuracy(information)]}"
+        )
+        out.print(Text.assemble(("evaluation: ", "bold"), f"{source}{information} ({meaning})"))
+    if opened.get("sector"):
+        out.print(Text.assemble(("sector: ", "bold"), opened["sector"]))
+    if opened.get("subject"):
+        out.print(Text(printable(opened["subject"]), style="bold"))
+    out.print(Text(printable(opened["text"])))
+    for table in _subject_tables(opened["subjects"]):
+        emit(out, table, wide=False)
+    for item in opened["attachments"]:
+        out.print(
+            Text(
+                f"attachment {item['index']}: {printable(item['name'])} "
+                f"({item['media_type']}, {item['size']} bytes)"
+            )
+        )
 
 
 PeerOpt = Annotated[str | None, typer.Option("--peer")]
@@ -150,8 +328,16 @@ def register_officer(app: typer.Typer) -> None:
         handling: Annotated[Handling, typer.Option("--handling")] = Handling.H0,
         handling_note: Annotated[str | None, typer.Option("--handling-note")] = None,
         tlp: Annotated[Tlp, typer.Option("--tlp")] = Tlp.AMBER,
+        sector: Annotated[
+            LabourSector | None, typer.Option("--sector", help="Labour sector (with thb_labour_exploitation)")
+        ] = None,
+        evaluation: Annotated[
+            str | None,
+            typer.Option("--evaluation", help="4x4 grade: source A/B/C/X, information 1-4, e.g. B2"),
+        ] = None,
         subjects: Annotated[
-            Path | None, typer.Option("--subjects", help="JSON file of structured subjects of interest")
+            Path | None,
+            typer.Option("--subjects", help="JSON file of structured subjects (docs/examples/subjects.json)"),
         ] = None,
         attach: AttachOpt = None,
         idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
@@ -170,8 +356,12 @@ def register_officer(app: typer.Typer) -> None:
         }
         if handling_note:
             body["handling_note"] = handling_note
+        if sector is not None:
+            body["sector"] = sector.value
+        if evaluation is not None:
+            body["evaluation"] = _evaluation(evaluation)
         if subjects is not None:
-            body["subjects"] = json.loads(subjects.read_text(encoding="utf-8"))
+            body["subjects"] = _subjects(subjects)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         _print_created(Client(node, token).json("POST", "/v1/enquiries", body, headers=headers), as_json)
 
@@ -186,10 +376,11 @@ def register_officer(app: typer.Typer) -> None:
         kind: KindOpt = None,
         overdue: OverdueOpt = False,
         limit: LimitOpt = 50,
+        wide: WideOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """List a folder, newest first."""
-        _listing(node, token, folder, peer, state, area, kind, overdue, limit, as_json)
+        """List a folder, newest first, with each message's subject; listing never marks anything read."""
+        _listing(node, token, folder, peer, state, area, kind, overdue, limit, wide, as_json)
 
     @app.command("sent")
     def sent(
@@ -201,10 +392,11 @@ def register_officer(app: typer.Typer) -> None:
         kind: KindOpt = None,
         overdue: OverdueOpt = False,
         limit: LimitOpt = 50,
+        wide: WideOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """List what this country sent, newest first, with each message's state (``inbox --folder sent``)."""
-        _listing(node, token, "sent", peer, state, area, kind, overdue, limit, as_json)
+        _listing(node, token, "sent", peer, state, area, kind, overdue, limit, wide, as_json)
 
     def _listing(
         node: str,
@@ -216,6 +408,7 @@ def register_officer(app: typer.Typer) -> None:
         kind: str | None,
         overdue: bool,
         limit: int,
+        wide: bool,
         as_json: bool,
     ) -> None:
         query = {
@@ -226,28 +419,33 @@ def register_officer(app: typer.Typer) -> None:
             "kind": kind,
             "overdue": "true" if overdue else None,
             "limit": limit,
+            "subject": "true",
         }
-        page = Client(node, token).json("GET", "/v1/messages", query=query)
+        client = Client(node, token)
+        page = client.json("GET", "/v1/messages", query=query)
         if as_json:
             out.print_json(json.dumps(page))
             return
-        table = Table(title=folder)
-        table.add_column("id", no_wrap=True, min_width=36)
-        for column in ("kind", "from", "to", "area", "urgency", "created", "due", "state"):
-            table.add_column(column)
+        peers = _peers(client, page["items"])
+        columns = ["id", "from", "to", "subject", "due", "state"]
+        if wide:
+            columns[3:3] = ["kind", "area", "urgency", "created"]
+        table = grid(*columns, title=folder, ids=("id",))
         for item in page["items"]:
-            table.add_row(
-                item["id"],
-                item["kind"],
-                item["sender"],
-                item["recipient"],
-                item["area"],
-                item["urgency"],
-                _local(item["created_at"]),
-                _local(item.get("due_at")),
-                _state(item),
-            )
-        out.print(table)
+            cells = {
+                "id": item["id"],
+                "kind": item["kind"],
+                "from": item["sender"],
+                "to": item["recipient"],
+                "subject": _cell(item.get("subject")),
+                "area": item["area"],
+                "urgency": item["urgency"],
+                "created": _local(item["created_at"]),
+                "due": _local(item.get("due_at")),
+                "state": _state(item, peers),
+            }
+            table.add_row(*(cells[c] for c in columns))
+        emit(out, table, wide)
         if page.get("next"):
             out.print("more: repeat with a higher --limit")
 
@@ -277,35 +475,30 @@ def register_officer(app: typer.Typer) -> None:
             out.print_json(json.dumps(thread))
             return
         opened = thread["message"]
+        peers = _peers(client, thread["thread"])
         for message in thread["thread"]:
             here = message["id"] == opened["id"] and message["sender"] == opened["sender"]
-            out.rule(
-                f"{'>' if here else ' '} {message['kind']} {message['sender']} → {message['recipient']}  "
-                f"{message['id']}"
-            )
             out.print(
-                f"state: {_state(message)}   area: {message['area']}   urgency: {message['urgency']}",
-                highlight=False,
+                Text(f"{'>' if here else ' '} {message['kind']} {message['sender']} → {message['recipient']}")
+            )
+            out.print(Text(f"  {message['id']}"), soft_wrap=True)  # whole on one line, to be copied
+            out.print(
+                Text.assemble(
+                    "state: ",
+                    _state(message, peers),
+                    f"   area: {message['area']}   urgency: {message['urgency']}",
+                )
             )
             out.print(f"created: {_local(message['created_at'])}   due: {_local(message.get('due_at'))}")
             if message.get("receipt"):
                 receipt = message["receipt"]
                 out.print(f"receipt: signed by {receipt['receiver']} at {_local(receipt['received_at'])}")
             if not here:
-                out.print(Text(f"(ncpx show {message['id']} opens it)", style="dim"))
+                out.print(Text(f"(ncpx show {message['id']} opens it)", style="dim"), soft_wrap=True)
                 continue
-            out.print(f"handling: {opened['handling']}   {opened['tlp']}", highlight=False)
-            if opened.get("subject"):
-                out.print(Text(printable(opened["subject"]), style="bold"))
+            _print_content(opened)
             _print_notice(opened)
-            out.print(Text(printable(opened["text"])))
-            for item in opened["attachments"]:
-                out.print(
-                    Text(
-                        f"attachment {item['index']}: {printable(item['name'])} "
-                        f"({item['media_type']}, {item['size']} bytes)"
-                    )
-                )
+            out.rule()
 
     @app.command("reply")
     def reply(
@@ -494,7 +687,7 @@ def register_officer(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps(result))
             return
-        table = Table(
+        table = grid(
             "figure", "count", title=f"{result['participant']} return for {result['period']} (queued)"
         )
         for key, value in result["figures"].items():
@@ -504,16 +697,17 @@ def register_officer(app: typer.Typer) -> None:
             out.print("highlights sealed to the coordinator")
 
     @app.command("peers")
-    def peers(node: NodeOpt, token: TokenOpt, as_json: JsonOpt = False) -> None:
+    def peers(node: NodeOpt, token: TokenOpt, wide: WideOpt = False, as_json: JsonOpt = False) -> None:
         """Roster members with reachability and backlog."""
         view = Client(node, token).json("GET", "/v1/peers")
         if as_json:
             out.print_json(json.dumps(view))
             return
-        table = Table(
+        table = grid(
             "id",
             "name",
             "role",
+            "url",
             "status",
             "reachable",
             "backlog",
@@ -523,14 +717,17 @@ def register_officer(app: typer.Typer) -> None:
         )
         for p in view["peers"]:
             reachable = {True: "yes", False: "no", None: "unknown"}[p.get("reachable")]
+            if p.get("unreachable_since"):
+                reachable += f", since {_local(p['unreachable_since'])}"
             table.add_row(
                 p["id"],
-                p["name"],
+                _cell(p["name"]),
                 p["role"],
+                p["url"],
                 p["status"],
                 reachable,
                 str(p["backlog"]),
                 _local(p.get("last_seen_at")),
                 p.get("last_error") or "",
             )
-        out.print(table)
+        emit(out, table, wide)

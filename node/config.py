@@ -23,6 +23,11 @@ from protocol.models import ParticipantId
 MiB = 1024 * 1024
 
 
+def mib(size: int) -> str:
+    """A size limit as people read it in a refusal: mebibytes, to three significant digits."""
+    return f"{size / MiB:.3g}"
+
+
 class Limits(BaseModel):
     """Size and time limits applied to everything that arrives."""
 

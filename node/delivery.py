@@ -94,6 +94,17 @@ WAITING = {StaleTimestamp.code: "peer refuses our clock: check this node's time 
 """What an officer is told while messages wait, by the problem the peer named; otherwise it is unreachable."""
 
 
+def _unreachable(exc: BaseException, timeout_s: float) -> str:
+    """Why a peer could not be reached, as an officer or operator reads it in ``ncpx peers``."""
+    if isinstance(exc, TimeoutError):
+        return f"the peer's node did not answer within {timeout_s:g} s"
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+        return "the TLS handshake with the peer's node failed: its certificate or ours is not the roster's"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the peer's node refused the connection or cannot be reached at its roster address"
+    return "the connection to the peer's node broke before it answered"
+
+
 def _jitter() -> float:
     """Uniform in [0, 1): spreads retries of nodes that failed together (not a secret, but no global state)."""
     return secrets.randbelow(1 << 30) / (1 << 30)
@@ -308,7 +319,7 @@ class DeliveryWorker:
                 status = response.status
                 self._note_clock(peer, response.headers.get("Date"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(type(exc).__name__) from exc
+            raise TransportError(_unreachable(exc, self.delivery.request_timeout_s)) from exc
         try:
             return status, json.loads(data) if data else None
         except ValueError as exc:

@@ -49,7 +49,8 @@ from protocol.codes import Kind, normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
 from protocol.ids import check_uuid
-from protocol.models import Header, Receipt
+from protocol.models import EnquiryBody, Header, Receipt
+from protocol.validation import explain
 
 OFFICERS = web.AppKey("officers", Officers)
 OFFICER = web.RequestKey("officer", str)
@@ -66,6 +67,12 @@ STATES = (
     "overdue",
 )
 KINDS = tuple(k.value for k in Kind)
+SIGN_IN_REFUSED = (
+    "this token is not valid or was revoked: ask your operator for a new one with `ncpx officer add`"
+)
+SIGN_IN_MISSING = (
+    "no officer token was given: set NCPX_TOKEN (or pass --token) to the token your operator gave you"
+)
 M = TypeVar("M", bound=BaseModel)
 Submit = Callable[[Records], Awaitable[object]]
 _idempotency_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -83,16 +90,7 @@ def _parse(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = sorted({_field(err) for err in exc.errors()})
-        raise Malformed(f"invalid fields: {', '.join(fields)[:300]}") from exc
-
-
-def _field(error: Any) -> str:
-    """Where a validation error is, named by our own field names only: an unknown key is not echoed."""
-    loc = [str(p) for p in error["loc"]]
-    if error["type"] == "extra_forbidden":
-        loc = [*loc[:-1], "(unknown field)"]
-    return ".".join(loc) or "(body)"
+        raise Malformed(explain(exc)) from exc
 
 
 @web.middleware
@@ -114,7 +112,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     if name is None:
         limiter.failed(address, now)
         await request.config_dict[OFFICERS].audit(f"address {address}", "sign_in", None, "refused", now)
-        raise Unauthorized
+        raise Unauthorized(SIGN_IN_MISSING if not token else SIGN_IN_REFUSED)
     request[OFFICER] = name
     response: web.StreamResponse = await handler(request)
     return response
@@ -277,7 +275,7 @@ async def create_reply(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    """GET /v1/messages?folder=&peer=&state=&area=&kind=&overdue=&limit=&cursor=."""
+    """GET /v1/messages?folder=&peer=&state=&area=&kind=&overdue=&limit=&cursor=&subject=."""
     service = _service(request)
     query = request.query
     folder = query.get("folder", "inbox")
@@ -308,8 +306,23 @@ async def list_messages(request: web.Request) -> web.Response:
         now=service.clock(),
     )
     items = [MessageSummary.model_validate(r.summary()) for r in rows[:limit]]
+    if query.get("subject", "").lower() in ("1", "true", "yes"):
+        items = [
+            item.model_copy(update={"subject": await _subject(service, view)})
+            for item, view in zip(items, rows, strict=False)
+        ]
     cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return _json(Page(items=items, next=cursor))
+
+
+async def _subject(service: NodeService, view: MessageView) -> str | None:
+    """An enquiry's subject, for triage without opening (and so marking read) each message. It is sealed, so
+    each costs a decryption: listings include it only when asked (``?subject=true``)."""
+    if view.kind is not Kind.ENQUIRY:
+        return None
+    full = await service.mailbox.get(view.id, service.clock(), view.sender)
+    body = await asyncio.to_thread(service.open_message, full)
+    return body.subject if isinstance(body, EnquiryBody) else None
 
 
 def _encode_cursor(view: MessageView) -> str:
@@ -444,6 +457,7 @@ async def peers(request: web.Request) -> web.Response:
                 last_error=state.last_error if state else None,
                 last_success_at=_ago(state.last_success) if state else None,
                 last_seen_at=_ago(state.last_seen) if state else None,
+                unreachable_since=_ago(state.unreachable_since) if state else None,
                 next_attempt_in_s=round(state.next_attempt - now, 1)
                 if state and state.next_attempt > now
                 else None,

@@ -99,6 +99,12 @@ def openapi_document() -> dict[str, Any]:
         {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "subject",
+            "in": "query",
+            "description": "include each enquiry's subject (opened for the listing; marks nothing read)",
+            "schema": {"type": "boolean"},
+        },
     ]
     idempotency = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
     return {

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.config import Limits
+from node.config import Limits, mib
 from protocol.errors import Malformed, NcpxError, NotFound, RequestTimeout, TooLarge, problem_type
 
 log = logging.getLogger("ncpx.http")
@@ -69,18 +69,25 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return web.Response(status=500, text=json.dumps(body), content_type=PROBLEM_JSON)
 
 
+def too_large(limit: int) -> TooLarge:
+    """The refusal of a request body above ``limit`` bytes, saying the limit."""
+    return TooLarge(
+        f"the request is larger than this node's limit of {mib(limit)} MiB: send fewer or smaller attachments"
+    )
+
+
 async def read_body(request: web.Request, limits: Limits) -> bytes:
     """The request body, refused with :class:`TooLarge` beyond the size limit and with
     :class:`RequestTimeout` when it takes longer than the body timeout to arrive (a body trickled in byte by
     byte would otherwise hold a connection and its buffer for as long as the sender likes)."""
     limit, timeout_s = limits.max_request_bytes, limits.body_timeout_s
     if request.content_length is not None and request.content_length > limit:
-        raise TooLarge("request body exceeds the size limit")
+        raise too_large(limit)
     try:
         async with asyncio.timeout(timeout_s):
             data = await request.read()
     except TimeoutError as exc:
         raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from exc
     if len(data) > limit:
-        raise TooLarge("request body exceeds the size limit")
+        raise too_large(limit)
     return data

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from keys.roster import SignedRoster
-from node.config import NodeConfig
+from node.config import NodeConfig, mib
 from node.effects import Audit, Effect, Enqueue
 from node.storage.drafts import Draft, Drafts
 from node.storage.mailbox import Accepted, Mailbox, MessageView, OutboxItem
@@ -159,13 +159,31 @@ class NodeService:
             self.on_queued([coordinator])
 
     def _check_attachments(self, body: SealedBody) -> None:
-        if body.attachment_bytes() > self.config.limits.max_attachment_bytes:
-            raise TooLarge("attachments exceed the configured limit")
+        limit = self.config.limits.max_attachment_bytes
+        if body.attachment_bytes() > limit:
+            raise TooLarge(
+                f"the attachments add up to more than this node's limit of {mib(limit)} MiB per message: "
+                "send fewer or smaller files, or share large files another way"
+            )
+
+    def _check_recipient(self, recipient: str) -> None:
+        """Refuse a message to anyone but another active country node, saying which mistake it is."""
+        if recipient == self.me:
+            raise UnknownRecipient(
+                f"{recipient} is your own country: a message goes to another country's node"
+            )
+        coordinator = self.trust.roster.coordinator()
+        if coordinator is not None and coordinator.id == recipient:
+            raise NotANode(
+                f"{recipient} is the coordinator, which sees only metadata and takes no messages: "
+                "send it to a country node"
+            )
+        if recipient not in self.trust.peers():
+            raise UnknownRecipient(f"{recipient} is not an active node in the roster")
 
     def _check_recipients(self, recipients: Sequence[str]) -> None:
         for recipient in recipients:
-            if recipient not in self.trust.peers():
-                raise UnknownRecipient(f"{recipient} is not an active node in the roster")
+            self._check_recipient(recipient)
 
     # -- officer actions --
 

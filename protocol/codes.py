@@ -117,6 +117,15 @@ class Handling(StrEnum):
     """Other restrictions, stated in free text."""
 
 
+HANDLING_MEANINGS: dict[Handling, str] = {
+    Handling.H0: "for law-enforcement purposes only",
+    Handling.H1: "not to be used as evidence in judicial proceedings without the provider's permission",
+    Handling.H2: "not to be disseminated further without the provider's permission",
+    Handling.H3: "other restrictions, stated in the handling note",
+}
+"""What each handling code asks of the receiver, in the words displays show next to the code."""
+
+
 class Tlp(StrEnum):
     """Traffic Light Protocol 2.0 markings."""
 
@@ -143,6 +152,19 @@ class InformationAccuracy(StrEnum):
     KNOWN_TO_SOURCE = "2"
     CORROBORATED = "3"
     CANNOT_JUDGE = "4"
+
+
+EVALUATION_MEANINGS: dict[SourceReliability | InformationAccuracy, str] = {
+    SourceReliability.A: "completely reliable source",
+    SourceReliability.B: "usually reliable source",
+    SourceReliability.C: "source not usually reliable",
+    SourceReliability.X: "source cannot be assessed",
+    InformationAccuracy.KNOWN_TRUE: "known to be true without reservation",
+    InformationAccuracy.KNOWN_TO_SOURCE: "known personally to the source but not to the officer",
+    InformationAccuracy.CORROBORATED: "not known personally to the source but corroborated",
+    InformationAccuracy.CANNOT_JUDGE: "cannot be judged",
+}
+"""The 4x4 grades in words, for displays."""
 
 
 class TravelDocumentType(StrEnum):

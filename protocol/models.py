@@ -8,6 +8,7 @@ forbids unknown fields: a field a peer invents is refused, never silently droppe
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -148,17 +149,35 @@ class Phone(Model):
     note: Annotated[str, Field(max_length=300)] | None = None
 
 
-def _check_imo(value: str) -> str:
-    if not imo_check_digit_matches(value):
-        raise ValueError("IMO number check digit does not match")
-    return value
+_IMO = re.compile(r"^(?:IMO ?)?([0-9]{7})$", re.IGNORECASE)
+
+
+def check_imo(value: str) -> str:
+    """The seven digits of an IMO ship number, written as officers write it (``IMO 9074729``) or bare;
+    the last digit is a check digit over the other six, so a mistyped number is refused."""
+    match = _IMO.match(value.strip())
+    if match is None:
+        raise ValueError("an IMO number is 7 digits, with or without the prefix IMO, e.g. IMO 9074729")
+    if not imo_check_digit_matches(match.group(1)):
+        raise ValueError(
+            "the check digit (the last of the 7 digits) does not match the other six; check the number"
+        )
+    return match.group(1)
+
+
+ImoNumber = Annotated[
+    str,
+    AfterValidator(check_imo),
+    WithJsonSchema({"type": "string", "pattern": "^([Ii][Mm][Oo] ?)?[0-9]{7}$"}),
+]
+"""Stored as the bare seven digits, whichever way it was written."""
 
 
 class Vessel(Model):
     """A vessel, with its IMO number when it has one (the check digit is verified)."""
 
     name: ShortText
-    imo: Annotated[str, Field(pattern=r"^[0-9]{7}$"), AfterValidator(_check_imo)] | None = None
+    imo: ImoNumber | None = None
     flag: CountryCode | None = None
 
 
@@ -233,7 +252,7 @@ class Content(Model):
     @model_validator(mode="after")
     def _h3_needs_note(self) -> Content:
         if self.handling is Handling.H3 and not (self.handling_note or "").strip():
-            raise ValueError("handling code H3 requires handling_note")
+            raise ValueError("handling code H3 requires a handling note that states the restrictions")
         return self
 
     def content(self) -> dict[str, Any]:

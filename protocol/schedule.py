@@ -134,6 +134,8 @@ class PeerSchedule:
     last_error: str | None = None
     last_success: float | None = None
     last_seen: float | None = None
+    unreachable_since: float | None = None
+    """When the current run of failures began (None while the peer answers)."""
     clock_offset: float | None = None
     """Seconds the peer's clock was ahead of ours (negative: behind) at its last answer, to one second."""
 
@@ -164,6 +166,7 @@ class PeerSchedule:
         waiting = self.failures > 0 or self.next_attempt > now
         self.failures = 0
         self.next_attempt = 0.0
+        self.unreachable_since = None
         return waiting
 
     def backoff(self, failures: int, jitter: float) -> float:
@@ -176,12 +179,15 @@ class PeerSchedule:
         self.failures += 1
         self.next_attempt = now + self.backoff(self.failures, jitter)
         self.last_error = error
+        if self.unreachable_since is None:
+            self.unreachable_since = now
 
     def on_success(self, now: float) -> None:
         """The peer answered within the protocol."""
         self.failures = 0
         self.next_attempt = 0.0
         self.last_error = None
+        self.unreachable_since = None
         self.last_success = now
 
     def on_answer(self, answers: Sequence[tuple[Item, Result]], now: float, jitter: float) -> list[Effect]:

@@ -18,7 +18,7 @@ from node.coordinator.tallies import compute, flags, open_enquiries
 from node.federation_api import authenticated
 from node.problems import problem_body, problem_response
 from protocol.encoding import format_time
-from protocol.errors import Malformed
+from protocol.errors import Malformed, NotANode
 from protocol.outcome import OutcomeReturn, open_highlights
 from protocol.period import Period
 
@@ -178,9 +178,20 @@ def intake_routes() -> list[web.RouteDef]:
     return [web.post("/records", records), web.post("/outcomes", outcomes)]
 
 
+async def not_a_country_node(request: web.Request) -> web.Response:
+    """A country node's officer route called on the coordinator: say so, instead of a bare "not found"."""
+    raise NotANode(
+        "this is a coordinator token (and the coordinator's node), and the coordinator neither sends nor "
+        "receives messages: use your country node's address and your officer token there"
+    )
+
+
 def api_routes() -> list[web.RouteDef]:
     """Mounted under ``/v1``: what the coordinator's staff call (officer tokens of the coordinator node)."""
     return [
+        web.post("/enquiries", not_a_country_node),
+        web.get("/messages", not_a_country_node),
+        web.route("*", "/messages/{tail:.*}", not_a_country_node),
         web.get("/period", list_periods),
         web.get("/period/{name}/tallies", tallies),
         web.get("/period/{name}/outstanding", outstanding),

@@ -190,6 +190,12 @@ def test_tally_command_prints_tables_json_and_csv(world: Topology) -> None:
         assert (
             ncpx("tally", "--period", PERIOD, "--view", empty, env=env).strip() == f"{PERIOD}: {empty}: none"
         )
+    # Ids are never cut: with --wide each row is one line, even at 80 columns.
+    outstanding = json.loads(ncpx("tally", "--period", PERIOD, "--view", "outstanding", "--json", env=env))
+    wide = ncpx("tally", "--period", PERIOD, "--view", "outstanding", "--wide", env={**env, "COLUMNS": "80"})
+    assert outstanding
+    for item in outstanding:
+        assert any(item["message_id"] in line and item["thread"] in line for line in wide.splitlines())
     report = ncpx("report", "--period", PERIOD, "--format", "csv", env=env)
     assert report.splitlines()[0].startswith("Country,Name,Enquiries sent")
 

@@ -59,8 +59,14 @@ async def test_the_coordinator_has_no_envelope_endpoint_and_stores_nothing(fed: 
     assert roster.json()["roster"]["version"] == fed.roster().version
     records = await post_signed(fed.session, coordinator, RECORDS, canonical({"records": []}), th)
     assert records.status == 200, records.body
-    # The officer API of a country is not mounted either, whatever the token.
-    (await coordinator.request("GET", "/v1/messages")).problem("not_found", 404)
+    # The officer API of a country is not mounted either: its paths say that this is the coordinator.
+    for method, path in (
+        ("GET", "/v1/messages"),
+        ("POST", "/v1/enquiries"),
+        ("POST", f"/v1/messages/{envelope.header.id}/read"),
+    ):
+        refused = (await coordinator.request(method, path, body={})).problem("not_a_node", 403)
+        assert refused["detail"].startswith("this is a coordinator token")
     assert (await coordinator.request("GET", "/v1/period")).status == 200
 
 

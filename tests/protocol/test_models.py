@@ -35,6 +35,19 @@ def test_imo_check_digit() -> None:
         Vessel(name="X", imo="907472")
 
 
+@pytest.mark.parametrize("written", ["IMO 9074729", "IMO9074729", "imo 9074729", " 9074729 "])
+def test_imo_numbers_are_taken_as_officers_write_them_and_stored_bare(written: str) -> None:
+    assert Vessel(name="X", imo=written).imo == "9074729"
+
+
+@pytest.mark.parametrize(
+    "written", ["IMO 9074728", "IMO  9074729", "IMO-9074729", "MMSI 9074729", "IMO 90747290"]
+)
+def test_a_prefixed_imo_number_is_still_checked(written: str) -> None:
+    with pytest.raises(ValidationError):
+        Vessel(name="X", imo=written)
+
+
 def test_phone_numbers_are_e164() -> None:
     assert Phone(number="+66812345678").number == "+66812345678"
     for bad in ("0812345678", "+0123456789", "+66 81 234", "+1234567890123456"):

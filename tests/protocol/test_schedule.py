@@ -61,6 +61,20 @@ def test_jitter_spreads_the_wait_between_half_and_all_of_it() -> None:
     assert high.next_wakeup(T0) == pytest.approx(5 * MINUTE, rel=1e-5)
 
 
+def test_unreachable_since_is_the_start_of_the_current_run_of_failures() -> None:
+    schedule = PeerSchedule(DEFAULTS)
+    assert schedule.unreachable_since is None
+    schedule.on_failure(T0, "unreachable", jitter=0.5)
+    schedule.on_failure(T0 + 30, "unreachable", jitter=0.5)
+    assert schedule.unreachable_since == T0  # the first failure of the run, not the latest
+    schedule.on_success(T0 + 60)
+    assert schedule.unreachable_since is None
+    schedule.on_failure(T0 + 90, "unreachable", jitter=0.5)
+    assert schedule.unreachable_since == T0 + 90
+    schedule.on_contact(T0 + 120)
+    assert schedule.unreachable_since is None
+
+
 def test_contact_from_the_peer_forgets_the_wait() -> None:
     schedule = PeerSchedule(DEFAULTS)
     for _ in range(12):
