@@ -222,12 +222,12 @@ async def test_sending_to_yourself_or_to_the_coordinator_and_a_coordinator_token
     yourself = await ncpx(th, "send", "--to", "TH", "--area", "other", "--subject", "s", "--text", "t")
     assert yourself.code == 5
     assert "[unknown_recipient]" in yourself.err
-    assert "TH is your own country: an enquiry goes to another country's node" in words(yourself.err)
+    assert "TH is your own country: a message goes to another country's node" in words(yourself.err)
 
     to_coordinator = await ncpx(th, "send", "--to", COORD, "--area", "other", "--subject", "s", "--text", "t")
     assert to_coordinator.code == 5
     assert "[not_a_node]" in to_coordinator.err
-    assert f"{COORD} is the coordinator, which sees only metadata and takes no enquiries" in words(
+    assert f"{COORD} is the coordinator, which sees only metadata and takes no messages" in words(
         to_coordinator.err
     )
     assert th.count() == 0
