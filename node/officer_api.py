@@ -110,14 +110,15 @@ def _service(request: web.Request) -> NodeService:
     return request.config_dict[SERVICE]
 
 
-def _message_id(request: web.Request) -> str:
+def message_id_of(request: web.Request) -> str:
+    """The message id of the path; one that is not a UUID names no message."""
     try:
         return check_uuid(request.match_info["id"])
     except Malformed as exc:
         raise NotFound from exc
 
 
-def _sender(request: web.Request) -> str | None:
+def sender_of(request: web.Request) -> str | None:
     """``?from=``: which sender's message is meant, needed only when two senders used the same id."""
     claimed = request.query.get("from")
     return normalise_participant(claimed) if claimed else None
@@ -193,7 +194,7 @@ async def create_enquiry(request: web.Request) -> web.Response:
 async def create_reply(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/replies."""
     service = _service(request)
-    message_id = _message_id(request)
+    message_id = message_id_of(request)
     raw = await read_body(request, service.config.limits)
     new = _parse(NewReply, raw)
     officer: str = request[OFFICER]
@@ -201,7 +202,7 @@ async def create_reply(request: web.Request) -> web.Response:
         request,
         raw,
         "send_reply",
-        lambda records: service.submit_reply(message_id, new.body(), officer, records, _sender(request)),
+        lambda records: service.submit_reply(message_id, new.body(), officer, records, sender_of(request)),
     )
 
 
@@ -220,7 +221,7 @@ async def list_messages(request: web.Request) -> web.Response:
         limit = min(max(int(query.get("limit", "50")), 1), 500)
     except ValueError as exc:
         raise Malformed("limit must be a number") from exc
-    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    after = decode_cursor(query["cursor"]) if query.get("cursor") else None
     peer = query.get("peer")
     rows = await service.mailbox.listing(
         folder,
@@ -233,15 +234,17 @@ async def list_messages(request: web.Request) -> web.Response:
         now=service.clock(),
     )
     items = [MessageSummary.model_validate(r.summary()) for r in rows[:limit]]
-    cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return _json(Page(items=items, next=cursor))
 
 
-def _encode_cursor(view: MessageView) -> str:
+def encode_cursor(view: MessageView) -> str:
+    """Where the next page of a listing starts (the console pages the same way)."""
     return base64.urlsafe_b64encode(json.dumps([view.created_at, view.id]).encode()).decode()
 
 
-def _decode_cursor(text: str) -> tuple[str, str]:
+def decode_cursor(text: str) -> tuple[str, str]:
+    """The position a cursor names; a cursor that was not ours is refused."""
     try:
         created_at, message_id = json.loads(base64.urlsafe_b64decode(text.encode()))
         return str(created_at), check_uuid(str(message_id))
@@ -249,7 +252,8 @@ def _decode_cursor(text: str) -> tuple[str, str]:
         raise Malformed("invalid cursor") from exc
 
 
-async def _detail(service: NodeService, view: MessageView) -> MessageDetail:
+async def message_detail(service: NodeService, view: MessageView) -> MessageDetail:
+    """A message opened, with its attachments listed and its receipt (the console shows the same)."""
     body = await asyncio.to_thread(service.open_message, view)  # a large body decrypts off the event loop
     data = view.summary()
     content = body.model_dump(exclude={"attachments", "kind"})
@@ -264,19 +268,19 @@ async def _detail(service: NodeService, view: MessageView) -> MessageDetail:
         )
         for i, a in enumerate(body.attachments)
     ]
-    data["receipt"] = _receipt(view)
+    data["receipt"] = receipt_of(view)
     return MessageDetail.model_validate(data)
 
 
 async def show_message(request: web.Request) -> web.Response:
     """GET /v1/messages/{id}: the message, opened, with its thread listed (headers, states and receipts)."""
     service = _service(request)
-    message_id = _message_id(request)
+    message_id = message_id_of(request)
     now = service.clock()
-    view = await service.mailbox.get(message_id, now, _sender(request))
-    current = await _detail(service, view)
+    view = await service.mailbox.get(message_id, now, sender_of(request))
+    current = await message_detail(service, view)
     thread = [
-        ThreadEntry.model_validate({**v.summary(), "receipt": _receipt(v)})
+        ThreadEntry.model_validate({**v.summary(), "receipt": receipt_of(v)})
         for v in await service.mailbox.thread(view.thread, now)
     ]
     await request.config_dict[OFFICERS].audit(
@@ -285,15 +289,16 @@ async def show_message(request: web.Request) -> web.Response:
     return _json(Thread(message=current, thread=thread))
 
 
-def _receipt(view: MessageView) -> Receipt | None:
+def receipt_of(view: MessageView) -> Receipt | None:
+    """The signed receipt a message holds, if any."""
     return Receipt.model_validate_json(view.receipt) if view.receipt else None
 
 
 async def mark_read(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/read."""
     service = _service(request)
-    message_id = _message_id(request)
-    sender = _sender(request)
+    message_id = message_id_of(request)
+    sender = sender_of(request)
     await service.mark_read(message_id, sender)
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "mark_read", message_id, "ok", service.clock()
@@ -305,8 +310,8 @@ async def mark_read(request: web.Request) -> web.Response:
 async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
     service = _service(request)
-    message_id = _message_id(request)
-    view = await service.mailbox.get(message_id, service.clock(), _sender(request))
+    message_id = message_id_of(request)
+    view = await service.mailbox.get(message_id, service.clock(), sender_of(request))
     body = await asyncio.to_thread(service.open_message, view)
     try:
         item = body.attachments[int(request.match_info["index"])]
@@ -331,10 +336,8 @@ def _ago(moment: float | None) -> str | None:
     return format_time(datetime.fromtimestamp(moment).astimezone()) if moment else None
 
 
-async def peers(request: web.Request) -> web.Response:
-    """GET /v1/peers: the roster with delivery state per peer."""
-    service = _service(request)
-    worker: DeliveryWorker = request.config_dict[WORKER]
+async def peer_views(service: NodeService, worker: DeliveryWorker) -> Peers:
+    """The roster as this node sees it, with delivery state per peer (the console shows the same)."""
     backlog = await service.mailbox.backlog()
     now = datetime.now().timestamp()
     views = []
@@ -363,7 +366,12 @@ async def peers(request: web.Request) -> web.Response:
                 else None,
             )
         )
-    return _json(Peers(me=service.me, roster_version=service.trust.roster.version, peers=views))
+    return Peers(me=service.me, roster_version=service.trust.roster.version, peers=views)
+
+
+async def peers(request: web.Request) -> web.Response:
+    """GET /v1/peers: the roster with delivery state per peer."""
+    return _json(await peer_views(_service(request), request.config_dict[WORKER]))
 
 
 async def submit_outcome(request: web.Request) -> web.Response:

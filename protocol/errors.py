@@ -271,6 +271,14 @@ class InvalidState(PeerError):
     status = 409
 
 
+class ForgedForm(PeerError):
+    """A browser form arrived without the CSRF token of the session it claims, or from another origin."""
+
+    code = "forged_form"
+    title = "Form not accepted"
+    status = 403
+
+
 # -- local failures --
 
 
@@ -345,6 +353,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     NotFound,
     Conflict,
     InvalidState,
+    ForgedForm,
     KeyFileError,
     NoUsableKey,
     UnverifiedRoster,

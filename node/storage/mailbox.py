@@ -558,6 +558,7 @@ class Mailbox:
         after: tuple[str, str] | None,
         limit: int,
         now: datetime,
+        urgency: str | None = None,
     ) -> list[MessageView]:
         """Summaries of a folder, newest first, keyset-paginated by (created_at, id)."""
         where = []
@@ -576,6 +577,9 @@ class Mailbox:
         if area:
             where.append("area = ?")
             params.append(area)
+        if urgency:
+            where.append("urgency = ?")
+            params.append(urgency)
         if overdue:  # protocol.lifecycle.is_overdue, as a filter
             where.append(
                 f"kind IN ({_WITH_DEADLINE}) AND answered_at IS NULL "
