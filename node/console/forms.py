@@ -118,6 +118,11 @@ def _subject(kind: str, row: dict[str, str]) -> dict[str, Any]:
     return _present(upper)
 
 
+def _filled(row: dict[str, str]) -> bool:
+    """Whether the officer wrote anything in a row (a choice list always has a value, so it does not count)."""
+    return any(value for column, value in row.items() if column != "type")
+
+
 def _content(draft: Draft, files: list[web.FileField]) -> dict[str, Any]:
     values = draft.values
     data: dict[str, Any] = {
@@ -125,7 +130,7 @@ def _content(draft: Draft, files: list[web.FileField]) -> dict[str, Any]:
         "tlp": values["tlp"] or "TLP:AMBER",
         "text": values["text"],
         "subjects": {
-            LISTS[kind]: [_subject(kind, row) for row in rows if any(row.values())]
+            LISTS[kind]: [_subject(kind, row) for row in rows if _filled(row)]
             for kind, rows in draft.rows.items()
         },
         "attachments": [
