@@ -243,13 +243,14 @@ async def sign_out(request: web.Request, signed: Signed) -> web.StreamResponse:
 # -- pages --
 
 
-_subjects: OrderedDict[tuple[str, str, str], str] = OrderedDict()
-"""Subject lines already opened, by (folder, sender, id): a listing opens each body once, not on every refresh."""
+_subjects: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+"""Subject lines already opened, by (node, folder, sender, id): a listing opens each body once, not on every
+refresh (a stored message never changes). Kept in memory only, like any page the node renders."""
 SUBJECTS_KEPT = 5000
 
 
 async def _subject(service: NodeService, view: MessageView) -> str | None:
-    key = (view.folder.value, view.sender, view.id)
+    key = (service.me, view.folder.value, view.sender, view.id)
     if key not in _subjects:
         full = await service.mailbox.get(view.id, service.clock(), view.sender)
         body = await asyncio.to_thread(service.open_message, full)
@@ -334,7 +335,6 @@ async def folder_page(request: web.Request, signed: Signed) -> web.StreamRespons
         "query": query,
         "peers": service.trust.peers(role=None),
         "choices": _choices(),
-        "live": request.path_qs,
     }
     return _render(request, "folder_live.html" if _live(request) else "folder.html", context)
 
@@ -479,39 +479,35 @@ def _refused(
 
 
 async def reply(request: web.Request, signed: Signed) -> web.StreamResponse:
-    """POST /messages/{id}/reply: answer a received enquiry, or show the form again."""
+    """POST /messages/{id}/reply: answer a received enquiry, or show the message and the form again."""
     service = _service(request)
     message_id = officer_api.message_id_of(request)
     sender = officer_api.sender_of(request)
     form = await _form(request, signed)
     draft = forms.read_draft(form)
-    new, problems = forms.reply(draft, forms.files_of(form), t)
-    if draft.added or new is None:
+    new, problems = (None, []) if draft.added else forms.reply(draft, forms.files_of(form), t)
+    if new is not None:
         now = service.clock()
+        records = _records(signed.officer, "send_reply", now)
+        await service.submit_reply(message_id, new.body(), signed.officer, records, sender)
         view = await service.mailbox.get(message_id, now, sender)
-        context = {
-            "signed": signed,
-            "message": (await officer_api.message_detail(service, view)).model_dump(mode="json"),
-            "thread": _thread_rows(await service.mailbox.thread(view.thread, now)),
-            "current": view.summary(),
-            "answerable": True,
-            "draft": draft,
-            "choices": _choices(),
-            "problems": [],
-            "live": f"/messages/{view.id}?from={view.sender}&part={LIVE}",
-        }
-        if draft.added:
-            return _render(request, "message.html", context)
-        return _refused(request, "message.html", context, Malformed(), problems)
-    await service.submit_reply(
-        message_id,
-        new.body(),
-        signed.officer,
-        _records(signed.officer, "send_reply", service.clock()),
-        sender,
-    )
-    view = await service.mailbox.get(message_id, service.clock(), sender)
-    return _redirect(f"/messages/{message_id}?from={view.sender}")
+        return _redirect(f"/messages/{message_id}?from={view.sender}")
+    now = service.clock()
+    view = await service.mailbox.get(message_id, now, sender)
+    context = {
+        "signed": signed,
+        "message": (await officer_api.message_detail(service, view)).model_dump(mode="json"),
+        "thread": _thread_rows(await service.mailbox.thread(view.thread, now)),
+        "current": view.summary(),
+        "answerable": True,
+        "draft": draft,
+        "choices": _choices(),
+        "problems": [],
+        "live": f"/messages/{view.id}?from={view.sender}&part={LIVE}",
+    }
+    if draft.added:
+        return _render(request, "message.html", context)
+    return _refused(request, "message.html", context, Malformed(), problems)
 
 
 def _fingerprint(public: bytes) -> str:

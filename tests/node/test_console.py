@@ -190,7 +190,20 @@ async def test_an_idle_session_ends_and_activity_keeps_it(
     assert (await get(browser, th.api_url + "/inbox"))[0] == 200
     th.clock.offset = timedelta(minutes=45)  # 25 minutes after the last page: still within the idle time
     assert (await get(browser, th.api_url + "/inbox?part=live"))[0] == 200
-    th.clock.offset = timedelta(minutes=76)  # the live refresh is not activity: 56 minutes idle
+    th.clock.offset = timedelta(minutes=60)  # the live refresh is not activity: 40 minutes idle
+    status, _, headers = await get(browser, th.api_url + "/inbox")
+    assert (status, headers["Location"]) == (303, "/signin")
+
+
+async def test_a_session_ends_after_a_shift_however_busy(
+    pair: tuple[Node, Node], browser: aiohttp.ClientSession
+) -> None:
+    th, _ = pair
+    await sign_in(browser, th)
+    for minutes in range(25, 12 * 60, 25):
+        th.clock.offset = timedelta(minutes=minutes)
+        assert (await get(browser, th.api_url + "/inbox"))[0] == 200
+    th.clock.offset = timedelta(hours=12, minutes=1)
     status, _, headers = await get(browser, th.api_url + "/inbox")
     assert (status, headers["Location"]) == (303, "/signin")
 
