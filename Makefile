@@ -33,10 +33,10 @@ typecheck: $(STAMP)
 unit: $(STAMP) browser
 	$(BIN)/pytest
 
-# The dashboard's test drives Debian's chromium (Playwright never downloads a browser of its own here).
+# The dashboard's and the console's browser tests drive Debian's chromium (Playwright never downloads a browser of its own here).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the dashboard's browser test"; \
+		echo "installing Debian's chromium for the dashboard's and the console's browser tests"; \
 		$(SUDO) apt-get update -q >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null; }
 

@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
-from node import federation_api, matching_api, officer_api, watch_api
+from node import console, federation_api, matching_api, officer_api, watch_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
@@ -216,6 +216,8 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
     officer.add_routes([web.get(f"{API}/openapi.json", openapi)])
     for prefix, surface in _officer_surfaces(config).items():
         officer.add_subapp(prefix, surface)
+    if config.role == "node":
+        console.mount(officer)  # at the root: the first page an officer's browser opens
     limiter = FailureLimiter()
     for app in (federation, officer):
         app[LIMITER] = limiter

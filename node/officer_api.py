@@ -49,7 +49,7 @@ from protocol.codes import Kind, normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
 from protocol.ids import check_uuid
-from protocol.models import EnquiryBody, Header, Receipt
+from protocol.models import EnquiryBody, Header, NoticeBody, Receipt
 from protocol.validation import explain
 
 OFFICERS = web.AppKey("officers", Officers)
@@ -122,14 +122,15 @@ def _service(request: web.Request) -> NodeService:
     return request.config_dict[SERVICE]
 
 
-def _message_id(request: web.Request) -> str:
+def message_id_of(request: web.Request) -> str:
+    """The message id of the path; one that is not a UUID names no message."""
     try:
         return check_uuid(request.match_info["id"])
     except Malformed as exc:
         raise NotFound from exc
 
 
-def _sender(request: web.Request) -> str | None:
+def sender_of(request: web.Request) -> str | None:
     """``?from=``: which sender's message is meant, needed only when two senders used the same id."""
     claimed = request.query.get("from")
     return normalise_participant(claimed) if claimed else None
@@ -240,7 +241,7 @@ async def list_drafts(request: web.Request) -> web.Response:
 async def send_draft(request: web.Request) -> web.Response:
     """POST /v1/notices/drafts/{id}/send: the draft becomes a sealed notice, queued for its recipient."""
     service = _service(request)
-    draft_id = _message_id(request)
+    draft_id = message_id_of(request)
     raw = await read_body(request, service.config.limits)
     officer: str = request[OFFICER]
     return await _create(
@@ -251,7 +252,7 @@ async def send_draft(request: web.Request) -> web.Response:
 async def discard_draft(request: web.Request) -> web.Response:
     """DELETE /v1/notices/drafts/{id}."""
     service = _service(request)
-    draft_id = _message_id(request)
+    draft_id = message_id_of(request)
     await service.drafts.discard(draft_id)
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "discard_draft", draft_id, "ok", service.clock()
@@ -262,7 +263,7 @@ async def discard_draft(request: web.Request) -> web.Response:
 async def create_reply(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/replies."""
     service = _service(request)
-    message_id = _message_id(request)
+    message_id = message_id_of(request)
     raw = await read_body(request, service.config.limits)
     new = _parse(NewReply, raw)
     officer: str = request[OFFICER]
@@ -270,7 +271,7 @@ async def create_reply(request: web.Request) -> web.Response:
         request,
         raw,
         "send_reply",
-        lambda records: service.submit_reply(message_id, new.body(), officer, records, _sender(request)),
+        lambda records: service.submit_reply(message_id, new.body(), officer, records, sender_of(request)),
     )
 
 
@@ -292,7 +293,7 @@ async def list_messages(request: web.Request) -> web.Response:
         limit = min(max(int(query.get("limit", "50")), 1), 500)
     except ValueError as exc:
         raise Malformed("limit must be a number") from exc
-    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    after = decode_cursor(query["cursor"]) if query.get("cursor") else None
     peer = query.get("peer")
     rows = await service.mailbox.listing(
         folder,
@@ -311,25 +312,27 @@ async def list_messages(request: web.Request) -> web.Response:
             item.model_copy(update={"subject": await _subject(service, view)})
             for item, view in zip(items, rows, strict=False)
         ]
-    cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return _json(Page(items=items, next=cursor))
 
 
 async def _subject(service: NodeService, view: MessageView) -> str | None:
-    """An enquiry's subject, for triage without opening (and so marking read) each message. It is sealed, so
+    """A message's subject, for triage without opening (and so marking read) each message. It is sealed, so
     each costs a decryption: listings include it only when asked (``?subject=true``)."""
-    if view.kind is not Kind.ENQUIRY:
+    if view.kind is Kind.REPLY:
         return None
     full = await service.mailbox.get(view.id, service.clock(), view.sender)
     body = await asyncio.to_thread(service.open_message, full)
-    return body.subject if isinstance(body, EnquiryBody) else None
+    return body.subject if isinstance(body, EnquiryBody | NoticeBody) else None
 
 
-def _encode_cursor(view: MessageView) -> str:
+def encode_cursor(view: MessageView) -> str:
+    """Where the next page of a listing starts (the console pages the same way)."""
     return base64.urlsafe_b64encode(json.dumps([view.created_at, view.id]).encode()).decode()
 
 
-def _decode_cursor(text: str) -> tuple[str, str]:
+def decode_cursor(text: str) -> tuple[str, str]:
+    """The position a cursor names; a cursor that was not ours is refused."""
     try:
         created_at, message_id = json.loads(base64.urlsafe_b64decode(text.encode()))
         return str(created_at), check_uuid(str(message_id))
@@ -337,7 +340,8 @@ def _decode_cursor(text: str) -> tuple[str, str]:
         raise Malformed("invalid cursor") from exc
 
 
-async def _detail(service: NodeService, view: MessageView) -> MessageDetail:
+async def message_detail(service: NodeService, view: MessageView) -> MessageDetail:
+    """A message opened, with its attachments listed and its receipt (the console shows the same)."""
     body = await asyncio.to_thread(service.open_message, view)  # a large body decrypts off the event loop
     data = view.summary()
     content = body.model_dump(exclude={"attachments", "kind"})
@@ -352,19 +356,19 @@ async def _detail(service: NodeService, view: MessageView) -> MessageDetail:
         )
         for i, a in enumerate(body.attachments)
     ]
-    data["receipt"] = _receipt(view)
+    data["receipt"] = receipt_of(view)
     return MessageDetail.model_validate(data)
 
 
 async def show_message(request: web.Request) -> web.Response:
     """GET /v1/messages/{id}: the message, opened, with its thread listed (headers, states and receipts)."""
     service = _service(request)
-    message_id = _message_id(request)
+    message_id = message_id_of(request)
     now = service.clock()
-    view = await service.mailbox.get(message_id, now, _sender(request))
-    current = await _detail(service, view)
+    view = await service.mailbox.get(message_id, now, sender_of(request))
+    current = await message_detail(service, view)
     thread = [
-        ThreadEntry.model_validate({**v.summary(), "receipt": _receipt(v)})
+        ThreadEntry.model_validate({**v.summary(), "receipt": receipt_of(v)})
         for v in await service.mailbox.thread(view.thread, now)
     ]
     await request.config_dict[OFFICERS].audit(
@@ -373,15 +377,16 @@ async def show_message(request: web.Request) -> web.Response:
     return _json(Thread(message=current, thread=thread))
 
 
-def _receipt(view: MessageView) -> Receipt | None:
+def receipt_of(view: MessageView) -> Receipt | None:
+    """The signed receipt a message holds, if any."""
     return Receipt.model_validate_json(view.receipt) if view.receipt else None
 
 
 async def mark_read(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/read."""
     service = _service(request)
-    message_id = _message_id(request)
-    sender = _sender(request)
+    message_id = message_id_of(request)
+    sender = sender_of(request)
     await service.mark_read(message_id, sender)
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "mark_read", message_id, "ok", service.clock()
@@ -393,8 +398,8 @@ async def mark_read(request: web.Request) -> web.Response:
 async def acknowledge(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/acknowledge: a received deconfliction notice (the sender is told)."""
     service = _service(request)
-    message_id = _message_id(request)
-    view = await service.acknowledge(message_id, _sender(request))
+    message_id = message_id_of(request)
+    view = await service.acknowledge(message_id, sender_of(request))
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "acknowledge_notice", message_id, "ok", service.clock()
     )
@@ -404,8 +409,8 @@ async def acknowledge(request: web.Request) -> web.Response:
 async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /v1/messages/{id}/attachments/{index}: the bytes, as a download."""
     service = _service(request)
-    message_id = _message_id(request)
-    view = await service.mailbox.get(message_id, service.clock(), _sender(request))
+    message_id = message_id_of(request)
+    view = await service.mailbox.get(message_id, service.clock(), sender_of(request))
     body = await asyncio.to_thread(service.open_message, view)
     try:
         item = body.attachments[int(request.match_info["index"])]
@@ -430,10 +435,8 @@ def _ago(moment: float | None) -> str | None:
     return format_time(datetime.fromtimestamp(moment).astimezone()) if moment else None
 
 
-async def peers(request: web.Request) -> web.Response:
-    """GET /v1/peers: the roster with delivery state per peer."""
-    service = _service(request)
-    worker: DeliveryWorker = request.config_dict[WORKER]
+async def peer_views(service: NodeService, worker: DeliveryWorker) -> Peers:
+    """The roster as this node sees it, with delivery state per peer (the console shows the same)."""
     backlog = await service.mailbox.backlog()
     now = datetime.now().timestamp()
     views = []
@@ -463,7 +466,12 @@ async def peers(request: web.Request) -> web.Response:
                 else None,
             )
         )
-    return _json(Peers(me=service.me, roster_version=service.trust.roster.version, peers=views))
+    return Peers(me=service.me, roster_version=service.trust.roster.version, peers=views)
+
+
+async def peers(request: web.Request) -> web.Response:
+    """GET /v1/peers: the roster with delivery state per peer."""
+    return _json(await peer_views(_service(request), request.config_dict[WORKER]))
 
 
 async def submit_outcome(request: web.Request) -> web.Response:

@@ -426,6 +426,14 @@ class PeriodOver(InvalidPeriod):
     title = "The period is already over"
 
 
+class ForgedForm(PeerError):
+    """A browser form arrived without the CSRF token of the session it claims, or from another origin."""
+
+    code = "forged_form"
+    title = "Form not accepted"
+    status = 403
+
+
 # -- local failures --
 
 
@@ -518,6 +526,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     PeriodExists,
     NotACoordinator,
     PeriodOver,
+    ForgedForm,
     KeyFileError,
     NoUsableKey,
     UnverifiedRoster,

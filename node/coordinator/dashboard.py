@@ -8,10 +8,6 @@ anywhere else, and nothing on the page is more than metadata: ids, countries, co
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from html import escape
@@ -19,35 +15,29 @@ from importlib import resources
 
 from aiohttp import web
 
+from node.browser_sessions import (
+    HEADERS,
+    Cookie,
+    authenticate,
+    current,
+    digest,
+    new_session_id,
+    same_origin,
+    sign_in_form,
+)
 from node.coordinator.api import COORDINATOR
 from node.coordinator.report import Report, build, duration, local_time, period_dates, utc_note
 from node.coordinator.store import Window
 from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
-from node.federation_api import LIMITER
-from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
-from protocol.errors import NotFound, RequestTimeout, TooLarge
+from protocol.errors import NotFound
 from protocol.outcome import FIGURES, OutcomeReturn
 from protocol.period import Period
 
-COOKIE = "ncpx_session"
+COOKIE = Cookie("ncpx_session", "/dashboard")
 SESSION_HOURS = 8
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" on our own forms
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 @web.middleware
@@ -60,18 +50,9 @@ async def dashboard_headers(request: web.Request, handler: Handler) -> web.Strea
 
 async def _officer(request: web.Request) -> str | None:
     """The officer of a valid session cookie, or None."""
-    session_id = request.cookies.get(COOKIE)
-    if not session_id:
-        return None
     coordinator = request.config_dict[COORDINATOR]
-    session = await coordinator.store.session(_digest(session_id))
-    if session is None or not hmac.compare_digest(session.id_hash, _digest(session_id)):
-        return None
-    if session.expires_at < coordinator.clock():
-        return None
-    if not await request.config_dict[OFFICERS].active(session.officer):
-        return None  # revoking an officer ends their sessions at once
-    return session.officer
+    session = await current(request, coordinator.store, COOKIE, coordinator.clock())
+    return session.officer if session is not None else None
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -99,67 +80,33 @@ def _login_form(message: str = "") -> str:
     )
 
 
-LOGIN_FORM_BYTES = 4096
-LOGIN_FORM_SECONDS = 10.0
-
-
-def _same_origin(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    return origin is None or origin == f"{request.scheme}://{request.host}"
-
-
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /dashboard/login: a valid coordinator token opens a session."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return _page("ncpx coordinator", _login_form("Sign-in refused."), 403)
-    limiter, now = request.config_dict[LIMITER], request.config_dict[COORDINATOR].clock()
-    address = request.remote or "unknown"
-    limiter.check(address, now)
-    # Read before anyone is authenticated: only a token's worth of bytes, and not slowly.
-    if request.content_length is None or request.content_length > LOGIN_FORM_BYTES:
-        raise TooLarge("a sign-in form holds a token and nothing more")
-    try:
-        async with asyncio.timeout(LOGIN_FORM_SECONDS):
-            form = await request.post()
-    except TimeoutError as exc:
-        raise RequestTimeout("the sign-in form did not arrive in time") from exc
-    token = form.get("token")
-    officer = (
-        await request.config_dict[OFFICERS].authenticate(token) if isinstance(token, str) and token else None
-    )
+    now = request.config_dict[COORDINATOR].clock()
+    form = await sign_in_form(request, now)
+    officer = await authenticate(request, form, "dashboard_sign_in", now)
     if officer is None:
-        limiter.failed(address, now)
-        await request.config_dict[OFFICERS].audit(
-            f"address {address}", "dashboard_sign_in", None, "refused", now
-        )
         return _page("ncpx coordinator", _login_form("That token was not accepted."), 401)
     coordinator = request.config_dict[COORDINATOR]
-    session_id = secrets.token_urlsafe(32)
-    now = coordinator.clock()
+    session_id = new_session_id()
     await coordinator.store.open_session(
-        _digest(session_id), officer, now, now + timedelta(hours=SESSION_HOURS)
+        digest(session_id), officer, now, now + timedelta(hours=SESSION_HOURS)
     )
     response = web.HTTPSeeOther("/dashboard")
-    response.set_cookie(
-        COOKIE,
-        session_id,
-        httponly=True,
-        samesite="Strict",
-        secure=request.secure,
-        path="/dashboard",
-        max_age=SESSION_HOURS * 3600,
-    )
+    COOKIE.set(response, request, session_id, SESSION_HOURS * 3600)
     response.headers.update(HEADERS)
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /dashboard/logout: end the session."""
-    session_id = request.cookies.get(COOKIE)
-    if session_id and _same_origin(request):
-        await request.config_dict[COORDINATOR].store.end_session(_digest(session_id))
+    session_id = COOKIE.value(request)
+    if session_id and same_origin(request):
+        await request.config_dict[COORDINATOR].store.end_session(digest(session_id))
     response = web.HTTPSeeOther("/dashboard")
-    response.del_cookie(COOKIE, path="/dashboard")
+    COOKIE.clear(response)
     response.headers.update(HEADERS)
     raise response
 

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
 from node.storage.database import Database
+from node.storage.sessions import Session, Sessions
 from protocol.codes import Kind, due_at
-from protocol.encoding import canonical, format_time, parse_time
+from protocol.encoding import canonical, format_time
 from protocol.models import MetadataRecord
 from protocol.outcome import OutcomeReturn
 from protocol.period import Period
@@ -92,14 +93,6 @@ class Sides(NamedTuple):
     received_receipt: str | None
     header_mismatch: bool
     """Two records of the exchange disagreed on its header."""
-
-
-class Session(NamedTuple):
-    """A dashboard session, found by the digest of its id."""
-
-    id_hash: str
-    officer: str
-    expires_at: datetime
 
 
 class CoordinatorStore(Protocol):
@@ -278,6 +271,7 @@ class SqliteStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.sessions = Sessions(db)
 
     async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
         """See :meth:`CoordinatorStore.ingest`.
@@ -544,21 +538,12 @@ class SqliteStore:
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:
         """See :meth:`CoordinatorStore.open_session`."""
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM sessions WHERE expires_at < ?", (format_time(now),))
-            await conn.execute(
-                "INSERT INTO sessions (id_hash, officer, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                (id_hash, officer, format_time(now), format_time(expires)),
-            )
+        await self.sessions.open_session(id_hash, officer, now, expires)
 
     async def session(self, id_hash: str) -> Session | None:
         """See :meth:`CoordinatorStore.session`."""
-        row = await self.db.fetchone(
-            "SELECT id_hash, officer, expires_at FROM sessions WHERE id_hash = ?", (id_hash,)
-        )
-        return Session(row[0], row[1], parse_time(row[2])) if row is not None else None
+        return await self.sessions.session(id_hash)
 
     async def end_session(self, id_hash: str) -> None:
         """See :meth:`CoordinatorStore.end_session`."""
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+        await self.sessions.end_session(id_hash)

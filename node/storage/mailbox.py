@@ -663,6 +663,7 @@ class Mailbox:
         after: tuple[str, str] | None,
         limit: int,
         now: datetime,
+        urgency: str | None = None,
     ) -> list[MessageView]:
         """Summaries of a folder, newest first, keyset-paginated by (created_at, id)."""
         where = []
@@ -684,6 +685,9 @@ class Mailbox:
         if kind:
             where.append("kind = ?")
             params.append(kind)
+        if urgency:
+            where.append("urgency = ?")
+            params.append(urgency)
         if overdue:  # protocol.lifecycle.is_overdue, as a filter
             where.append(
                 f"kind IN ({_WITH_DEADLINE}) AND answered_at IS NULL "

@@ -232,7 +232,10 @@ async def test_a_notice_names_a_target_or_an_operation_and_its_recipients(
     fed = federation(["MY", "TH"])
     my = await fed.start("MY")
     empty = await my.request("POST", "/v1/notices", body=notice(["TH"], subjects={}))
-    assert empty.problem("malformed", 400)["detail"] == "A notice names at least one target (subjects) or an operation."
+    assert (
+        empty.problem("malformed", 400)["detail"]
+        == "A notice names at least one target (subjects) or an operation."
+    )
     operation = {"place": "Port Klang", "window": "2015-10-03 06:00-12:00 MYT"}
     only_operation = await my.request(
         "POST", "/v1/notices", body=notice(["TH"], subjects={}, operation=operation)
