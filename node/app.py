@@ -217,6 +217,7 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
         await session.close()
         if verifiers is not None:
             verifiers.shutdown(cancel_futures=True)
+        service.close()
         await db.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -75,6 +75,9 @@ class NodeConfig(BaseModel):
     """Coordinator only: how long one side of an exchange may stay unconfirmed before it is flagged."""
     coordinator_verify_workers: int = Field(default=2, ge=0, le=64)
     """Coordinator only: processes that verify record batches in parallel (0: in the event loop)."""
+    verify_workers: int = Field(default=2, ge=0, le=64)
+    """Country node only: processes that check incoming envelopes (parsing, signatures, opening) beside the
+    event loop, on the other cores (0: on a thread of the node's own process)."""
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8100, ge=0, le=65535)
     data_dir: Path = Path()
