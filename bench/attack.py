@@ -27,6 +27,8 @@ from exchange import delivered_count, paced, party_cpu_seconds, percentile, push
 
 from node.topology import LocalNode, Topology, wait_until
 
+WARM_UP = 16
+"""Enquiries TH and ID each deliver before the measurement starts."""
 NOISE_ATTACHMENT = base64.urlsafe_b64encode(os.urandom(64 * 1024)).rstrip(b"=").decode()
 
 
@@ -129,10 +131,15 @@ async def main() -> None:
             raise RuntimeError(f"node {name} is not running")
         processes[name] = node.process.pid
     try:
+        # Both peers first deliver a few enquiries each, at once: connections, delivery tasks and MY's checking
+        # processes are started before anything is measured.
+        await asyncio.gather(*(push(node.url, node.token, WARM_UP, 4, 0) for node in (th, id_)))
+        warm = (th, id_)
+        wait_until(lambda: all(delivered_count(n) >= WARM_UP for n in warm), 120, "the warm-up", interval=0.1)
         print(
             f"baseline: TH alone, {args.n} enquiries at full load, then {args.rate:.0f}/s for {args.seconds:.0f} s"
         )
-        quiet = await measure(th, args.n, args.rate, args.seconds, 0, processes)
+        quiet = await measure(th, args.n, args.rate, args.seconds, WARM_UP, processes)
         print(
             f"  {quiet['delivered_per_s']:.0f}/s, p50 {quiet['p50_ms']:.0f} ms, p99 {quiet['p99_ms']:.0f} ms"
         )
@@ -143,7 +150,7 @@ async def main() -> None:
         flood = asyncio.create_task(noise(id_, args.noise))
         await asyncio.sleep(1.0)  # let ID's backlog build up before TH starts
         loud = await measure(
-            th, args.n, args.rate, args.seconds, args.n + int(args.rate * args.seconds), processes
+            th, args.n, args.rate, args.seconds, WARM_UP + args.n + int(args.rate * args.seconds), processes
         )
         await flood
         print(f"  {loud['delivered_per_s']:.0f}/s, p50 {loud['p50_ms']:.0f} ms, p99 {loud['p99_ms']:.0f} ms")

@@ -275,16 +275,18 @@ class NodeService:
         """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated).
 
         Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again. The
-        checks (parsing, signatures, opening) run in the checking pool, chunk by chunk, one chunk per peer at a
-        time (see :mod:`node.intake`): a maximal batch never stops the node answering its officers, its health
-        checks or other peers, and a noisy peer's batches do not queue ahead of everyone else's.
+        batch is taken chunk by chunk (see :mod:`node.intake`): the checks (parsing, signatures, opening) run in
+        the checking pool, one chunk per peer at a time, and each chunk is stored in its own transaction, so a
+        maximal batch never stops the node answering its officers, its health checks or other peers, and
+        another peer's batch waits for a chunk of it at most. Storing by chunks loses nothing: an envelope
+        stored again unchanged gets its first receipt back, so a batch cut short is simply sent again.
         """
         now = self.clock()
         results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
-        checked: list[tuple[int, Accepted]] = []
         for indexes in chunks(envelopes):
             async with self._turns.setdefault(sender, asyncio.Lock()):
                 outcomes = await self._check(sender, [envelopes[i] for i in indexes], now)
+            checked: list[tuple[int, Accepted]] = []
             for index, outcome in zip(indexes, outcomes, strict=True):
                 if isinstance(outcome, Refused):
                     results[index] = self._refuse(
@@ -294,10 +296,11 @@ class NodeService:
                 envelope, digest = outcome.envelope, outcome.digest
                 receipt = make_receipt(envelope, self.trust.identity, now, digest)
                 rows = self.record_rows(envelope.header, "received", digest, now, receipt)
-                accepted = Accepted(envelope, envelopes[index], digest, receipt, outcome.signer_key, rows)
-                checked.append((index, accepted))
-                results[index] = IncomingResult(id=envelope.header.id)
-        if checked:
+                checked.append(
+                    (index, Accepted(envelope, envelopes[index], digest, receipt, outcome.signer_key, rows))
+                )
+            if not checked:
+                continue
             stored = await self.mailbox.accept([a for _, a in checked], now)
             self._wake_coordinator()
             for (index, accepted), kept in zip(checked, stored, strict=True):
