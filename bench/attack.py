@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-from exchange import delivered_count, paced, party_cpu_seconds, percentile, push, sent_rows, stamp
+from exchange import WARM_UP, delivered_count, paced, party_cpu_seconds, percentile, push, sent_rows, stamp
 
 from node.topology import LocalNode, Topology, wait_until
 
-WARM_UP = 16
-"""Enquiries TH and ID each deliver before the measurement starts."""
 NOISE_ATTACHMENT = base64.urlsafe_b64encode(os.urandom(64 * 1024)).rstrip(b"=").decode()
 
 

@@ -188,7 +188,7 @@ def chunks(envelopes: Sequence[bytes]) -> Iterator[range]:
 
 
 class CheckPool:
-    """Processes that check envelopes, started when first needed (an operator command never starts them).
+    """Processes that check envelopes, all started with the first batch (an operator command never starts them).
 
     A worker that dies (killed, out of memory) breaks a process pool for good; the pool is then replaced and
     the work tried once more on the new one, so one lost process never stops a node taking envelopes.
@@ -201,6 +201,8 @@ class CheckPool:
     def _current(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.workers):  # each call starts a process: all of them now, not one by one later
+                self._pool.submit(int)
         return self._pool
 
     async def run(self, call: Callable[..., T], *args: object) -> T:
