@@ -9,6 +9,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test lint typecheck unit browser bench soak clean
 
 $(STAMP): pyproject.toml
+	@ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.' || { \
+		echo "installing Debian's libsodium23 (ristretto255 for private matching)"; \
+		$(SUDO) apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q libsodium23 >/dev/null; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

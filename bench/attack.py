@@ -115,10 +115,21 @@ async def main() -> None:
         default=3000,
         help="MY's limits.peer_messages_per_minute, for every peer: TH's own load stays well under it",
     )
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=2,
+        help="every node's checking processes (verify_workers; 0 checks envelopes on a thread)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ncpx-attack-"))
     topology = Topology(
-        root, ["TH", "MY", "ID"], node_config={"limits": {"peer_messages_per_minute": args.quota}}
+        root,
+        ["TH", "MY", "ID"],
+        node_config={
+            "limits": {"peer_messages_per_minute": args.quota},
+            "verify_workers": args.verify_workers,
+        },
     )
     topology.create()
     topology.start()

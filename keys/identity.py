@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pydantic import BaseModel, ConfigDict
 
 from keys.keyfile import read_private, write_private
+from keys.tls import read_tls_certificate
 from protocol.codes import normalise_participant
 from protocol.encoding import b64d, b64e
 from protocol.errors import KeyFileError, Malformed
@@ -38,6 +39,8 @@ class PublicCard(BaseModel):
     participant: ParticipantId
     signing_key: B64Bytes
     encryption_key: B64Bytes
+    tls_certificate: B64Bytes | None = None
+    """The federation listener's certificate (DER), which the roster pins for mutual TLS."""
 
     def wire(self) -> dict[str, Any]:
         """JSON form for the card file."""
@@ -73,11 +76,17 @@ class Identity:
 
     def use_signing_key(self, kid: str) -> None:
         """Sign with ``kid`` from now on (the node picks the newest one the roster lists)."""
+        key = self.signing_key(kid)
+        if key is None:
+            raise KeyFileError("no signing key with that id in this identity")
+        self._active, self.signing_kid = key, kid
+
+    def signing_key(self, kid: str) -> Ed25519PrivateKey | None:
+        """The private signing key ``kid`` if held (a message sealed again is signed with the key it names)."""
         for key in self.signing_keys:
             if key_id(key.public_key()) == kid:
-                self._active, self.signing_kid = key, kid
-                return
-        raise KeyFileError("no signing key with that id in this identity")
+                return key
+        return None
 
     def signing_kids(self) -> list[str]:
         """Ids of all signing keys held, oldest first."""
@@ -104,12 +113,13 @@ class Identity:
         self.signing_keys.append(Ed25519PrivateKey.generate())
         self.encryption_keys.append(X25519PrivateKey.generate())
 
-    def card(self) -> PublicCard:
-        """Public card with the newest keys."""
+    def card(self, tls_certificate: bytes | None = None) -> PublicCard:
+        """Public card with the newest keys (and the TLS certificate, when the folder holds one)."""
         return PublicCard(
             participant=self.participant,
             signing_key=raw_public(self.signing_keys[-1].public_key()),
             encryption_key=raw_public(self.encryption_keys[-1].public_key()),
+            tls_certificate=tls_certificate,
         )
 
     def save(self, directory: Path, passphrase: bytes | None = None) -> None:
@@ -120,7 +130,12 @@ class Identity:
             "encryption": [b64e(_raw_private(k)) for k in self.encryption_keys],
         }
         write_private(directory / IDENTITY_FILE, payload, passphrase)
-        (directory / PUBLIC_FILE).write_text(self.card().model_dump_json(indent=2) + "\n")
+        self.write_card(directory)
+
+    def write_card(self, directory: Path) -> None:
+        """Write ``public.json``: the newest keys and the folder's TLS certificate, for the authority."""
+        card = self.card(read_tls_certificate(directory))
+        (directory / PUBLIC_FILE).write_text(card.model_dump_json(indent=2, exclude_none=True) + "\n")
 
     @classmethod
     def load(cls, directory: Path, passphrase: bytes | None = None) -> Identity:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -23,9 +23,13 @@ from protocol.envelope import parse_model
 from protocol.errors import (
     BadSignature,
     ExpiredKey,
+    InvalidPeriod,
     Malformed,
+    NotACoordinator,
     NotFound,
     NoUsableKey,
+    PeriodExists,
+    PeriodOver,
     RevokedKey,
     RosterRollback,
     UnknownKey,
@@ -33,10 +37,13 @@ from protocol.errors import (
     UnverifiedRoster,
 )
 from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
-from protocol.period import Period
+from protocol.period import Period, period_from
 from protocol.signing import ed25519_public, key_id, raw_public, sign, verify, x25519_public
 
 MAX_ROSTER_BYTES = 4 * 1024 * 1024
+DEFAULT_MATCHING_BUDGET = 20_000
+"""Items a participant may ask about per day and peer unless the authority sets another budget: a watch list
+of thousands matched a few times a day, far from the millions a dictionary of phone numbers needs."""
 
 
 class Role(StrEnum):
@@ -73,6 +80,13 @@ class Participant(Model):
     status: Status = Status.ACTIVE
     signing_keys: list[RosterKey]
     encryption_keys: list[RosterKey]
+    matching_budget: int | None = Field(default=None, ge=0)
+    """Items this participant may ask about in private matching, per day and peer (unset: the default,
+    :data:`DEFAULT_MATCHING_BUDGET`). Phone and document numbers are enumerable: the budget is what stops a
+    member from probing a peer's watch list with a dictionary."""
+    tls_certificates: list[B64Bytes] | None = None
+    """Certificates (DER) its federation listener and delivery worker may present: mutual TLS accepts exactly
+    these for this participant. Two during a renewal, so either side can switch first."""
 
 
 class RosterBody(Model):
@@ -141,10 +155,7 @@ class Roster:
 
     def period(self, name: str) -> Period:
         """The period called ``name``, or :class:`NotFound`."""
-        for period in self.signed.roster.periods or []:
-            if period.name == name:
-                return period
-        raise NotFound(f"no period called {name!r} in the roster")
+        return find_period(self.signed.roster, name)
 
     def coordinator(self) -> Participant | None:
         """The active coordinator, if the roster names one."""
@@ -157,6 +168,11 @@ class Roster:
         """Whether nothing may go to ``participant`` any more: it left the roster or was revoked."""
         member = self._by_id.get(participant)
         return member is None or member.status is Status.REVOKED
+
+    def matching_budget(self, participant: str) -> int:
+        """Items ``participant`` may ask about per day of each peer in private matching."""
+        budget = self.get(participant).matching_budget
+        return DEFAULT_MATCHING_BUDGET if budget is None else budget
 
     def revoked_encryption_kids(self, participant: str) -> frozenset[str]:
         """Ids of ``participant``'s encryption keys that were revoked: what is sealed to them must not go."""
@@ -268,6 +284,7 @@ def add_participant(
         url=url.rstrip("/"),
         signing_keys=[signing],
         encryption_keys=[encryption],
+        tls_certificates=[card.tls_certificate] if card.tls_certificate else None,
     )
     return _next(body, [*body.participants, member], now)
 
@@ -309,7 +326,13 @@ def rotate(
     member = _member(body, card.participant)
     signing, encryption = _card_keys(card, now)
     if any(k.kid == signing.kid for k in member.signing_keys):
-        raise Malformed("the card's keys are already in the roster")
+        certificates = _renewed(member.tls_certificates, card.tls_certificate)
+        if certificates == member.tls_certificates:
+            raise Malformed("the card's keys and certificate are already in the roster")
+        # A new TLS certificate alone: the message keys stay as they are.
+        return _replace(
+            body, card.participant, member.model_copy(update={"tls_certificates": certificates}), now
+        )
 
     def close(keys: list[RosterKey]) -> list[RosterKey]:
         end = now + overlap
@@ -323,21 +346,96 @@ def rotate(
             "signing_keys": [*close(member.signing_keys), signing],
             "encryption_keys": [*close(member.encryption_keys), encryption],
             "url": (url or member.url).rstrip("/"),
+            "tls_certificates": _renewed(member.tls_certificates, card.tls_certificate),
         }
     )
     return _replace(body, card.participant, updated, now)
 
 
-def add_period(body: RosterBody, period: Period, now: datetime) -> RosterBody:
-    """Declare a Period of Action (or replace the one with the same name)."""
-    known = {p.id for p in body.participants}
-    missing = [p for p in [*period.participants, period.coordinator] if p not in known]
+def _renewed(current: list[bytes] | None, new: bytes | None) -> list[bytes] | None:
+    """The new certificate first and the newest previous one kept, so that peers adopting the roster accept
+    either while the member switches; older ones go."""
+    if new is None or (current and current[0] == new):
+        return current
+    return [new, *(current or [])[:1]]
+
+
+def set_matching_budget(body: RosterBody, participant: str, items: int, now: datetime) -> RosterBody:
+    """Set how many items ``participant`` may ask about per day of each peer."""
+    if items < 0:
+        raise Malformed("a matching budget cannot be negative")
+    member = _member(body, participant)
+    return _replace(body, participant, member.model_copy(update={"matching_budget": items}), now)
+
+
+def add_period(body: RosterBody, period: Period, now: datetime, historical: bool = False) -> RosterBody:
+    """Declare a new Period of Action; a name already declared is refused (:func:`amend_period` changes one).
+
+    A window that is already over is refused unless ``historical`` says it is declared on purpose (to replay a
+    past period from imported returns and records): by mistake it would only ever show zeros.
+    """
+    if any(p.name == period.name for p in body.periods or []):
+        raise PeriodExists(
+            "a period of that name is already declared; use 'ncpx period amend' to change it, or choose another name"
+        )
+    if period.end <= now and not historical:
+        raise PeriodOver(
+            "the period's window is already over; declare it with --historical if you mean to replay a past period"
+        )
+    _check_members(body, period)
+    return _with_periods(body, [*(body.periods or []), period], now)
+
+
+AMENDABLE = frozenset({"title", "start", "end", "participants", "timezone"})
+"""What an amendment may change: a period's name identifies it and its coordinator's store holds its figures."""
+
+
+def amend_period(body: RosterBody, name: str, changes: dict[str, Any], now: datetime) -> RosterBody:
+    """Change a declared period's dates, zone, participants or title, as a new roster version.
+
+    The amended period is validated as a whole, like a new one, so that an amendment cannot produce a period a
+    declaration would refuse.
+    """
+    if not set(changes) <= AMENDABLE:
+        raise ValueError(f"only {', '.join(sorted(AMENDABLE))} can be amended")
+    current = find_period(body, name)
+    amended = period_from({**current.model_dump(), **changes})
+    _check_members(body, amended)
+    return _with_periods(body, [amended if p.name == name else p for p in body.periods or []], now)
+
+
+def close_period(body: RosterBody, name: str, now: datetime) -> RosterBody:
+    """End a running period at ``now``, before its declared end."""
+    current = find_period(body, name)
+    if now >= current.end:
+        raise PeriodOver("the period has already ended; nothing to close")
+    if now <= current.start:
+        raise InvalidPeriod("the period has not started yet; amend its dates instead of closing it")
+    return amend_period(body, name, {"end": now}, now)
+
+
+def find_period(body: RosterBody, name: str) -> Period:
+    """The period ``name`` declares in ``body``, or :class:`NotFound`."""
+    for period in body.periods or []:
+        if period.name == name:
+            return period
+    raise NotFound("no period of that name is declared; 'ncpx period list' shows those that are")
+
+
+def _check_members(body: RosterBody, period: Period) -> None:
+    by_id = {p.id: p for p in body.participants}
+    missing = [p for p in [*period.participants, period.coordinator] if p not in by_id]
     if missing:
         raise UnknownSender(f"not in the roster: {', '.join(missing)}")
-    periods = [p for p in body.periods or [] if p.name != period.name]
-    return body.model_copy(
-        update={"version": body.version + 1, "issued_at": now, "periods": [*periods, period]}
-    )
+    coordinator = by_id[period.coordinator]
+    if coordinator.role is not Role.COORDINATOR or coordinator.status is not Status.ACTIVE:
+        raise NotACoordinator(
+            "the participant named as coordinator is not an active coordinator in the roster; name the coordinator"
+        )
+
+
+def _with_periods(body: RosterBody, periods: list[Period], now: datetime) -> RosterBody:
+    return body.model_copy(update={"version": body.version + 1, "issued_at": now, "periods": periods})
 
 
 def authority_public_text(key: Ed25519PublicKey) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from protocol.codes import CrimeArea, LabourSector, Urgency
 from protocol.models import (
@@ -12,11 +12,14 @@ from protocol.models import (
     EnquiryBody,
     Evaluation,
     Model,
+    NoticeBody,
+    NoticeOperation,
     ParticipantId,
     Receipt,
     ReplyBody,
     ShortText,
     Subjects,
+    check_notice_names_something,
 )
 from protocol.outcome import Figures
 
@@ -41,6 +44,34 @@ class NewReply(Content):
     def body(self) -> ReplyBody:
         """The sealed part."""
         return ReplyBody(**self.content())
+
+
+class NewNotice(Content):
+    """A deconfliction notice ("we are active on these targets or this operation; contact us before acting") to
+    some countries or to ``"all"`` (every active country node of the roster but us); one sealed message each."""
+
+    recipients: Annotated[list[ParticipantId], Field(min_length=1, max_length=50)] | Literal["all"]
+    area: CrimeArea = CrimeArea.OTHER
+    urgency: Urgency = Urgency.NORMAL
+    subject: ShortText
+    case_reference: ShortText
+    contact: ShortText
+    operation: NoticeOperation | None = None
+
+    @model_validator(mode="after")
+    def _names_something(self) -> NewNotice:
+        check_notice_names_something(self.subjects, self.operation)
+        return self
+
+    def body(self) -> NoticeBody:
+        """The sealed part."""
+        return NoticeBody(
+            subject=self.subject,
+            case_reference=self.case_reference,
+            contact=self.contact,
+            operation=self.operation,
+            **self.content(),
+        )
 
 
 class CreatedMessage(Model):
@@ -81,6 +112,7 @@ class MessageSummary(Model):
     delivered_at: str | None = None
     read_at: str | None = None
     answered_at: str | None = None
+    acknowledged_at: str | None = None
     last_error: str | None = None
     officer: str | None = None
     envelope_digest: str
@@ -101,6 +133,12 @@ class MessageDetail(MessageSummary):
 
     subject: str | None = None
     sector: str | None = None
+    case_reference: str | None = None
+    """Notices: the sender's case."""
+    contact: str | None = None
+    """Notices: who to call before acting."""
+    operation: NoticeOperation | None = None
+    """Notices: the planned operation, if the notice is about one."""
     handling: str
     handling_note: str | None = None
     tlp: str
@@ -173,3 +211,67 @@ class OutcomeQueued(Model):
     submitted_at: str
     figures: Figures
     highlights_sealed: bool
+
+
+class HitView(Model):
+    """An item this node and a peer both hold: our side of it, and who to call on theirs."""
+
+    peer: str
+    kind: str
+    """The kind of item (person, phone, vessel, ..., operation)."""
+    item: str
+    """Our own item as matched (normalised)."""
+    our_case: str
+    our_contact: str
+    peer_case: str
+    """The peer's case and contact, once its own session or its claims have told us."""
+    peer_contact: str
+    found_at: str
+    found_by: str
+
+
+class Hits(Model):
+    """Every hit, newest first."""
+
+    items: list[HitView]
+
+
+class MatchRun(Model):
+    """What an officer asks: a matching round with one peer, or with every country node when absent."""
+
+    peer: str | None = None
+
+
+class MatchOutcome(Model):
+    """One session's result."""
+
+    peer: str
+    asked: int
+    matched: int
+    new_hits: int
+    error: str | None = None
+    """Why the session did not complete, as a sentence (the others still ran)."""
+
+
+class MatchRuns(Model):
+    """Every session of a round."""
+
+    sessions: list[MatchOutcome]
+
+
+class DraftNotice(Model):
+    """A draft notice waiting for an officer: sent with ``POST /v1/notices/drafts/{id}/send``, or discarded."""
+
+    id: str
+    recipient: str
+    area: str
+    urgency: str
+    origin: str | None = None
+    created_at: str
+    notice: NoticeBody
+
+
+class DraftNotices(Model):
+    """Every draft notice not sent yet, oldest first."""
+
+    items: list[DraftNotice]

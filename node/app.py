@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import os
-import ssl
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -17,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
-from node import federation_api, officer_api
+from node import federation_api, matching_api, officer_api, watch_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
@@ -25,15 +24,20 @@ from node.coordinator.api import COORDINATOR
 from node.coordinator.service import CoordinatorService
 from node.coordinator.store import SqliteStore
 from node.delivery import DeliveryWorker
-from node.federation_api import BODIES, LIMITER, QUOTA, SERVICE, WORKER
+from node.federation_api import BODIES, LIMITER, MATCHER, QUOTA, SERVICE, TLS, WORKER
+from node.matching import Matcher
 from node.officer_api import OFFICERS, auth_middleware
 from node.openapi import openapi_document
 from node.problems import problems_middleware
+from node.proxies import forwarded_middleware
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.storage.mailbox import Mailbox
+from node.storage.matching import MatchStore
 from node.storage.officers import Officers
+from node.storage.watchlist import Watchlist
 from node.throttle import FailureLimiter, PeerQuota
+from node.tls import FederationTls
 from node.trust import Trust
 from protocol.encoding import format_time
 from protocol.errors import ConfigError, NcpxError
@@ -151,54 +155,96 @@ def _surface(routes: list[web.RouteDef], *middlewares: Middleware) -> web.Applic
     return surface
 
 
-def _node_surfaces() -> dict[str, web.Application]:
-    """A country node: envelopes and read notices from its peers, and its officers' API."""
-    return {
-        FEDERATION: _surface([*federation_api.envelope_routes(), *federation_api.member_routes()]),
-        API: _surface(officer_api.routes(), auth_middleware),
-    }
-
-
-def _coordinator_surfaces() -> dict[str, web.Application]:
-    """The coordinator: record and outcome intake, its staff's API and the dashboard; no envelope endpoint at all."""
-    return {
-        FEDERATION: _surface([*coordinator_api.intake_routes(), *federation_api.member_routes()]),
-        API: _surface(coordinator_api.api_routes(), auth_middleware),
-        DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
-    }
-
-
-def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Application:
-    """The application of one participant: health, plus the surfaces of its role mounted as sub-applications.
-
-    Shared state (service, worker, officers, coordinator) lives on this root application and is read by the
-    surfaces through ``request.config_dict``; storage opens and closes with it. Problem+json is the root's
-    middleware, so it also answers paths no surface knows.
-    """
-    app = web.Application(middlewares=[problems_middleware], client_max_size=config.limits.max_request_bytes)
-    app[LIMITER] = FailureLimiter()
-    app[QUOTA] = PeerQuota(config.limits.peer_messages_per_minute, config.limits.peer_bytes_per_minute)
-    app[BODIES] = asyncio.Semaphore(config.limits.concurrent_bodies)
-    app.add_routes(
-        [web.get("/livez", livez), web.get("/readyz", readyz), web.get(f"{API}/openapi.json", openapi)]
+def _federation_surface(config: NodeConfig) -> web.Application:
+    """What peers call: envelopes, read notices and private matching on a country node, record intake on
+    the coordinator."""
+    if config.role == "coordinator":
+        return _surface([*coordinator_api.intake_routes(), *federation_api.member_routes()])
+    return _surface(
+        [
+            *federation_api.envelope_routes(),
+            *federation_api.matching_routes(),
+            *federation_api.member_routes(),
+        ]
     )
-    surfaces = _coordinator_surfaces() if config.role == "coordinator" else _node_surfaces()
-    for prefix, surface in surfaces.items():
-        app.add_subapp(prefix, surface)
+
+
+def _officer_surfaces(config: NodeConfig) -> dict[str, web.Application]:
+    """What this participant's own people use: the officer API, and on the coordinator the dashboard."""
+    if config.role == "coordinator":
+        return {
+            API: _surface(coordinator_api.api_routes(), auth_middleware),
+            DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
+        }
+    return {
+        API: _surface([*officer_api.routes(), *watch_api.routes(), *matching_api.routes()], auth_middleware)
+    }
+
+
+@dataclass(frozen=True)
+class NodeApps:
+    """The two applications of one participant, served on separate listeners.
+
+    Other countries must reach the federation listener; nothing else of the node should be reachable from
+    where they are. So officer API, console and dashboard are a second application that is simply absent from
+    the federation port, instead of routes that a middleware would have to remember to hide.
+    """
+
+    federation: web.Application
+    officer: web.Application
+
+
+def _root(config: NodeConfig, *middlewares: Middleware) -> web.Application:
+    app = web.Application(
+        middlewares=[problems_middleware, *middlewares], client_max_size=config.limits.max_request_bytes
+    )
+    app.add_routes([web.get("/livez", livez), web.get("/readyz", readyz)])
+    return app
+
+
+def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
+    """Both applications of a participant, sharing one service; storage opens and closes with the federation
+    application, which must therefore start first and stop last (:class:`node.server.NodeServer` does).
+
+    Shared state (service, worker, officers, coordinator) is put on both roots and read by the surfaces
+    through ``request.config_dict``. Problem+json is each root's middleware, so it also answers paths no
+    surface knows.
+    """
+    federation = _root(config)
+    federation.add_subapp(FEDERATION, _federation_surface(config))
+    officer = _root(config, forwarded_middleware(config.officer.trusted_proxies))
+    officer.add_routes([web.get(f"{API}/openapi.json", openapi)])
+    for prefix, surface in _officer_surfaces(config).items():
+        officer.add_subapp(prefix, surface)
+    limiter = FailureLimiter()
+    for app in (federation, officer):
+        app[LIMITER] = limiter
+    federation[QUOTA] = PeerQuota(config.limits.peer_messages_per_minute, config.limits.peer_bytes_per_minute)
+    federation[BODIES] = asyncio.Semaphore(config.limits.concurrent_bodies)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         db, service = await open_service(config, clock)
-        client_tls = ssl.create_default_context(cafile=config.peer_ca_file) if config.peer_ca_file else True
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4, ssl=client_tls))
-        worker = DeliveryWorker(service, session)
-        app[SERVICE], app[WORKER], app[OFFICERS] = service, worker, Officers(db)
+        tls = None
+        if config.federation.tls_cert is not None and config.federation.tls_key is not None:
+            tls = FederationTls(
+                config.id,
+                config.federation.tls_cert,
+                config.federation.tls_key,
+                config.passphrase(),
+                lambda: service.trust.roster,
+            )
+            federation[TLS] = tls
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4))
+        worker = DeliveryWorker(service, session, tls)
+        officers = Officers(db)
         verifiers = None
+        coordinator = None
         if config.role == "coordinator":
             if config.coordinator_verify_workers:
                 verifiers = ProcessPoolExecutor(
                     config.coordinator_verify_workers, mp_context=multiprocessing.get_context("spawn")
                 )
-            app[COORDINATOR] = CoordinatorService(
+            coordinator = CoordinatorService(
                 service.trust,
                 SqliteStore(db),
                 service.clock,
@@ -206,13 +252,32 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
                 verifiers,
                 config.limits,
             )
+        matcher = None
+        if config.role == "node":
+            matcher = Matcher(service, worker, MatchStore(db), Watchlist(db))
+        for shared in (federation, officer):
+            shared[SERVICE], shared[WORKER], shared[OFFICERS] = service, worker, officers
+            if coordinator is not None:
+                shared[COORDINATOR] = coordinator
+            if matcher is not None:
+                shared[MATCHER] = matcher
         await worker.start()
-        refresher = asyncio.create_task(_refresh_roster(app))
+        tasks = [asyncio.create_task(_refresh_roster(app))]
+        if matcher is not None:
+            chosen = config.matching
+            tasks.append(
+                asyncio.create_task(
+                    matcher.run(lambda: chosen.peers(service.trust.peers()), chosen.interval_s)
+                )
+            )
         log.info("node %s ready, roster version %d", service.me, service.trust.roster.version)
         yield
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if matcher is not None:
+            matcher.close()
         await worker.stop()
         await session.close()
         if verifiers is not None:
@@ -220,29 +285,5 @@ def build_app(config: NodeConfig, clock: Clock = system_clock) -> web.Applicatio
         service.close()
         await db.close()
 
-    app.cleanup_ctx.append(lifecycle)
-    return app
-
-
-def tls_context(config: NodeConfig) -> ssl.SSLContext | None:
-    """Server TLS context when a certificate is configured (optional: security never depends on it)."""
-    if config.tls_cert is None or config.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls_cert, config.tls_key)
-    return context
-
-
-def serve(config: NodeConfig) -> None:
-    """Run a node until interrupted; files it creates (database, WAL, logs) are private to its user."""
-    os.umask(0o077)
-    web.run_app(
-        build_app(config),
-        host=config.listen_host,
-        port=config.listen_port,
-        ssl_context=tls_context(config),
-        access_log=logging.getLogger("ncpx.access"),
-        access_log_format='%a "%r" %s %b %Tfs',
-        print=lambda text: log.info("%s", text),
-        handle_signals=True,
-    )
+    federation.cleanup_ctx.append(lifecycle)
+    return NodeApps(federation, officer)

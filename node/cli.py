@@ -14,7 +14,9 @@ from rich.text import Text
 
 from node.cli_admin import register_admin
 from node.cli_coordinator import register_coordinator
+from node.cli_matching import register_matching
 from node.cli_officer import register_officer
+from node.cli_watch import register_watch
 from node.client import RemoteError
 from protocol.errors import (
     ConfigError,
@@ -35,6 +37,8 @@ app = typer.Typer(
 )
 register_admin(app)
 register_officer(app)
+register_watch(app)
+register_matching(app)
 register_coordinator(app)
 
 _err = Console(stderr=True)

@@ -8,7 +8,7 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,22 +24,28 @@ from keys.roster import (
     RosterBody,
     add_participant,
     add_period,
+    amend_period,
     authority_public_text,
     authority_roster,
+    close_period,
+    find_period,
     new_roster,
     parse_authority_public,
     parse_roster,
     revoke,
     rotate,
+    set_matching_budget,
     sign_roster,
 )
-from node.config import NodeConfig, load_config, write_config
+from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
+from node.config import FederationListener, NodeConfig, OfficerListener, load_config, write_config
 from node.durations import parse_duration
 from protocol.encoding import format_time, parse_time
-from protocol.errors import ConfigError, KeyFileError
-from protocol.period import Period
+from protocol.errors import ConfigError, KeyFileError, Malformed
+from protocol.period import Period, period_from
 
 out = Console()
+_err = Console(stderr=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml", envvar="NCPX_CONFIG")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
@@ -50,6 +56,10 @@ AuthorityKey = Annotated[
     Path, typer.Option("--authority-key", help="The roster authority's private key file")
 ]
 RosterOpt = Annotated[Path, typer.Option("--roster", help="Signed roster file to read and update")]
+TimezoneOpt = Annotated[
+    str | None,
+    typer.Option("--timezone", help="IANA zone the period is run in, e.g. Asia/Bangkok (default UTC)"),
+]
 
 
 def _now() -> datetime:
@@ -93,8 +103,14 @@ def register_admin(app: typer.Typer) -> None:
         participant: Annotated[str, typer.Option("--id", help="ISO 3166-1 alpha-2 code, or XI-ORG")],
         directory: Annotated[Path, typer.Option("--dir", help="Folder of the new node")],
         authority: Annotated[str, typer.Option("--authority", help="Authority public key or its .pub file")],
-        port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8100,
-        host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="Federation port (what peers call)")] = 8100,
+        host: Annotated[str, typer.Option("--host", help="Federation address")] = "127.0.0.1",
+        officer_port: Annotated[
+            int, typer.Option("--officer-port", help="Officer API/dashboard port")
+        ] = 8200,
+        plain_federation: Annotated[
+            bool, typer.Option("--plain-federation", help="No TLS between nodes (closed test networks only)")
+        ] = False,
         role: Annotated[Role, typer.Option("--role", help="node (a country) or coordinator")] = Role.NODE,
         passphrase_env: PassEnv = None,
     ) -> None:
@@ -105,17 +121,28 @@ def register_admin(app: typer.Typer) -> None:
         pinned = _authority_text(authority)
         parse_authority_public(pinned)
         identity = Identity.generate(participant)
-        identity.save(directory / "keys", _passphrase(passphrase_env))
+        passphrase = _passphrase(passphrase_env)
+        federation = FederationListener(host=host, port=port)
+        if not plain_federation:
+            make_tls_certificate(directory / "keys", identity.participant, _now(), passphrase)
+            federation = federation.model_copy(
+                update={"tls_cert": Path("keys") / TLS_CERT_FILE, "tls_key": Path("keys") / TLS_KEY_FILE}
+            )
+        identity.save(directory / "keys", passphrase)
         config = NodeConfig(
             id=identity.participant,
-            listen_host=host,
-            listen_port=port,
+            federation=federation,
+            officer=OfficerListener(port=officer_port),
             role=role.value,
             authority=pinned,
             passphrase_env=passphrase_env,
         )
         write_config(config_path, config)
+        scheme = "http" if plain_federation else "https"
         out.print(f"node {identity.participant} created in {directory}")
+        out.print(
+            f"peers reach it at {scheme}://<this host>:{port}; officers at http://127.0.0.1:{officer_port}"
+        )
         out.print(f"send {directory / 'keys' / 'public.json'} to the roster authority;")
         out.print(
             f"put the signed roster it returns at {directory / 'roster.json'}, then: ncpx node serve -c {config_path}"
@@ -131,17 +158,31 @@ def register_admin(app: typer.Typer) -> None:
         if (directory / "identity.key").exists():
             raise KeyFileError(f"{directory / 'identity.key'} exists; use 'ncpx keys rotate'")
         identity = Identity.generate(participant)
-        identity.save(directory, _passphrase(passphrase_env))
+        passphrase = _passphrase(passphrase_env)
+        make_tls_certificate(directory, identity.participant, _now(), passphrase)
+        identity.save(directory, passphrase)
         out.print(f"identity of {identity.participant} written to {directory} (public card: public.json)")
 
     @keys_app.command("rotate")
     def keys_rotate(
         directory: Annotated[Path, typer.Option("--dir", help="Folder holding identity.key")],
         passphrase_env: PassEnv = None,
+        certificate: Annotated[
+            bool,
+            typer.Option("--certificate", help="Replace the TLS certificate instead of the message keys"),
+        ] = False,
     ) -> None:
         """Add new keys (old ones are kept for the overlap); hand the new public.json to the authority."""
         passphrase = _passphrase(passphrase_env)
         identity = Identity.load(directory, passphrase)
+        if certificate:
+            make_tls_certificate(directory, identity.participant, _now(), passphrase)
+            identity.write_card(directory)
+            out.print(
+                "new TLS certificate written; send public.json to the roster authority for 'ncpx roster rotate'. "
+                "The running node presents it once it adopts the roster that lists it"
+            )
+            return
         identity.rotate()
         identity.save(directory, passphrase)
         out.print("new keys added; send public.json to the roster authority for 'ncpx roster rotate'")
@@ -187,6 +228,18 @@ def register_admin(app: typer.Typer) -> None:
         """Revoke a participant, or one of its keys; effective at once on every node that adopts it."""
         key, body = _authority_and_roster(authority_key, passphrase_env, roster)
         _write_roster(roster, revoke(body, participant.upper(), kid, _now()), key)
+
+    @roster_app.command("budget")
+    def roster_budget(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        participant: Annotated[str, typer.Option("--participant")],
+        items: Annotated[int, typer.Option("--items", help="Items it may ask about per day of each peer")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Set a participant's daily budget for private matching (what stops dictionary probing)."""
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        _write_roster(roster, set_matching_budget(body, participant.upper(), items, _now()), key)
 
     @roster_app.command("rotate")
     def roster_rotate(
@@ -244,25 +297,120 @@ def register_admin(app: typer.Typer) -> None:
         authority_key: AuthorityKey,
         name: Annotated[str, typer.Option("--name", help="Short name, e.g. jpa-2015")],
         start: Annotated[str, typer.Option("--start", help="RFC 3339, e.g. 2015-09-28T00:00:00+07:00")],
-        end: Annotated[str, typer.Option("--end", help="RFC 3339 (exclusive)")],
+        end: Annotated[
+            str, typer.Option("--end", help="RFC 3339, exclusive: the first moment after the period")
+        ],
         participants: Annotated[
             str, typer.Option("--participants", help="Comma-separated ids, e.g. AU,ID,MY")
         ],
         coordinator: Annotated[str, typer.Option("--coordinator", help="The coordinator's participant id")],
         title: Annotated[str, typer.Option("--title", help="Display title")] = "",
+        timezone: TimezoneOpt = None,
+        historical: Annotated[
+            bool, typer.Option("--historical", help="Declare a period that is already over, to replay it")
+        ] = False,
         passphrase_env: PassEnv = None,
     ) -> None:
-        """Declare a Period of Action in the roster (signed by the authority, distributed with it)."""
-        period = Period(
-            name=name,
-            title=title,
-            start=parse_time(start),
-            end=parse_time(end),
-            participants=[p.strip() for p in participants.split(",") if p.strip()],
-            coordinator=coordinator,
+        """Declare a new Period of Action in the roster (signed by the authority, distributed with it)."""
+        period = period_from(
+            {
+                "name": name,
+                "title": title,
+                "start": parse_time(start),
+                "end": parse_time(end),
+                "participants": _ids(participants),
+                "coordinator": coordinator,
+                "timezone": timezone,
+            }
         )
         key, body = _authority_and_roster(authority_key, passphrase_env, roster)
-        _write_roster(roster, add_period(body, period, _now()), key)
+        now = _now()
+        updated = add_period(body, period, now, historical)
+        if period.end <= now:
+            _err.print(
+                f"warning: {period.name} ended on {_when(period, period.end)}; declared as historical, it shows "
+                "only what is imported for it (returns and records), for replaying a past period"
+            )
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "create", None, period)
+
+    @period_app.command("amend")
+    def period_amend(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        name: Annotated[str, typer.Option("--name", help="The period to change")],
+        start: Annotated[str | None, typer.Option("--start", help="New start, RFC 3339")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="New end, RFC 3339 (exclusive)")] = None,
+        participants: Annotated[
+            str | None, typer.Option("--participants", help="The new full list, comma-separated")
+        ] = None,
+        title: Annotated[str | None, typer.Option("--title", help="New display title")] = None,
+        timezone: TimezoneOpt = None,
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """Change a period's dates, participants, zone or title: a new roster version, logged beside the roster."""
+        changes: dict[str, Any] = {
+            field: value
+            for field, value in (
+                ("start", parse_time(start) if start else None),
+                ("end", parse_time(end) if end else None),
+                ("participants", _ids(participants) if participants else None),
+                ("title", title),
+                ("timezone", timezone),
+            )
+            if value is not None
+        }
+        if not changes:
+            raise Malformed(
+                "nothing to amend: give at least one of --start, --end, --participants, --title, --timezone"
+            )
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        before = find_period(body, name)
+        updated = amend_period(body, name, changes, _now())
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "amend", before, find_period(updated, name))
+
+    @period_app.command("close")
+    def period_close(
+        roster: RosterOpt,
+        authority_key: AuthorityKey,
+        name: Annotated[str, typer.Option("--name", help="The period to end now")],
+        passphrase_env: PassEnv = None,
+    ) -> None:
+        """End a running period now, before its declared end."""
+        key, body = _authority_and_roster(authority_key, passphrase_env, roster)
+        before = find_period(body, name)
+        updated = close_period(body, name, _now())
+        _write_roster(roster, updated, key)
+        _log_period(roster, updated, "close", before, find_period(updated, name))
+
+    @period_app.command("list")
+    def period_list(roster: RosterOpt, as_json: JsonOpt = False) -> None:
+        """The periods a roster file declares, with their dates in their own zone (not verified: see 'roster verify')."""
+        periods = parse_roster(roster.read_bytes()).roster.periods or []
+        if as_json:
+            out.print_json(json.dumps([p.wire() for p in periods]))
+            return
+        if not periods:
+            out.print("none")
+            return
+        now = _now()
+        table = Table(
+            "name", "title", "from", "until (exclusive)", "zone", "participants", "coordinator", "state"
+        )
+        for p in periods:
+            state = "upcoming" if now < p.start else "over" if now >= p.end else "running"
+            table.add_row(
+                p.name,
+                p.title,
+                _when(p, p.start),
+                _when(p, p.end),
+                p.zone_name,
+                ",".join(p.participants),
+                p.coordinator,
+                state,
+            )
+        out.print(table)
 
     @officer_app.command("add")
     def officer_add(name: Annotated[str, typer.Argument(help="Officer's name")], config: ConfigOpt) -> None:
@@ -287,9 +435,10 @@ def register_admin(app: typer.Typer) -> None:
         ids: Annotated[str, typer.Option("--ids", help="Comma-separated participant ids, e.g. TH,MY,ID")],
         url_template: Annotated[
             str, typer.Option("--url-template", help="Peer URL of each node; {id} is its lower-case id")
-        ] = "http://ncpx-{id}:8100",
+        ] = "https://ncpx-{id}:8100",
         host: Annotated[str, typer.Option("--host", help="Address each node listens on")] = "0.0.0.0",  # noqa: S104 - containers
-        port: Annotated[int, typer.Option("--port", help="Port each node listens on")] = 8100,
+        port: Annotated[int, typer.Option("--port", help="Federation port of each node")] = 8100,
+        officer_port: Annotated[int, typer.Option("--officer-port", help="Officer port of each node")] = 8200,
         coordinator: Annotated[
             str | None, typer.Option("--coordinator", help="Also set up this participant as the coordinator")
         ] = None,
@@ -311,8 +460,18 @@ def register_admin(app: typer.Typer) -> None:
         chosen = coordinator.upper() if coordinator else None
         if chosen:
             members.append(chosen)
+        # Inside a container the officer listener must bind every address for the published port to reach it;
+        # compose publishes it on the host's loopback alone, which is what makes plain HTTP acceptable here.
+        officer = {"officer": {"host": host, "plain_http": True}}
         topology = Topology(
-            root, members, host=host, port=port, url_template=url_template, coordinator=chosen
+            root,
+            members,
+            officer,
+            host=host,
+            port=port,
+            officer_port=officer_port,
+            url_template=url_template,
+            coordinator=chosen,
         )
         topology.create()
         if period:
@@ -329,7 +488,7 @@ def register_admin(app: typer.Typer) -> None:
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
         """Run the node (federation and officer API) until interrupted."""
-        from node.app import serve
+        from node.server import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         serve(load_config(config))
@@ -341,6 +500,37 @@ def _authority_and_roster(
     """The key an edit signs with and the roster body it edits, refused unless that key signed the file."""
     key = load_authority(authority_key, _passphrase(passphrase_env))
     return key, authority_roster(path.read_bytes(), key)
+
+
+def _ids(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _when(period: Period, moment: datetime) -> str:
+    """A period's instant as its secretariat reads it: local time in the period's zone, with the offset."""
+    return period.local(moment).strftime("%Y-%m-%d %H:%M %z")
+
+
+def _log_period(path: Path, body: RosterBody, action: str, before: Period | None, after: Period) -> None:
+    """Print what changed and append it to the roster's history file, so that every change to a period's dates
+    or participants can be traced to a roster version after the roster itself has been overwritten."""
+    changed = {
+        field: [before.wire().get(field) if before else None, value]
+        for field, value in after.wire().items()
+        if before is None or before.wire().get(field) != value
+    }
+    for field, (old, new) in changed.items():
+        if before is not None:
+            out.print(f"{after.name}: {field} {old} -> {new}", highlight=False)
+    entry = {
+        "version": body.version,
+        "at": format_time(body.issued_at),
+        "action": action,
+        "period": after.name,
+    }
+    entry["changes"] = {field: new for field, (_, new) in changed.items()}
+    with path.with_name(path.name + ".history").open("a", encoding="utf-8") as history:
+        history.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 def _write_roster(path: Path, body: RosterBody, key: Ed25519PrivateKey) -> None:

@@ -22,6 +22,7 @@ out = Console()
 
 VIEWS = (
     "totals", "countries", "pairs", "days", "areas", "urgencies", "response", "outstanding", "overdue", "flags", "nodes",
+    "notices",
 )  # fmt: skip
 
 
@@ -51,6 +52,7 @@ def _rows(client: Client, period: str, view: str) -> list[dict[str, Any]]:
         "days": "days",
         "areas": "areas",
         "urgencies": "urgencies",
+        "notices": "notices",
     }
     rows: list[dict[str, Any]] = tallies[key[view]]
     return rows
@@ -91,6 +93,9 @@ def register_coordinator(app: typer.Typer) -> None:
             writer.writerows(rows)
             sys.stdout.write(buffer.getvalue())
             return
+        if not rows:
+            out.print(f"{period}: {view}: none")
+            return
         table = Table(*columns, title=f"{period}: {view}")
         for row in rows:
             table.add_row(*(_cell(c, row.get(c)) for c in columns))
@@ -105,11 +110,19 @@ def register_coordinator(app: typer.Typer) -> None:
         out_file: Annotated[
             Path | None, typer.Option("--out", help="Write to this file instead of the terminal")
         ] = None,
+        own_copy: Annotated[
+            bool,
+            typer.Option(
+                "--own-copy",
+                help="The coordinator's own copy, with the countries' highlights: not for sharing",
+            ),
+        ] = False,
     ) -> None:
         """The co-chairs' period report: per-country and total figures, busiest pairs, response times."""
         if fmt not in FORMATS:
             raise Malformed(f"format must be one of {', '.join(FORMATS)}")
-        _, raw, _ = Client(node, token).request("GET", f"/v1/period/{period}/report", query={"format": fmt})
+        query = {"format": fmt, "copy": "own" if own_copy else "shared"}
+        _, raw, _ = Client(node, token).request("GET", f"/v1/period/{period}/report", query=query)
         if out_file is not None:
             out_file.write_bytes(raw)
             out.print(f"report written to {out_file}")

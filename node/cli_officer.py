@@ -1,4 +1,5 @@
-"""Officer commands: ``send``, ``inbox``, ``show``, ``reply``, ``peers``; tables for people, ``--json`` for scripts.
+"""Officer commands: ``send``, ``inbox``, ``sent``, ``show``, ``reply``, ``notice``, ``peers``; tables for people,
+``--json`` for scripts.
 
 They talk to the node's officer API with the officer's token (``NCPX_NODE`` and ``NCPX_TOKEN``), exactly as
 any other client would: the CLI has no back door into the node.
@@ -103,6 +104,36 @@ def _print_created(result: dict[str, Any], as_json: bool) -> None:
     out.print(table)
 
 
+PeerOpt = Annotated[str | None, typer.Option("--peer")]
+StateOpt = Annotated[str | None, typer.Option("--state")]
+AreaOpt = Annotated[str | None, typer.Option("--area")]
+KindOpt = Annotated[str | None, typer.Option("--kind", help="enquiry, reply or notice")]
+OverdueOpt = Annotated[bool, typer.Option("--overdue", help="Only unanswered past their deadline")]
+LimitOpt = Annotated[int, typer.Option("--limit")]
+
+
+def _print_notice(opened: dict[str, Any]) -> None:
+    """What a deconfliction notice adds to a message: whose case, whom to call, and the operation if any."""
+    if opened.get("case_reference"):
+        out.print(Text(f"case: {printable(opened['case_reference'])}"))
+    if opened.get("contact"):
+        out.print(Text(f"contact before acting: {printable(opened['contact'])}"))
+    operation = opened.get("operation")
+    if operation:
+        what = f"{operation['what']} " if operation.get("what") else ""
+        out.print(
+            Text(
+                f"operation: {printable(what)}at {printable(operation['place'])}, {printable(operation['window'])}"
+            )
+        )
+    if (
+        opened.get("kind") == "notice"
+        and opened.get("folder") == "inbox"
+        and opened.get("state") != "acknowledged"
+    ):
+        out.print(Text(f"(ncpx notice ack {opened['id']} acknowledges it)", style="dim"))
+
+
 def register_officer(app: typer.Typer) -> None:
     """Attach the officer commands to ``app``."""
 
@@ -149,21 +180,50 @@ def register_officer(app: typer.Typer) -> None:
         node: NodeOpt,
         token: TokenOpt,
         folder: Annotated[str, typer.Option("--folder", help="inbox, sent or outbox")] = "inbox",
-        peer: Annotated[str | None, typer.Option("--peer")] = None,
-        state: Annotated[str | None, typer.Option("--state")] = None,
-        area: Annotated[str | None, typer.Option("--area")] = None,
-        overdue: Annotated[
-            bool, typer.Option("--overdue", help="Only unanswered past their deadline")
-        ] = False,
-        limit: Annotated[int, typer.Option("--limit")] = 50,
+        peer: PeerOpt = None,
+        state: StateOpt = None,
+        area: AreaOpt = None,
+        kind: KindOpt = None,
+        overdue: OverdueOpt = False,
+        limit: LimitOpt = 50,
         as_json: JsonOpt = False,
     ) -> None:
         """List a folder, newest first."""
+        _listing(node, token, folder, peer, state, area, kind, overdue, limit, as_json)
+
+    @app.command("sent")
+    def sent(
+        node: NodeOpt,
+        token: TokenOpt,
+        peer: PeerOpt = None,
+        state: StateOpt = None,
+        area: AreaOpt = None,
+        kind: KindOpt = None,
+        overdue: OverdueOpt = False,
+        limit: LimitOpt = 50,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List what this country sent, newest first, with each message's state (``inbox --folder sent``)."""
+        _listing(node, token, "sent", peer, state, area, kind, overdue, limit, as_json)
+
+    def _listing(
+        node: str,
+        token: str,
+        folder: str,
+        peer: str | None,
+        state: str | None,
+        area: str | None,
+        kind: str | None,
+        overdue: bool,
+        limit: int,
+        as_json: bool,
+    ) -> None:
         query = {
             "folder": folder,
             "peer": peer,
             "state": state,
             "area": area,
+            "kind": kind,
             "overdue": "true" if overdue else None,
             "limit": limit,
         }
@@ -237,6 +297,7 @@ def register_officer(app: typer.Typer) -> None:
             out.print(f"handling: {opened['handling']}   {opened['tlp']}", highlight=False)
             if opened.get("subject"):
                 out.print(Text(printable(opened["subject"]), style="bold"))
+            _print_notice(opened)
             out.print(Text(printable(opened["text"])))
             for item in opened["attachments"]:
                 out.print(
@@ -268,6 +329,126 @@ def register_officer(app: typer.Typer) -> None:
         }
         result = Client(node, token).json("POST", _message_path(message_id, sender, "/replies"), body)
         _print_created(result, as_json)
+
+    notice_app = typer.Typer(
+        help="Deconfliction notices: tell other countries you are active on targets or an operation.",
+        no_args_is_help=True,
+    )
+    app.add_typer(notice_app, name="notice")
+
+    @notice_app.command("send")
+    def notice_send(
+        node: NodeOpt,
+        token: TokenOpt,
+        to: Annotated[str, typer.Option("--to", help="Countries, comma-separated (MY,PH), or all")],
+        subject: Annotated[str, typer.Option("--subject")],
+        case_reference: Annotated[str, typer.Option("--case-ref", help="Your case reference")],
+        contact: Annotated[str, typer.Option("--contact", help="Whom to call before acting")],
+        targets: Annotated[
+            Path | None, typer.Option("--targets", help="JSON file of structured subjects (as for send)")
+        ] = None,
+        operation_place: Annotated[str | None, typer.Option("--operation-place")] = None,
+        operation_window: Annotated[
+            str | None, typer.Option("--operation-window", help="When, with its time zone")
+        ] = None,
+        operation_what: Annotated[
+            str | None,
+            typer.Option("--operation-what", help="raid, arrest, surveillance, undercover, boarding"),
+        ] = None,
+        operation_ref: Annotated[str | None, typer.Option("--operation-ref")] = None,
+        area: Annotated[CrimeArea, typer.Option("--area")] = CrimeArea.OTHER,
+        urgency: Annotated[Urgency, typer.Option("--urgency")] = Urgency.NORMAL,
+        text: Annotated[str | None, typer.Option("--text")] = None,
+        text_file: Annotated[Path | None, typer.Option("--text-file")] = None,
+        handling: Annotated[Handling, typer.Option("--handling")] = Handling.H0,
+        handling_note: Annotated[str | None, typer.Option("--handling-note")] = None,
+        tlp: Annotated[Tlp, typer.Option("--tlp")] = Tlp.AMBER,
+        idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Send a deconfliction notice: one sealed message to each country, each acknowledged by its officers."""
+        recipients: list[str] | str = (
+            "all" if to.strip().lower() == "all" else [c.strip() for c in to.split(",") if c.strip()]
+        )
+        body: dict[str, Any] = {
+            "recipients": recipients,
+            "area": area.value,
+            "urgency": urgency.value,
+            "subject": subject,
+            "case_reference": case_reference,
+            "contact": contact,
+            "text": _text(text, text_file),
+            "handling": handling.value,
+            "tlp": tlp.value,
+        }
+        if handling_note:
+            body["handling_note"] = handling_note
+        if targets is not None:
+            body["subjects"] = json.loads(targets.read_text(encoding="utf-8"))
+        if operation_place or operation_window:
+            body["operation"] = {
+                "place": operation_place,
+                "window": operation_window,
+                "what": operation_what,
+                "reference": operation_ref,
+            }
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        _print_created(Client(node, token).json("POST", "/v1/notices", body, headers=headers), as_json)
+
+    @notice_app.command("ack")
+    def notice_ack(
+        node: NodeOpt,
+        token: TokenOpt,
+        message_id: Annotated[str, typer.Argument(help="The received notice")],
+        sender: FromOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Acknowledge a received notice (its sender sees it acknowledged)."""
+        result = Client(node, token).json("POST", _message_path(message_id, sender, "/acknowledge"))
+        if as_json:
+            out.print_json(json.dumps(result))
+            return
+        out.print(f"{result['id']}: {result['state']} at {_local(result.get('acknowledged_at'))}")
+
+    @notice_app.command("drafts")
+    def notice_drafts(node: NodeOpt, token: TokenOpt, as_json: JsonOpt = False) -> None:
+        """Draft notices this node prepared (from a hit, say), waiting for an officer to send or discard them."""
+        drafts = Client(node, token).json("GET", "/v1/notices/drafts")
+        if as_json:
+            out.print_json(json.dumps(drafts))
+            return
+        table = Table(title="draft notices")
+        table.add_column("draft", no_wrap=True, min_width=36)
+        for column in ("to", "subject", "case", "from", "created"):
+            table.add_column(column)
+        for d in drafts["items"]:
+            table.add_row(
+                d["id"],
+                d["recipient"],
+                Text(printable(d["notice"]["subject"])),
+                Text(printable(d["notice"]["case_reference"])),
+                Text(printable(d.get("origin") or "")),
+                _local(d["created_at"]),
+            )
+        out.print(table)
+
+    @notice_app.command("send-draft")
+    def notice_send_draft(
+        node: NodeOpt,
+        token: TokenOpt,
+        draft_id: Annotated[str, typer.Argument(help="The draft to send")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Send a draft notice to its recipient."""
+        _print_created(Client(node, token).json("POST", f"/v1/notices/drafts/{draft_id}/send", {}), as_json)
+
+    @notice_app.command("discard")
+    def notice_discard(
+        node: NodeOpt, token: TokenOpt, draft_id: Annotated[str, typer.Argument(help="The draft to discard")]
+    ) -> None:
+        """Discard a draft notice without sending it."""
+        Client(node, token).request("DELETE", f"/v1/notices/drafts/{draft_id}")
+        out.print(f"draft {draft_id} discarded")
 
     outcome_app = typer.Typer(
         help="This country's outcome return for a Period of Action.", no_args_is_help=True

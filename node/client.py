@@ -43,17 +43,19 @@ class Client:
         body: Any = None,
         query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, bytes, dict[str, str]]:
-        """Send one request; raises RemoteError for a problem answer, ConfigError when unreachable."""
+        """Send one request (a ``bytes`` body as it is, of ``content_type``; anything else as JSON); raises
+        RemoteError for a problem answer, ConfigError when unreachable."""
         url = self.base + path
         if query:
             clean = {k: v for k, v in query.items() if v is not None and v is not False}
             if clean:
                 url += "?" + urllib.parse.urlencode(clean)
-        data = json.dumps(body).encode() if body is not None else None
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - scheme checked in __init__
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         for name, value in (headers or {}).items():

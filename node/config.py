@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import timedelta
+from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, ValidationError
 
 from keys.roster import parse_authority_public
 from protocol.errors import ConfigError
@@ -40,6 +41,10 @@ class Limits(BaseModel):
     """Envelopes one peer may deliver per minute (more waits at the sender and is retried)."""
     peer_bytes_per_minute: int = Field(default=256 * MiB, ge=64 * 1024)
     """Bytes of envelopes one peer may deliver per minute."""
+    peer_stored_bytes: int = Field(default=2048 * MiB, ge=64 * 1024)
+    """Bytes of envelopes from one peer that no officer has read yet; past it, that peer's new envelopes are
+    refused for now (the sender retries), so a peer cannot fill the disk with messages nobody attends to. Keep it
+    above the largest message (``max_request_bytes``)."""
     clock_skew_s: int = Field(default=300, ge=1)
     """Accepted difference between a peer's clock and ours for request timestamps."""
     max_message_age_s: int = Field(default=86400, ge=60)
@@ -63,6 +68,80 @@ class Delivery(BaseModel):
     roster_refresh_s: float = Field(default=60.0, gt=0)
 
 
+class Matching(BaseModel):
+    """Private matching of watch lists and planned operations with peers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto: list[str] = []
+    """Peers this node matches with on its own, when an item is added and every ``interval_s`` (``"*"``: every
+    country node). Officers can run a round with any peer at any time (``ncpx match``)."""
+    interval_s: float = Field(default=3600.0, ge=10.0)
+
+    def peers(self, nodes: list[str]) -> list[str]:
+        """The opted-in peers among the roster's current country ``nodes``."""
+        return list(nodes) if "*" in self.auto else [p for p in nodes if p in self.auto]
+
+
+class FederationListener(BaseModel):
+    """Where peers reach this node: the only listener other countries need to see."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+    tls_cert: Path | None = None
+    """This node's certificate (``keys/tls.crt``, written by ``ncpx init``), listed in the roster. With it the
+    listener speaks mutual TLS and accepts only the roster's certificates; without it, plain HTTP (a closed
+    test network only: signatures and sealing still protect every message, but not who may connect)."""
+    tls_key: Path | None = None
+    max_connections: int = Field(default=256, ge=1, le=65_536)
+    """Open connections at a time; more are closed at once, so sockets cannot be exhausted."""
+
+    def check(self) -> None:
+        """Refuse half a TLS configuration rather than silently serving plain HTTP."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("[federation] needs both tls_cert and tls_key, or neither")
+
+
+class OfficerListener(BaseModel):
+    """Where this node's officers (API, CLI, console) and, on the coordinator, the dashboard reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Loopback by default; another address needs TLS (``tls_cert``) or ``plain_http``."""
+    port: int = Field(default=8200, ge=0, le=65535)
+    tls_cert: Path | None = None
+    """Certificate for officers' browsers and clients (from the organisation's CA)."""
+    tls_key: Path | None = None
+    plain_http: bool = False
+    """Allow plain HTTP on a non-loopback address: only where that address is itself private, such as inside a
+    container whose port is published on the host's loopback alone."""
+    trusted_proxies: list[IPvAnyAddress] = []
+    """Reverse proxies (for TLS) whose ``X-Forwarded-For/-Proto/-Host`` headers are believed."""
+    max_connections: int = Field(default=256, ge=1, le=65_536)
+
+    def check(self) -> None:
+        """Refuse an officer listener that would carry tokens and contents in clear off this machine."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("[officer] needs both tls_cert and tls_key, or neither")
+        if self.tls_cert is None and not self.plain_http and not _loopback(self.host):
+            raise ConfigError(
+                f"the officer listener on {self.host} would carry tokens and message contents in clear: "
+                "set [officer] tls_cert and tls_key, or listen on 127.0.0.1 behind a TLS reverse proxy"
+            )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class NodeConfig(BaseModel):
     """Everything a node needs to run."""
 
@@ -78,8 +157,8 @@ class NodeConfig(BaseModel):
     verify_workers: int = Field(default=2, ge=0, le=64)
     """Country node only: processes that check incoming envelopes (parsing, signatures, opening) beside the
     event loop, on the other cores (0: on a thread of the node's own process)."""
-    listen_host: str = "127.0.0.1"
-    listen_port: int = Field(default=8100, ge=0, le=65535)
+    federation: FederationListener = FederationListener()
+    officer: OfficerListener = OfficerListener()
     data_dir: Path = Path()
     authority: str
     """The roster authority's public key, pinned at setup (``ncpx-authority:...``)."""
@@ -87,12 +166,9 @@ class NodeConfig(BaseModel):
     """Where the operator drops a new signed roster; read at start and on every refresh."""
     passphrase_env: str | None = None
     """Name of the environment variable holding the key-file passphrase, if the key file has one."""
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    peer_ca_file: Path | None = None
-    """CA bundle to verify peers' TLS certificates with (system CAs when unset)."""
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
+    matching: Matching = Matching()
 
     @property
     def skew(self) -> timedelta:
@@ -136,12 +212,23 @@ def load_config(path: Path) -> NodeConfig:
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"invalid configuration {path}: {exc}") from exc
     base = path.parent.resolve()
-    updates: dict[str, Any] = {"data_dir": (base / config.data_dir).resolve()}
-    for name in ("roster_file", "tls_cert", "tls_key", "peer_ca_file"):
-        value = getattr(config, name)
-        if value is not None:
-            updates[name] = (updates["data_dir"] / value).resolve()
-    return config.model_copy(update=updates)
+    data_dir = (base / config.data_dir).resolve()
+
+    def resolved(listener: BaseModel) -> BaseModel:
+        names = [n for n in ("tls_cert", "tls_key") if getattr(listener, n) is not None]
+        return listener.model_copy(update={n: (data_dir / getattr(listener, n)).resolve() for n in names})
+
+    config = config.model_copy(
+        update={
+            "data_dir": data_dir,
+            "roster_file": (data_dir / config.roster_file).resolve(),
+            "federation": resolved(config.federation),
+            "officer": resolved(config.officer),
+        }
+    )
+    config.federation.check()
+    config.officer.check()
+    return config
 
 
 def write_config(path: Path, config: NodeConfig) -> None:

@@ -14,27 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
 
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node import effects as stored
 from node.service import NodeService
 from node.storage.mailbox import Mailbox, OutboxItem
+from node.tls import FederationTls
 from protocol.encoding import canonical, digest_text, format_time
 from protocol.envelope import Envelope, join_batch
 from protocol.errors import NcpxError, StaleTimestamp, TooLarge
 from protocol.lifecycle import deadline
 from protocol.models import Header, Receipt, Refusal
 from protocol.receipts import verify_receipt, verify_refusal
+from protocol.rekey import KeyAction, RecipientKeys, key_action
 from protocol.requests import sign_request
 from protocol.schedule import (
     Deliver,
@@ -125,14 +130,41 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(data)
 
 
+class _Announced(aiohttp.BytesPayload):
+    """A request body that runs ``before`` once the connection to the peer is open, before its first byte is
+    written. What ``before`` records (envelopes handed to the peer) is then true, and never earlier: an attempt
+    that could not connect leaves its messages queued, free to be sealed again to a rotated key, while one that
+    may have reached the peer is recorded as handed before it can."""
+
+    def __init__(self, value: bytes, content_type: str, before: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(value, content_type=content_type)
+        self._before: Callable[[], Awaitable[None]] | None = before
+
+    async def _announce(self) -> None:
+        before, self._before = self._before, None
+        if before is not None:
+            await before()
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self._announce()
+        await super().write(writer)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        await self._announce()
+        await super().write_with_length(writer, content_length)
+
+
 class DeliveryWorker:
     """The loop around each peer's :class:`~protocol.schedule.PeerSchedule`: send, feed answers in, persist
     the effects, re-arm the timer."""
 
-    def __init__(self, service: NodeService, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, service: NodeService, session: aiohttp.ClientSession, tls: FederationTls | None = None
+    ) -> None:
         self.service = service
         self.mailbox: Mailbox = service.mailbox
         self.session = session
+        self.tls = tls
         self.delivery = service.config.delivery
         self.policy = Policy(
             initial_s=self.delivery.backoff_initial_s,
@@ -247,9 +279,15 @@ class DeliveryWorker:
         retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
         await self.mailbox.settle(delivered, done, failed, retry, self.service.clock(), extra)
 
-    async def _post(
-        self, peer: str, path: str, payload: dict[str, Any] | bytes, content_type: str = "application/json"
+    async def post(
+        self,
+        peer: str,
+        path: str,
+        payload: dict[str, Any] | bytes,
+        content_type: str = "application/json",
+        before: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[int, Any]:
+        """POST signed ``payload`` to ``peer``; ``before`` runs once connected, before the body goes."""
         body = payload if isinstance(payload, bytes) else canonical(payload)
         service = self.service
         headers = sign_request("POST", path, peer, body, service.trust.identity, service.clock())
@@ -257,8 +295,14 @@ class DeliveryWorker:
         url = service.trust.url_of(peer) + path
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
+            sent = body if before is None else _Announced(body, content_type, before)
             async with self.session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                url,
+                data=sent,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                ssl=self._tls_for(peer),
             ) as response:
                 data = await read_capped(response, MAX_ANSWER_BYTES)
                 status = response.status
@@ -269,6 +313,13 @@ class DeliveryWorker:
             return status, json.loads(data) if data else None
         except ValueError as exc:
             raise TransportError(f"peer answered {status} without JSON") from exc
+
+    def _tls_for(self, peer: str) -> ssl.SSLContext | bool:
+        """Mutual TLS pinned to ``peer``'s roster certificates when we have a certificate and it has one;
+        otherwise the default checks (an ``http`` URL ignores this)."""
+        if self.tls is None:
+            return True
+        return self.tls.client_context(self.service.trust.roster.get(peer)) or True
 
     def _note_clock(self, peer: str, date: str | None) -> None:
         """Keep how far ``peer``'s clock (the ``Date`` of its answer) is from ours."""
@@ -281,31 +332,43 @@ class DeliveryWorker:
         """Seconds each peer's clock is ahead of ours (negative: behind), as its last answer showed."""
         return {p: s.clock_offset for p, s in self.peers.items() if s.clock_offset is not None}
 
+    def _recipient_keys(self, peer: str) -> RecipientKeys:
+        """What the roster in force says about ``peer``'s keys, for :func:`~protocol.rekey.key_action`."""
+        roster = self.service.trust.roster
+        try:
+            current: str | None = roster.encryption_key(peer, self.service.clock())[0]
+        except NcpxError:
+            current = None
+        return RecipientKeys(roster.withdrawn(peer), current, roster.revoked_encryption_kids(peer))
+
     async def _send(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         items = {row.seq: Item(row.seq, row.ref, row.queued_at, row.attempts) for row in rows}
-        roster = self.service.trust.roster
-        if roster.withdrawn(peer):
+        keys = self._recipient_keys(peer)
+        if keys.withdrawn:
             envelopes = [items[r.seq] for r in rows if r.item == "envelope"]
             others = [items[r.seq] for r in rows if r.item != "envelope"]
             log.warning("%s was revoked: %d queued message(s) end undeliverable", peer, len(envelopes))
             await self._persist(schedule.withdrawn(envelopes, others))
             return
-        revoked_keys = roster.revoked_encryption_kids(peer)
-        sealed_to_revoked = {
-            r.seq
-            for r in rows
-            if revoked_keys and r.item == "envelope" and _recipient_key(r.payload) in revoked_keys
+        action = {
+            r.seq: key_action(keys, _recipient_key(r.payload), r.handed) for r in rows if r.item == "envelope"
         }
-        expired = [
-            *schedule.withdrawn([items[seq] for seq in sealed_to_revoked], []),
-            *schedule.expired(
-                [items[r.seq] for r in rows if r.item == "envelope" and r.seq not in sealed_to_revoked],
-                self._now(),
-            ),
-        ]
-        if expired:
-            await self._persist(expired)
+        expired = schedule.expired(
+            [items[s] for s, a in action.items() if a is not KeyAction.WITHDRAW], self._now()
+        )
         gone = {e.item.seq for e in expired}
+        resealing = [r for r in rows if action.get(r.seq) is KeyAction.RESEAL and r.seq not in gone]
+        if resealing:
+            resealed, kept = await self.service.reseal(peer, resealing)
+            for seq in kept:  # not sealed again: as if it may have reached the peer
+                row = next(r for r in resealing if r.seq == seq)
+                action[seq] = key_action(keys, _recipient_key(row.payload), handed=True)
+            rows = [dataclasses.replace(r, payload=resealed.get(r.seq, r.payload)) for r in rows]
+        withdrawn = [items[s] for s, a in action.items() if a is KeyAction.WITHDRAW]
+        ended = [*schedule.withdrawn(withdrawn, []), *expired]
+        if ended:
+            await self._persist(ended)
+        gone = {e.item.seq for e in ended}
         live = [r for r in rows if r.seq not in gone]
         by_kind: dict[str, list[OutboxItem]] = {}
         for row in live:
@@ -318,7 +381,7 @@ class DeliveryWorker:
             await self._send_outcome(peer, schedule, row)
         statuses = by_kind.get("status", [])
         if statuses:
-            status, _ = await self._post(
+            status, _ = await self.post(
                 peer, STATUS_PATH, {"statuses": [json.loads(i.payload) for i in statuses]}
             )
             if status >= 500 or status in (401, 403, 429) or 300 <= status < 400:
@@ -336,7 +399,7 @@ class DeliveryWorker:
         payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in rows], "backlog": backlog}
         if oldest is not None:
             payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
-        status, data = await self._post(peer, RECORDS_PATH, payload)
+        status, data = await self.post(peer, RECORDS_PATH, payload)
         results = data.get("results") if isinstance(data, dict) else None
         if (
             (status >= 300 and (status >= 500 or status in (401, 403, 429) or status < 400))
@@ -353,7 +416,7 @@ class DeliveryWorker:
         await self._persist(schedule.on_items(answers, self._now(), _jitter()))
 
     async def _send_outcome(self, peer: str, schedule: PeerSchedule, row: OutboxItem) -> None:
-        status, data = await self._post(peer, OUTCOMES_PATH, json.loads(row.payload))
+        status, data = await self.post(peer, OUTCOMES_PATH, json.loads(row.payload))
         if status >= 500 or status == 429 or 300 <= status < 400:
             raise TransportError(f"coordinator answered {status}")
         code = (data.get("code") if isinstance(data, dict) else None) if status >= 400 else None
@@ -377,10 +440,12 @@ class DeliveryWorker:
         return chunks
 
     async def _send_envelopes(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
-        await self.mailbox.mark_sent([i.ref for i in rows], self.service.clock())
+        async def handed() -> None:
+            await self.mailbox.mark_sent([i.ref for i in rows], self.service.clock())
+
         # Outbox payloads are canonical already: each travels as it is, one per line.
-        status, data = await self._post(
-            peer, ENVELOPES_PATH, join_batch([i.payload for i in rows]), BATCH_TYPE
+        status, data = await self.post(
+            peer, ENVELOPES_PATH, join_batch([i.payload for i in rows]), BATCH_TYPE, handed
         )
         results = data.get("results") if isinstance(data, dict) else None
         if status == 413 and not isinstance(results, list):
@@ -474,7 +539,9 @@ class DeliveryWorker:
         url = self.service.trust.url_of(peer) + ROSTER_PATH
         timeout = aiohttp.ClientTimeout(total=self.delivery.request_timeout_s)
         try:
-            async with self.session.get(url, timeout=timeout, allow_redirects=False) as response:
+            async with self.session.get(
+                url, timeout=timeout, allow_redirects=False, ssl=self._tls_for(peer)
+            ) as response:
                 if response.status != 200:
                     raise TransportError(f"peer answered {response.status}")
                 raw = await read_capped(response, MAX_ROSTER_BYTES)
@@ -490,11 +557,11 @@ class DeliveryWorker:
         listen, the hello would only earn us that peer's backoff again.
         """
         config = self.service.config
-        host = _LOCAL.get(config.listen_host, config.listen_host)
+        host = _LOCAL.get(config.federation.host, config.federation.host)
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
-                _, writer = await asyncio.open_connection(host, config.listen_port)
+                _, writer = await asyncio.open_connection(host, config.federation.port)
             except OSError:
                 await asyncio.sleep(0.02)
                 continue
@@ -507,7 +574,7 @@ class DeliveryWorker:
         """Announce ourselves so that the peer drops its backoff for us and sends its backlog now."""
         await self._listening()
         try:
-            status, data = await self._post(
+            status, data = await self.post(
                 peer, HELLO_PATH, {"roster_version": self.service.trust.roster.version}
             )
         except TransportError:

@@ -7,28 +7,45 @@ return the signed receipt. A refused envelope changes nothing stored.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from node.delivery import DeliveryWorker
+from node.matching import Matcher
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
 from node.throttle import FailureLimiter, PeerQuota
+from node.tls import FederationTls
 from protocol.codes import normalise_participant
 from protocol.encoding import parse_json
-from protocol.envelope import split_batch
-from protocol.errors import BadSignature, Malformed, NotForUs, UnknownKey, UnknownSender
+from protocol.envelope import parse_model, split_batch
+from protocol.errors import (
+    BadSignature,
+    Malformed,
+    NotANode,
+    NotForUs,
+    UnknownKey,
+    UnknownSender,
+    WrongCertificate,
+)
+from protocol.match_messages import Blinded, Done, Offer, Result
+from protocol.models import Model
 from protocol.requests import SENDER, SignedRequest, check_body, verify_request_head
 
 SERVICE = web.AppKey("service", NodeService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+"""Failed attempts per address, shared by every surface of the node."""
 QUOTA = web.AppKey("quota", PeerQuota)
+"""What each peer delivered in the last minute."""
 BODIES = web.AppKey("bodies", asyncio.Semaphore)
 """Turns for reading peers' bodies (``limits.concurrent_bodies`` at a time)."""
-"""What each peer delivered in the last minute."""
-"""Failed attempts per address, shared by every surface of the node."""
 WORKER = web.AppKey("worker", DeliveryWorker)
+M = TypeVar("M", bound=Model)
+MATCHER = web.AppKey("matcher", Matcher)
+"""Both sides of private matching sessions (country nodes only)."""
+TLS = web.AppKey("tls", FederationTls)
+"""Mutual TLS of the federation listener, when the node has a certificate."""
 
 
 def _member(service: NodeService, claimed: str) -> str | None:
@@ -78,11 +95,27 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         # not know yet, a clock off) retries with its own backoff and is not counted.
         limiter.failed(address, now)
         raise
+    _check_certificate(request, signed.sender)
     async with request.config_dict[BODIES]:
         body = await read_body(request, service.config.limits)
     await asyncio.to_thread(check_body, signed, body)  # hashing a maximal body takes tens of milliseconds
     request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, body
+
+
+def _check_certificate(request: web.Request, sender: str) -> None:
+    """Over mutual TLS, the request must be signed by the member whose certificate opened the connection: a
+    member cannot lend its connection to another's signature, nor use another's stolen certificate."""
+    tls = request.config_dict.get(TLS)
+    if tls is None:
+        return
+    connection = request.transport.get_extra_info("ssl_object") if request.transport else None
+    certificate = connection.getpeercert(binary_form=True) if connection is not None else None
+    if tls.participant(certificate) != sender:
+        raise WrongCertificate(
+            "this connection's TLS certificate is not the one the roster lists for the request's signer: "
+            "call with your own node's certificate"
+        )
 
 
 async def envelopes(request: web.Request) -> web.Response:
@@ -133,6 +166,42 @@ async def roster(request: web.Request) -> web.Response:
     """The signed roster we hold (public: its authority signature is what makes it trustworthy)."""
     service = request.config_dict[SERVICE]
     return web.Response(body=service.trust.roster.signed.to_bytes(), content_type="application/json")
+
+
+async def _matching(request: web.Request, model: type[M]) -> tuple[str, M]:
+    """A signed matching request from a country node, parsed; only country nodes take part."""
+    signed, body = await authenticated_bytes(request)
+    if not request.config_dict[SERVICE].trust.roster.is_node(signed.sender):
+        raise NotANode("only country nodes take part in private matching")
+    return signed.sender, parse_model(model, body, len(body))
+
+
+async def match_offer(request: web.Request) -> web.Response:
+    """A peer offers a matching session: accepted within its daily budget."""
+    peer, offer = await _matching(request, Offer)
+    return web.json_response((await request.config_dict[MATCHER].on_offer(peer, offer)).wire())
+
+
+async def match_blinded(request: web.Request) -> web.Response:
+    """A peer's blinded items: answered, with the digests of our own list."""
+    peer, blinded = await _matching(request, Blinded)
+    return web.json_response((await request.config_dict[MATCHER].on_blinded(peer, blinded)).wire())
+
+
+async def match_result(request: web.Request) -> web.Response:
+    """A peer closes its session, with its sealed claims."""
+    peer, result = await _matching(request, Result)
+    await request.config_dict[MATCHER].on_result(peer, result)
+    return web.json_response(Done(session=result.session).wire())
+
+
+def matching_routes() -> list[web.RouteDef]:
+    """Private matching between country nodes (:mod:`node.matching`)."""
+    return [
+        web.post("/match/offer", match_offer),
+        web.post("/match/blinded", match_blinded),
+        web.post("/match/result", match_result),
+    ]
 
 
 def envelope_routes() -> list[web.RouteDef]:

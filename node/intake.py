@@ -1,10 +1,10 @@
 """Checking the envelopes of a peer's batch, written so that it runs in a worker process as well as on a thread.
 
-Parsing, schema, signatures and opening are pure CPU and dominate what a node spends on a batch: one envelope
-with a 64 KiB attachment takes milliseconds, a maximal batch seconds. Run in the node's own process they hold
-the interpreter against its event loop, so they go to a pool of processes (the other cores) in chunks: a peer
-has one chunk in the pool at a time, so a second peer's small batch waits for at most one chunk of a noisy
-peer's large one, never for all of it.
+Parsing, schema, roster checks, signatures and opening are pure CPU and dominate what a node spends on a
+batch: one envelope with a 64 KiB attachment takes milliseconds, a maximal batch seconds. Run in the node's
+own process they hold the interpreter against its event loop, so they go to a pool of processes (the other
+cores) in chunks: a peer has one chunk in the pool at a time, so a second peer's small batch waits for at most
+one chunk of a noisy peer's large one, never for all of it.
 
 A worker gets only what checking needs: the signed roster's bytes, the authority key that verifies them, and
 our private *decryption* keys. Receipts and refusals are signed by the node's own process, so the signing key
@@ -35,6 +35,7 @@ from protocol.errors import (
     Malformed,
     NcpxError,
     NotANode,
+    RevokedKey,
     UnknownSender,
     UnsupportedVersion,
 )
@@ -129,11 +130,17 @@ def _check(sender: str, raw: bytes, roster: Roster, keys: OpeningKeys, bounds: B
                 "the envelope's sender or recipient is not a country node in the roster: "
                 "send messages only between country nodes"
             )
-        addressed = envelope.header.recipient == keys.participant
-        if addressed and keys.decryption_key(envelope.header.recipient_key) is None:
-            raise KeyNotHeld(
-                "this node does not hold the key the message was sealed to yet; it will be retried"
-            )
+        if envelope.header.recipient == keys.participant:
+            if envelope.header.recipient_key in roster.revoked_encryption_kids(keys.participant):
+                # The key may be in other hands: refused for good, as the sender withdraws what it queued for
+                # that key once it holds our current roster.
+                raise RevokedKey(
+                    "the message was sealed to a revoked key of this node: seal it to the current one"
+                )
+            if keys.decryption_key(envelope.header.recipient_key) is None:
+                raise KeyNotHeld(
+                    "this node does not hold the key the message was sealed to yet; it will be retried"
+                )
         open_envelope(
             envelope,
             roster,

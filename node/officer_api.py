@@ -23,9 +23,12 @@ from node.api_models import (
     AttachmentInfo,
     Created,
     CreatedMessage,
+    DraftNotice,
+    DraftNotices,
     MessageDetail,
     MessageSummary,
     NewEnquiry,
+    NewNotice,
     NewOutcome,
     NewReply,
     OutcomeQueued,
@@ -42,7 +45,7 @@ from node.problems import read_body
 from node.service import NodeService, Records
 from node.storage.mailbox import MessageView
 from node.storage.officers import Officers
-from protocol.codes import normalise_participant
+from protocol.codes import Kind, normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
 from protocol.ids import check_uuid
@@ -51,7 +54,18 @@ from protocol.models import Header, Receipt
 OFFICERS = web.AppKey("officers", Officers)
 OFFICER = web.RequestKey("officer", str)
 FOLDERS = ("inbox", "sent", "outbox")
-STATES = ("queued", "sent", "received", "delivered", "read", "answered", "undeliverable", "overdue")
+STATES = (
+    "queued",
+    "sent",
+    "received",
+    "delivered",
+    "read",
+    "answered",
+    "acknowledged",
+    "undeliverable",
+    "overdue",
+)
+KINDS = tuple(k.value for k in Kind)
 M = TypeVar("M", bound=BaseModel)
 Submit = Callable[[Records], Awaitable[object]]
 _idempotency_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -190,6 +204,63 @@ async def create_enquiry(request: web.Request) -> web.Response:
     )
 
 
+async def create_notice(request: web.Request) -> web.Response:
+    """POST /v1/notices."""
+    service = _service(request)
+    raw = await read_body(request, service.config.limits)
+    new = _parse(NewNotice, raw)
+    officer: str = request[OFFICER]
+    recipients = service.everyone() if new.recipients == "all" else new.recipients
+    return await _create(
+        request,
+        raw,
+        "send_notice",
+        lambda records: service.submit_notice(
+            new.body(), recipients, new.area, new.urgency, officer, records
+        ),
+    )
+
+
+async def list_drafts(request: web.Request) -> web.Response:
+    """GET /v1/notices/drafts: draft notices waiting for an officer, opened (they never left this node)."""
+    service = _service(request)
+    items = [
+        DraftNotice(
+            id=d.id,
+            recipient=d.recipient,
+            area=d.area,
+            urgency=d.urgency,
+            origin=d.origin,
+            created_at=d.created_at,
+            notice=service.open_draft(d),
+        )
+        for d in await service.drafts.unsent()
+    ]
+    return _json(DraftNotices(items=items))
+
+
+async def send_draft(request: web.Request) -> web.Response:
+    """POST /v1/notices/drafts/{id}/send: the draft becomes a sealed notice, queued for its recipient."""
+    service = _service(request)
+    draft_id = _message_id(request)
+    raw = await read_body(request, service.config.limits)
+    officer: str = request[OFFICER]
+    return await _create(
+        request, raw, "send_notice", lambda records: service.send_draft(draft_id, officer, records)
+    )
+
+
+async def discard_draft(request: web.Request) -> web.Response:
+    """DELETE /v1/notices/drafts/{id}."""
+    service = _service(request)
+    draft_id = _message_id(request)
+    await service.drafts.discard(draft_id)
+    await request.config_dict[OFFICERS].audit(
+        request[OFFICER], "discard_draft", draft_id, "ok", service.clock()
+    )
+    return web.Response(status=204)
+
+
 async def create_reply(request: web.Request) -> web.Response:
     """POST /v1/messages/{id}/replies."""
     service = _service(request)
@@ -206,7 +277,7 @@ async def create_reply(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    """GET /v1/messages?folder=&peer=&state=&area=&overdue=&limit=&cursor=."""
+    """GET /v1/messages?folder=&peer=&state=&area=&kind=&overdue=&limit=&cursor=."""
     service = _service(request)
     query = request.query
     folder = query.get("folder", "inbox")
@@ -215,6 +286,9 @@ async def list_messages(request: web.Request) -> web.Response:
     state = query.get("state") or None
     if state is not None and state not in STATES:
         raise Malformed(f"state must be one of {', '.join(STATES)}")
+    kind = query.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise Malformed(f"kind must be one of {', '.join(KINDS)}")
     overdue = query.get("overdue", "").lower() in ("1", "true", "yes") or state == "overdue"
     try:
         limit = min(max(int(query.get("limit", "50")), 1), 500)
@@ -227,6 +301,7 @@ async def list_messages(request: web.Request) -> web.Response:
         peer=peer.upper() if peer else None,
         state=None if state == "overdue" else state,
         area=query.get("area") or None,
+        kind=kind,
         overdue=overdue,
         after=after,
         limit=limit + 1,
@@ -300,6 +375,17 @@ async def mark_read(request: web.Request) -> web.Response:
     )
     view = await service.mailbox.get(message_id, service.clock(), sender)
     return web.json_response({"id": message_id, "state": view.state, "read_at": view.read_at})
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    """POST /v1/messages/{id}/acknowledge: a received deconfliction notice (the sender is told)."""
+    service = _service(request)
+    message_id = _message_id(request)
+    view = await service.acknowledge(message_id, _sender(request))
+    await request.config_dict[OFFICERS].audit(
+        request[OFFICER], "acknowledge_notice", message_id, "ok", service.clock()
+    )
+    return web.json_response({"id": message_id, "state": view.state, "acknowledged_at": view.acknowledged_at})
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
@@ -392,6 +478,11 @@ def routes() -> list[web.RouteDef]:
         web.get("/messages/{id}", show_message),
         web.post("/messages/{id}/replies", create_reply),
         web.post("/messages/{id}/read", mark_read),
+        web.post("/messages/{id}/acknowledge", acknowledge),
+        web.post("/notices", create_notice),
+        web.get("/notices/drafts", list_drafts),
+        web.post("/notices/drafts/{id}/send", send_draft),
+        web.delete("/notices/drafts/{id}", discard_draft),
         web.get("/messages/{id}/attachments/{index}", attachment),
         web.get("/peers", peers),
         web.post("/outcomes", submit_outcome),

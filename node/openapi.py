@@ -8,8 +8,20 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from node.api_models import Created, NewEnquiry, NewOutcome, NewReply, OutcomeQueued, Page, Peers, Thread
-from protocol.codes import CrimeArea
+from node import watch_api
+from node.api_models import (
+    Created,
+    DraftNotices,
+    NewEnquiry,
+    NewNotice,
+    NewOutcome,
+    NewReply,
+    OutcomeQueued,
+    Page,
+    Peers,
+    Thread,
+)
+from protocol.codes import CrimeArea, Kind
 
 _REF = "#/components/schemas/{model}"
 
@@ -39,12 +51,15 @@ def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         NewEnquiry,
         NewReply,
+        NewNotice,
+        DraftNotices,
         Created,
         Page,
         Thread,
         Peers,
         NewOutcome,
         OutcomeQueued,
+        *watch_api.OPENAPI_MODELS,
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas: dict[str, Any] = defs.get("$defs", {})
@@ -73,12 +88,14 @@ def openapi_document() -> dict[str, Any]:
                     "delivered",
                     "read",
                     "answered",
+                    "acknowledged",
                     "undeliverable",
                     "overdue",
                 ]
             },
         },
         {"name": "area", "in": "query", "schema": {"enum": [a.value for a in CrimeArea]}},
+        {"name": "kind", "in": "query", "schema": {"enum": [k.value for k in Kind]}},
         {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
@@ -89,7 +106,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "ncpx officer API",
             "version": "1",
-            "description": "Send and answer end-to-end encrypted enquiries between national contact points.",
+            "description": "Send and answer end-to-end encrypted enquiries, and send and acknowledge "
+            "deconfliction notices, between national contact points.",
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -130,6 +148,39 @@ def openapi_document() -> dict[str, Any]:
                     parameters=[_ID],
                 )
             },
+            "/v1/messages/{id}/acknowledge": {
+                "post": _op(
+                    "Acknowledge a received deconfliction notice (the sender is told)",
+                    {"200": {"description": "Acknowledged"}},
+                    parameters=[_ID],
+                )
+            },
+            "/v1/notices": {
+                "post": _op(
+                    "Send a deconfliction notice to some countries or to all",
+                    {"201": {"description": "Queued", "content": _json(Created)}},
+                    parameters=[idempotency],
+                    requestBody={"required": True, "content": _json(NewNotice)},
+                )
+            },
+            "/v1/notices/drafts": {
+                "get": _op(
+                    "Draft notices waiting for an officer",
+                    {"200": {"description": "The drafts", "content": _json(DraftNotices)}},
+                )
+            },
+            "/v1/notices/drafts/{id}/send": {
+                "post": _op(
+                    "Send a draft notice to its recipient",
+                    {"201": {"description": "Queued", "content": _json(Created)}},
+                    parameters=[_ID, idempotency],
+                )
+            },
+            "/v1/notices/drafts/{id}": {
+                "delete": _op(
+                    "Discard a draft notice", {"204": {"description": "Discarded"}}, parameters=[_ID]
+                )
+            },
             "/v1/messages/{id}/attachments/{index}": {
                 "get": _op(
                     "Download an attachment",
@@ -158,7 +209,8 @@ def openapi_document() -> dict[str, Any]:
                     {"200": {"description": "Peers", "content": _json(Peers)}},
                 )
             },
-        },
+        }
+        | watch_api.openapi_paths(_op, _json, _ID),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -26,10 +26,11 @@ from node.intake import (
     check_in_worker,
     chunks,
 )
-from node.storage.mailbox import Accepted, Mailbox, MessageView
+from node.storage.drafts import Draft, Drafts
+from node.storage.mailbox import Accepted, Mailbox, MessageView, OutboxItem
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
-from protocol.compose import compose_enquiry, compose_reply
+from protocol.compose import Outgoing, Random, compose_enquiry, compose_notice, compose_reply
 from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope, open_body
 from protocol.errors import (
@@ -40,26 +41,42 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
-    Replayed,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
 )
-from protocol.ids import RANDOM_BYTES, check_uuid
+from protocol.ids import RANDOM_BYTES, check_uuid, uuid7
 from protocol.lifecycle import ANSWERABLE, Folder
-from protocol.models import EnquiryBody, Header, Receipt, Refusal, ReplyBody
+from protocol.lifecycle import Event as LifecycleEvent
+from protocol.models import (
+    EnquiryBody,
+    Header,
+    NoticeBody,
+    Receipt,
+    Refusal,
+    ReplyBody,
+    SealedBody,
+)
 from protocol.outcome import Figures, OutcomeReturn, make_return
 from protocol.period import shared_by
 from protocol.receipts import make_receipt, make_refusal
 from protocol.records import Event, make_record
-from protocol.sealing import EPHEMERAL_BYTES
-from protocol.signing import ed25519_public, raw_public
+from protocol.rekey import reseal
+from protocol.sealing import EPHEMERAL_BYTES, decrypt_with, encrypt_to
+from protocol.signing import KeyDirectory, LocalKeys, ed25519_public, raw_public
 
 log = logging.getLogger("ncpx.node")
 
 Clock = Callable[[], datetime]
 Records = Callable[[list[Header]], Sequence[Effect]]
 """Given the headers of new messages, what to store in the same transaction (audit, idempotency)."""
+Compose = Callable[
+    [Any, list[str], CrimeArea, Urgency, LocalKeys, KeyDirectory, Any, datetime, Random], list[Outgoing]
+]
+"""A composer of a new thread (:func:`compose_enquiry`, :func:`compose_notice`)."""
+
+STATUS_EVENTS = {"read": LifecycleEvent.READ_NOTICE, "acknowledged": LifecycleEvent.ACKNOWLEDGEMENT}
+"""What a peer's status notice may say about a message we sent it, and the lifecycle event each one is."""
 
 
 def system_clock() -> datetime:
@@ -92,6 +109,7 @@ class NodeService:
         self.config = config
         self.trust = trust
         self.mailbox = mailbox
+        self.drafts = Drafts(mailbox.db)
         self.clock = clock
         self.random = random
         self.on_queued: Callable[[Sequence[str]], None] = lambda peers: None
@@ -149,9 +167,14 @@ class NodeService:
         if coordinator is not None:
             self.on_queued([coordinator])
 
-    def _check_attachments(self, body: EnquiryBody | ReplyBody) -> None:
+    def _check_attachments(self, body: SealedBody) -> None:
         if body.attachment_bytes() > self.config.limits.max_attachment_bytes:
             raise TooLarge("attachments exceed the configured limit")
+
+    def _check_recipients(self, recipients: Sequence[str]) -> None:
+        for recipient in recipients:
+            if recipient not in self.trust.peers():
+                raise UnknownRecipient(f"{recipient} is not an active node in the roster")
 
     # -- officer actions --
 
@@ -165,13 +188,39 @@ class NodeService:
         records: Records = lambda headers: (),
     ) -> list[Header]:
         """Seal and queue an enquiry to each recipient; returns their headers."""
+        return await self._submit(compose_enquiry, body, recipients, area, urgency, officer, records)
+
+    async def submit_notice(
+        self,
+        body: NoticeBody,
+        recipients: list[str],
+        area: CrimeArea,
+        urgency: Urgency,
+        officer: str,
+        records: Records = lambda headers: (),
+    ) -> list[Header]:
+        """Seal and queue a deconfliction notice to each recipient; returns their headers."""
+        return await self._submit(compose_notice, body, recipients, area, urgency, officer, records)
+
+    def everyone(self) -> list[str]:
+        """Every participant a notice "to all" goes to: the active country nodes of the roster, but us."""
+        return self.trust.peers()
+
+    async def _submit(
+        self,
+        compose: Compose,
+        body: EnquiryBody | NoticeBody,
+        recipients: list[str],
+        area: CrimeArea,
+        urgency: Urgency,
+        officer: str,
+        records: Records,
+    ) -> list[Header]:
         self._check_attachments(body)
-        for recipient in recipients:
-            if recipient not in self.trust.peers():
-                raise UnknownRecipient(f"{recipient} is not an active node in the roster")
+        self._check_recipients(recipients)
         now = self.clock()
         identity = self.trust.identity
-        items = compose_enquiry(
+        items = compose(
             body, recipients, area, urgency, identity, self.trust.roster, self._own_key(), now, self.random
         )
         headers = [i.envelope.header for i in items]
@@ -252,7 +301,91 @@ class NodeService:
             self.on_queued([view.sender])
             self._wake_coordinator()
 
-    def open_message(self, view: MessageView) -> EnquiryBody | ReplyBody:
+    async def acknowledge(self, message_id: str, sender: str | None = None) -> MessageView:
+        """An officer acknowledged a received deconfliction notice: record it and tell the sender (the first time
+        only); any other kind of message is refused with :class:`InvalidState`. Returns the message as now stored.
+        """
+        now = self.clock()
+        view = await self.mailbox.get(message_id, now, sender)
+        if view.folder is not Folder.INBOX:
+            raise InvalidState("only a notice this node received can be acknowledged, not one it sent")
+        header = Envelope.model_validate_json(view.envelope).header
+        status = {"message_id": message_id, "state": "acknowledged", "at": format_time(now)}
+        rows = [
+            Enqueue(view.sender, "status", message_id, canonical(status), now),
+            *self.record_rows(header, "acknowledged", view.envelope_digest, now),
+        ]
+        if await self.mailbox.acknowledge(message_id, view.sender, now, rows):
+            self.on_queued([view.sender])
+            self._wake_coordinator()
+        return await self.mailbox.get(message_id, self.clock(), view.sender)
+
+    # -- draft notices --
+
+    async def draft_notice(
+        self,
+        recipient: str,
+        body: NoticeBody,
+        area: CrimeArea = CrimeArea.OTHER,
+        urgency: Urgency = Urgency.NORMAL,
+        origin: str | None = None,
+    ) -> Draft:
+        """Keep a notice to ``recipient`` as a draft that an officer reviews and sends (nothing is queued).
+
+        For the node's own findings (a hit names the other side's case): the officer decides whether to send it.
+        ``origin`` says what made it, for that officer.
+        """
+        self._check_attachments(body)
+        self._check_recipients([recipient])
+        now = self.clock()
+        sealed = encrypt_to(canonical(body.wire()), self._own_key(), self.random(EPHEMERAL_BYTES))
+        draft = Draft(
+            id=uuid7(now, self.random(RANDOM_BYTES)),
+            recipient=recipient,
+            area=area.value,
+            urgency=urgency.value,
+            sealed=sealed,
+            origin=origin,
+            created_at=format_time(now),
+        )
+        await self.drafts.add(draft)
+        return draft
+
+    def open_draft(self, draft: Draft) -> NoticeBody:
+        """A draft's body, opened with whichever of our encryption keys it was sealed to."""
+        for key in reversed(self.trust.identity.encryption_keys):
+            try:
+                return NoticeBody.model_validate_json(decrypt_with(draft.sealed, key))
+            except CannotOpen:
+                continue
+        raise CannotOpen("no key held any more opens this draft")
+
+    async def send_draft(
+        self, draft_id: str, officer: str, records: Records = lambda headers: ()
+    ) -> list[Header]:
+        """An officer sends a draft notice: sealed now, to its recipient, and queued like any notice."""
+        draft = await self.drafts.get(draft_id)
+        body = self.open_draft(draft)
+        now = self.clock()
+        identity = self.trust.identity
+        [item] = compose_notice(
+            body,
+            [draft.recipient],
+            CrimeArea(draft.area),
+            Urgency(draft.urgency),
+            identity,
+            self.trust.roster,
+            self._own_key(),
+            now,
+            self.random,
+        )
+        headers = [item.envelope.header]
+        signer = raw_public(identity.signing.public_key())
+        await self.drafts.send(draft_id, item, officer, signer, now, records(headers))
+        self.on_queued([draft.recipient])
+        return headers
+
+    def open_message(self, view: MessageView) -> SealedBody:
         """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
         envelope = Envelope.model_validate_json(view.envelope)
         identity = self.trust.identity
@@ -268,6 +401,40 @@ class NodeService:
             except CannotOpen:
                 continue
         raise CannotOpen("no key held any more opens this message")
+
+    async def reseal(self, peer: str, rows: Sequence[OutboxItem]) -> tuple[dict[int, bytes], set[int]]:
+        """Seal queued envelopes to ``peer`` again to its current key, from our own copies of their bodies.
+
+        Returns the new bytes by outbox seq, and the seqs kept as they were: no own copy, no key that opens it
+        or signs as it did, or handed to the peer meanwhile. The crypto runs on a worker thread."""
+        copies = await self.mailbox.own_copies(peer, [r.ref for r in rows])
+        identity = self.trust.identity
+        to = self.trust.roster.encryption_key(peer, self.clock())
+        own_keys = list(reversed(identity.encryption_keys))
+        own_key = self._own_key()
+
+        def seal_again() -> list[tuple[int, Outgoing]]:
+            done: list[tuple[int, Outgoing]] = []
+            for row in rows:
+                envelope = Envelope.model_validate_json(row.payload)
+                signer = identity.signing_key(envelope.header.sender_key)
+                copy = copies.get(row.ref)
+                if signer is None or copy is None:
+                    continue
+                try:
+                    done.append((row.seq, reseal(envelope, copy, own_keys, signer, to, own_key, self.random)))
+                except NcpxError as exc:
+                    log.warning(
+                        "message %s not sealed again (%s): it goes as it was sealed", row.ref, exc.code
+                    )
+            return done
+
+        done = await asyncio.to_thread(seal_again)
+        replaced = set(await self.mailbox.reseal(peer, done))
+        if replaced:
+            log.info("%d queued message(s) to %s sealed again to its current key", len(replaced), peer)
+        resealed = {seq: out.envelope.canonical_bytes() for seq, out in done if seq in replaced}
+        return resealed, {r.seq for r in rows} - replaced
 
     # -- federation --
 
@@ -301,10 +468,12 @@ class NodeService:
                 )
             if not checked:
                 continue
-            stored = await self.mailbox.accept([a for _, a in checked], now)
+            stored = await self.mailbox.accept(
+                [a for _, a in checked], now, self.config.limits.peer_stored_bytes
+            )
             self._wake_coordinator()
             for (index, accepted), kept in zip(checked, stored, strict=True):
-                if isinstance(kept, Replayed):
+                if isinstance(kept, NcpxError):
                     results[index] = self._refuse(
                         sender, envelopes[index], accepted.envelope.header.id, kept, now
                     )
@@ -375,25 +544,29 @@ class NodeService:
         return IncomingResult(id=claimed, error=error, refusal=refusal)
 
     async def receive_statuses(self, sender: str, statuses: Sequence[Any]) -> int:
-        """Apply ``read`` notices from ``sender`` about messages we sent it; returns how many applied.
+        """Apply ``read`` and ``acknowledged`` notices from ``sender`` about messages we sent it; returns how
+        many applied (an acknowledgement naming anything but a notice changes nothing).
 
         The batch is checked as a whole before anything is applied, then applied in one transaction: a bad notice
         refuses the batch and changes nothing. A time a little ahead of our clock (within the skew) is taken as
         now; further ahead is refused.
         """
         now = self.clock()
-        notices: list[tuple[str, datetime]] = []
+        shape = "status must be {message_id, state: read or acknowledged, at}"
+        notices: list[tuple[str, LifecycleEvent, datetime]] = []
         for status in statuses:
-            if not isinstance(status, dict) or status.get("state") != "read":
-                raise Malformed("status must be {message_id, state: read, at}")
+            state = status.get("state") if isinstance(status, dict) else None
+            event = STATUS_EVENTS.get(state) if isinstance(state, str) else None
+            if event is None:
+                raise Malformed(shape)
             message_id, at = status.get("message_id"), status.get("at")
             if not isinstance(message_id, str) or not isinstance(at, str):
-                raise Malformed("status must be {message_id, state: read, at}")
-            read_at = parse_time(at)
-            if read_at > now + self.config.skew:
-                raise StaleTimestamp("a read notice cannot be dated in the future")
-            notices.append((check_uuid(message_id), min(read_at, now)))
-        return await self.mailbox.apply_read_notices(sender, notices)
+                raise Malformed(shape)
+            stated_at = parse_time(at)
+            if stated_at > now + self.config.skew:
+                raise StaleTimestamp("a status notice cannot be dated in the future")
+            notices.append((check_uuid(message_id), event, min(stated_at, now)))
+        return await self.mailbox.apply_statuses(sender, notices)
 
     async def offer_roster(self, candidate: SignedRoster) -> bool:
         """A newer roster from a peer or the operator's file."""

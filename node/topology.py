@@ -66,15 +66,24 @@ class LocalNode:
     id: str
     folder: Path
     port: int
+    """The federation listener's port."""
+    officer_port: int
     token: str = ""
     process: subprocess.Popen[bytes] | None = None
     public_url: str = ""
     """How peers reach it; loopback by default, a container name in docker-compose."""
+    tls: bool = True
+    """Mutual TLS between nodes, as ``ncpx init`` sets up by default."""
 
     @property
     def url(self) -> str:
-        """Base URL of the node."""
-        return self.public_url or f"http://127.0.0.1:{self.port}"
+        """Base URL of the officer listener (officer API, dashboard, health)."""
+        return f"http://127.0.0.1:{self.officer_port}"
+
+    @property
+    def federation_url(self) -> str:
+        """Base URL peers call, as the roster lists it."""
+        return self.public_url or f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def config(self) -> Path:
@@ -136,8 +145,10 @@ class Topology:
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
+        officer_port: int | None = None,
         url_template: str | None = None,
         coordinator: str | None = None,
+        tls: bool = True,
     ) -> None:
         self.root = root
         self.authority_key = root / "authority" / "authority.key"
@@ -148,7 +159,9 @@ class Topology:
                 pid,
                 root / pid,
                 port or free_port(),
+                officer_port or free_port(),
                 public_url=url_template.format(id=pid.lower()) if url_template else "",
+                tls=tls,
             )
             for pid in ids
         }
@@ -163,14 +176,15 @@ class Topology:
         for node in self.nodes.values():
             ncpx(
                 "init", "--id", node.id, "--dir", str(node.folder), "--port", str(node.port), "--host", self.host,
-                "--role", self.role(node.id),
+                "--officer-port", str(node.officer_port), "--role", self.role(node.id),
                 "--authority", str(self.authority_key.with_suffix(".pub")),
+                *([] if node.tls else ["--plain-federation"]),
             )  # fmt: skip
             if self.node_config:
                 self._extend_config(node)
             ncpx(
                 "roster", "add", "--roster", str(self.roster), "--authority-key", str(self.authority_key),
-                "--card", str(node.folder / "keys" / "public.json"), "--url", node.url, "--name", node.id,
+                "--card", str(node.folder / "keys" / "public.json"), "--url", node.federation_url, "--name", node.id,
                 "--role", self.role(node.id),
             )  # fmt: skip
         self.distribute_roster()

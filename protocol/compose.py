@@ -17,7 +17,8 @@ from protocol.codes import CrimeArea, Kind, Urgency, due_at
 from protocol.envelope import EPHEMERAL_BYTES, Envelope, envelope_from, inner_plaintext
 from protocol.errors import Malformed
 from protocol.ids import RANDOM_BYTES, uuid7
-from protocol.models import EnquiryBody, Header, ReplyBody
+from protocol.lifecycle import WITH_DEADLINE
+from protocol.models import EnquiryBody, Header, NoticeBody, ReplyBody, SealedBody
 from protocol.sealing import encrypt_to
 from protocol.signing import KeyDirectory, LocalKeys
 
@@ -35,7 +36,7 @@ class Outgoing:
 
 def _outgoing(
     header: Header,
-    body: EnquiryBody | ReplyBody,
+    body: SealedBody,
     me: LocalKeys,
     directory: KeyDirectory,
     own_key: X25519PublicKey,
@@ -58,12 +59,43 @@ def compose_enquiry(
     now: datetime,
     random: Random,
 ) -> list[Outgoing]:
-    """One envelope per recipient, all in one new thread."""
+    """One envelope per recipient, all in one new thread, each due by its urgency's deadline."""
+    return _new_thread(Kind.ENQUIRY, body, recipients, area, urgency, me, directory, own_key, now, random)
+
+
+def compose_notice(
+    body: NoticeBody,
+    recipients: list[str],
+    area: CrimeArea,
+    urgency: Urgency,
+    me: LocalKeys,
+    directory: KeyDirectory,
+    own_key: X25519PublicKey,
+    now: datetime,
+    random: Random,
+) -> list[Outgoing]:
+    """A deconfliction notice: one envelope per recipient in one new thread, with no deadline (it is
+    acknowledged, never answered)."""
+    return _new_thread(Kind.NOTICE, body, recipients, area, urgency, me, directory, own_key, now, random)
+
+
+def _new_thread(
+    kind: Kind,
+    body: EnquiryBody | NoticeBody,
+    recipients: list[str],
+    area: CrimeArea,
+    urgency: Urgency,
+    me: LocalKeys,
+    directory: KeyDirectory,
+    own_key: X25519PublicKey,
+    now: datetime,
+    random: Random,
+) -> list[Outgoing]:
     unique = list(dict.fromkeys(recipients))
     if not unique:
-        raise Malformed("an enquiry needs at least one recipient")
+        raise Malformed("a message needs at least one recipient")
     if me.participant in unique:
-        raise Malformed("an enquiry cannot be addressed to its own sender")
+        raise Malformed("a message cannot be addressed to its own sender")
     ids = [uuid7(now, random(RANDOM_BYTES)) for _ in unique]
     # The thread id is an id of its own: were it one recipient's message id, every other recipient would learn
     # that id and could claim it first at a peer that is down (ids are unique per receiving node).
@@ -73,14 +105,14 @@ def compose_enquiry(
         kid, _ = directory.encryption_key(recipient, now)
         header = Header(
             id=message_id,
-            kind=Kind.ENQUIRY,
+            kind=kind,
             thread=thread,
             sender=me.participant,
             recipient=recipient,
             created_at=now,
             area=area,
             urgency=urgency,
-            due_at=due_at(urgency, now),
+            due_at=due_at(urgency, now) if kind in WITH_DEADLINE else None,
             sender_key=me.signing_kid,
             recipient_key=kid,
         )

@@ -31,13 +31,13 @@ from pydantic import TypeAdapter, ValidationError
 from protocol.codes import Kind, due_at
 from protocol.encoding import canonical, digest_text, parse_json, sha256
 from protocol.errors import CannotOpen, Malformed, NotForUs, StaleTimestamp, TamperedHeader, TooLarge
-from protocol.models import B64Bytes, Body, EnquiryBody, Header, Model, ReplyBody
+from protocol.models import B64Bytes, Body, Header, Model, SealedBody
 from protocol.sealing import EPHEMERAL_BYTES as EPHEMERAL_BYTES  # re-exported: callers size their randomness
 from protocol.sealing import decrypt_with, encrypt_to
 from protocol.signing import KeyDirectory, LocalKeys, OpeningKeys, sign, verify
 
 M = TypeVar("M", bound=Model)
-_BODY = TypeAdapter[EnquiryBody | ReplyBody](Body)
+_BODY = TypeAdapter[SealedBody](Body)
 
 
 class Envelope(Model):
@@ -62,7 +62,8 @@ def header_digest(header: Header) -> bytes:
 
 
 def check_header(header: Header) -> None:
-    """Consistency rules a signature cannot express: deadlines follow urgency, replies name their request."""
+    """Consistency rules a signature cannot express: deadlines follow urgency, replies name their request,
+    notices stand alone without a deadline."""
     if header.kind is Kind.ENQUIRY:
         if header.in_reply_to is not None:
             raise Malformed("an enquiry cannot be in reply to another message")
@@ -73,22 +74,31 @@ def check_header(header: Header) -> None:
             raise Malformed("a reply must name the message it answers")
         if header.due_at is not None:
             raise Malformed("a reply carries no deadline")
+    elif header.kind is Kind.NOTICE:
+        if header.in_reply_to is not None:
+            raise Malformed("a notice cannot be in reply to another message")
+        if header.due_at is not None:
+            raise Malformed("a notice carries no deadline")
 
 
 DIGEST_BYTES = 32
 SIGNATURE_BYTES = 64
 
 
-def inner_plaintext(header: Header, body: EnquiryBody | ReplyBody, signer: Ed25519PrivateKey) -> bytes:
+def inner_plaintext(header: Header, body: SealedBody, signer: Ed25519PrivateKey) -> bytes:
     """``hd || inner || canonical(body)``: the body is encoded once, and signed as those very bytes."""
+    return plaintext_of(header, canonical(body.wire()), signer)
+
+
+def plaintext_of(header: Header, body_bytes: bytes, signer: Ed25519PrivateKey) -> bytes:
+    """``hd || inner || body_bytes`` for body bytes already encoded (a body sealed again keeps its bytes)."""
     hd = header_digest(header)
-    body_bytes = canonical(body.wire())
     return hd + sign(signer, "inner", hd + sha256(body_bytes)) + body_bytes
 
 
 def seal_body(
     header: Header,
-    body: EnquiryBody | ReplyBody,
+    body: SealedBody,
     signer: Ed25519PrivateKey,
     to: X25519PublicKey,
     ephemeral: bytes,
@@ -97,16 +107,15 @@ def seal_body(
     return encrypt_to(inner_plaintext(header, body, signer), to, ephemeral)
 
 
-def open_body(
+def open_body_bytes(
     header: Header,
     sealed: bytes,
     key: X25519PrivateKey,
     signer: Ed25519PublicKey,
-    max_attachment_bytes: int,
     hd: bytes | None = None,
-) -> EnquiryBody | ReplyBody:
-    """Decrypt and check a sealed body made by :func:`seal_body` for ``header`` (whose digest ``hd`` the caller
-    may already hold)."""
+) -> bytes:
+    """The body bytes of a sealed part, once decrypted and checked against ``header`` and the inner signature
+    (not parsed: a sender sealing its own copy again keeps the bytes it signed)."""
     plaintext = decrypt_with(sealed, key)
     if len(plaintext) <= DIGEST_BYTES + SIGNATURE_BYTES:
         raise Malformed("sealed content has the wrong shape")
@@ -116,6 +125,20 @@ def open_body(
     inner = plaintext[DIGEST_BYTES : DIGEST_BYTES + SIGNATURE_BYTES]
     body_bytes = plaintext[DIGEST_BYTES + SIGNATURE_BYTES :]
     verify(signer, "inner", hd + sha256(body_bytes), inner)
+    return body_bytes
+
+
+def open_body(
+    header: Header,
+    sealed: bytes,
+    key: X25519PrivateKey,
+    signer: Ed25519PublicKey,
+    max_attachment_bytes: int,
+    hd: bytes | None = None,
+) -> SealedBody:
+    """Decrypt and check a sealed body made by :func:`seal_body` for ``header`` (whose digest ``hd`` the caller
+    may already hold)."""
+    body_bytes = open_body_bytes(header, sealed, key, signer, hd)
     try:
         body = _BODY.validate_json(body_bytes)
     except ValidationError as exc:
@@ -127,9 +150,7 @@ def open_body(
     return body
 
 
-def seal(
-    header: Header, body: EnquiryBody | ReplyBody, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes
-) -> Envelope:
+def seal(header: Header, body: SealedBody, me: LocalKeys, to: X25519PublicKey, ephemeral: bytes) -> Envelope:
     """Make the envelope for ``header`` and ``body``, sealed to the recipient key ``to``."""
     return envelope_from(header, inner_plaintext(header, body, me.signing), me, to, ephemeral)
 
@@ -140,10 +161,18 @@ def envelope_from(
     """Seal an :func:`inner_plaintext` already made for ``header`` to ``to`` and sign the outside."""
     if header.sender != me.participant or header.sender_key != me.signing_kid:
         raise ValueError("header names another sender or key than the one sealing it")
+    return signed_envelope(header, plaintext, me.signing, to, ephemeral)
+
+
+def signed_envelope(
+    header: Header, plaintext: bytes, signer: Ed25519PrivateKey, to: X25519PublicKey, ephemeral: bytes
+) -> Envelope:
+    """:func:`envelope_from` with the private key ``header.sender_key`` names, which may be an older key than
+    the one in use (a message sealed again keeps the key and time it was signed with)."""
     sealed = encrypt_to(plaintext, to, ephemeral)
     # The plaintext opens with the header digest it was made for; a plaintext made for another header gives
     # an outer signature that no receiver accepts, since receivers digest the header themselves.
-    outer = sign(me.signing, "outer", plaintext[:DIGEST_BYTES] + sha256(sealed))
+    outer = sign(signer, "outer", plaintext[:DIGEST_BYTES] + sha256(sealed))
     return Envelope(header=header, sealed=sealed, sig=outer)
 
 
@@ -232,7 +261,7 @@ def open_envelope(
     skew: timedelta,
     max_age: timedelta,
     max_attachment_bytes: int,
-) -> EnquiryBody | ReplyBody:
+) -> SealedBody:
     """Verify and open an envelope addressed to ``me``."""
     signer, hd = _verified(envelope, directory, me.participant, now, skew, max_age)
     key = me.decryption_key(envelope.header.recipient_key)

@@ -7,6 +7,7 @@ what a rejection is called. Messages never quote the offending input, so that a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -106,6 +107,14 @@ class NotANode(PeerError):
     status = 403
 
 
+class WrongCertificate(PeerError):
+    """The TLS certificate a caller presented belongs to another roster member than the one signing the request."""
+
+    code = "wrong_certificate"
+    title = "The connection's certificate belongs to another participant than the request's signer"
+    status = 403
+
+
 class UnknownKey(PeerError):
     """A key id named in a header is not in the roster for that participant."""
 
@@ -169,6 +178,15 @@ class QuotaExceeded(PeerError):
 
     code = "quota_exceeded"
     title = "Peer quota exceeded"
+    status = 429
+    retryable = True
+
+
+class StoredQuotaExceeded(PeerError):
+    """Messages from a peer that no officer has read yet take up more bytes than this node keeps for it."""
+
+    code = "storage_quota_exceeded"
+    title = "Peer's share of storage is full"
     status = 429
     retryable = True
 
@@ -263,6 +281,151 @@ class InvalidState(PeerError):
     status = 409
 
 
+# -- deconfliction: watch-list entries, operations, private matching --
+
+
+class InvalidSubject(PeerError):
+    """A watch-list entry or planned operation cannot be turned into a matching token."""
+
+    code = "invalid_subject"
+    title = "The entry cannot be used for matching; correct it and submit it again"
+    status = 422
+
+
+class InvalidName(InvalidSubject):
+    """A person's name has no letters or digits left once case, accents and punctuation are set aside."""
+
+    code = "invalid_name"
+    title = "The person's name has no letters; give the name as written in the travel document"
+    status = 422
+
+
+class InvalidPhone(InvalidSubject):
+    """A phone number does not parse, or is not a valid number for its country calling code."""
+
+    code = "invalid_phone"
+    title = "The phone number is not valid for its country code; give it with its + and country code"
+    status = 422
+
+
+class InvalidDocument(InvalidSubject):
+    """A travel document number has no letters or digits, or more than a document can carry."""
+
+    code = "invalid_document"
+    title = "The document number must have 1 to 40 letters or digits; copy it from the document"
+    status = 422
+
+
+class InvalidImo(InvalidSubject):
+    """An IMO number is not seven digits or its check digit does not match."""
+
+    code = "invalid_imo"
+    title = "The IMO number is not seven digits with a matching check digit; check it against the register"
+    status = 422
+
+
+class InvalidAccount(InvalidSubject):
+    """An IBAN fails its mod-97 check, or a national account number lacks its country or digits."""
+
+    code = "invalid_account"
+    title = "The account number is not a valid IBAN or national account number; check it with the bank"
+    status = 422
+
+
+class InvalidAddress(InvalidSubject):
+    """An address has no letters or digits left once case, accents and punctuation are set aside."""
+
+    code = "invalid_address"
+    title = "The address has no usable words; give at least a street line and the country"
+    status = 422
+
+
+class InvalidOperation(InvalidSubject):
+    """A planned operation's place or time window is impossible or too large to match."""
+
+    code = "invalid_operation"
+    title = "The operation's place, radius or time window is out of range; correct it and submit it again"
+    status = 422
+
+
+class InvalidRows(PeerError):
+    """A watch-list import has bad rows: each is named with its number and what is wrong, nothing is stored."""
+
+    code = "invalid_rows"
+    title = "Some rows are invalid and nothing was imported; correct them and import the whole file again"
+    status = 422
+
+    def __init__(self, rows: Sequence[tuple[int, str]]) -> None:
+        self.rows = list(rows)
+        listed = "".join(f"\nrow {number}: {problem}" for number, problem in self.rows)
+        plural = "row is" if len(self.rows) == 1 else "rows are"
+        super().__init__(f"nothing was imported: {len(self.rows)} {plural} invalid{listed}")
+
+
+class BadPoint(PeerError):
+    """A group element in a matching message is malformed, outside the ristretto255 group, or the identity."""
+
+    code = "bad_point"
+    title = "A matching message holds a value that is not a valid group element"
+
+
+class OutOfOrder(PeerError):
+    """A matching-session message arrived in a state that does not expect it: replayed, early, or from the
+    wrong side."""
+
+    code = "out_of_order"
+    title = "The matching session is not at a step that accepts this message; start a new session"
+    status = 409
+
+
+class SessionExpired(PeerError):
+    """A matching-session message arrived after the session's expiry time."""
+
+    code = "session_expired"
+    title = "The matching session has expired; start a new session"
+    status = 410
+
+
+class BudgetExhausted(PeerError):
+    """A peer asked to match more items today than the roster's daily budget allows it."""
+
+    code = "budget_exhausted"
+    title = "The daily matching budget for this peer is used up; ask again tomorrow or ask about fewer items"
+    status = 429
+
+
+class InvalidPeriod(Malformed):
+    """A Period of Action that cannot be declared as given: it ends before it starts, names an unknown time zone,
+    or lists a participant twice."""
+
+    code = "invalid_period"
+    title = "The period is not valid as given"
+    status = 422
+
+
+class PeriodExists(Conflict):
+    """A period of that name is already declared: declaring it again would silently replace its dates and
+    participants, so changes go through an explicit amendment instead."""
+
+    code = "period_exists"
+    title = "A period of that name already exists"
+
+
+class NotACoordinator(InvalidPeriod):
+    """The participant named as a period's coordinator is not an active coordinator in the roster."""
+
+    code = "not_a_coordinator"
+    title = "The named coordinator is not a coordinator in the roster"
+
+
+class PeriodOver(InvalidPeriod):
+    """The period's window has already ended: declared by mistake it would show nothing but zeros, so a past
+    period is declared only on purpose, for a replay."""
+
+    code = "period_over"
+    title = "The period is already over"
+
+
 # -- local failures --
 
 
@@ -310,6 +473,7 @@ class ConfigError(LocalError):
 
 ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Malformed,
+    WrongCertificate,
     TooLarge,
     BadSignature,
     TamperedHeader,
@@ -325,6 +489,7 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     RequestTimeout,
     TooManyAttempts,
     QuotaExceeded,
+    StoredQuotaExceeded,
     StaleTimestamp,
     ImplausibleTime,
     Unproven,
@@ -336,10 +501,28 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     NotFound,
     Conflict,
     InvalidState,
+    InvalidSubject,
+    InvalidName,
+    InvalidPhone,
+    InvalidDocument,
+    InvalidImo,
+    InvalidAccount,
+    InvalidAddress,
+    InvalidOperation,
+    InvalidRows,
+    BadPoint,
+    OutOfOrder,
+    SessionExpired,
+    BudgetExhausted,
+    InvalidPeriod,
+    PeriodExists,
+    NotACoordinator,
+    PeriodOver,
     KeyFileError,
     NoUsableKey,
     UnverifiedRoster,
     ConfigError,
+    StorageFull,
 )
 
 _BY_CODE = {cls.code: cls for cls in ALL_ERRORS}

@@ -7,8 +7,14 @@ Theory of operation (h11's ``_state.py`` is the model). A message lives in one f
 
     inbox:  received --officer_read--> read --reply_sent--> answered
 
+A deconfliction notice is never answered: its recipient acknowledges it instead, and the sender learns so.
+
+    sent:   ... delivered --read_notice--> read --acknowledgement--> acknowledged
+    inbox:  received --officer_read--> read --officer_acknowledged--> acknowledged
+
 Events come from three places: the delivery loop (``transmitted``, ``receipt``, ``refused``), the peer
-(``read_notice``, ``reply_received``) and the officer (``officer_read``, ``reply_sent``). Peers' notices travel
+(``read_notice``, ``reply_received``, ``acknowledgement``) and the officer (``officer_read``, ``reply_sent``,
+``officer_acknowledged``). Which kinds may be answered or acknowledged at all is :data:`KIND_RULES`. Peers' notices travel
 independently and may arrive in any order: a read notice after the reply, a receipt after a read notice. So
 every step is one of three things, written in :data:`TRANSITIONS`:
 
@@ -57,6 +63,8 @@ class State(StrEnum):
     """An officer of the receiving country opened it."""
     ANSWERED = "answered"
     """A reply to this enquiry was sent (inbox) or received (sent folder)."""
+    ACKNOWLEDGED = "acknowledged"
+    """An officer of the receiving country acknowledged this notice (inbox: one of ours; sent folder: theirs)."""
     UNDELIVERABLE = "undeliverable"
     """Sent folder: the peer refused it for good, or the give-up age passed without a receipt."""
 
@@ -78,6 +86,10 @@ class Event(StrEnum):
     """One of our officers opened a received message."""
     REPLY_SENT = "reply_sent"
     """One of our officers answered a received enquiry."""
+    ACKNOWLEDGEMENT = "acknowledgement"
+    """The peer says one of its officers acknowledged the notice."""
+    OFFICER_ACKNOWLEDGED = "officer_acknowledged"
+    """One of our officers acknowledged a received notice."""
 
 
 SAME: Final = "same"
@@ -97,6 +109,7 @@ TRANSITIONS: Final[dict[Folder, dict[State, dict[Event, State | str]]]] = {
             _E.REFUSED: _S.UNDELIVERABLE,
             _E.READ_NOTICE: _S.READ,
             _E.REPLY_RECEIVED: _S.ANSWERED,
+            _E.ACKNOWLEDGEMENT: _S.ACKNOWLEDGED,
         },
         _S.SENT: {
             _E.TRANSMITTED: SAME,
@@ -104,18 +117,21 @@ TRANSITIONS: Final[dict[Folder, dict[State, dict[Event, State | str]]]] = {
             _E.REFUSED: _S.UNDELIVERABLE,
             _E.READ_NOTICE: _S.READ,
             _E.REPLY_RECEIVED: _S.ANSWERED,
+            _E.ACKNOWLEDGEMENT: _S.ACKNOWLEDGED,
         },
         _S.DELIVERED: {
             _E.RECEIPT: SAME,
             _E.REFUSED: SAME,
             _E.READ_NOTICE: _S.READ,
             _E.REPLY_RECEIVED: _S.ANSWERED,
+            _E.ACKNOWLEDGEMENT: _S.ACKNOWLEDGED,
         },
         _S.READ: {
             _E.RECEIPT: SAME,
             _E.REFUSED: SAME,
             _E.READ_NOTICE: SAME,
             _E.REPLY_RECEIVED: _S.ANSWERED,
+            _E.ACKNOWLEDGEMENT: _S.ACKNOWLEDGED,
         },
         _S.ANSWERED: {
             _E.RECEIPT: SAME,
@@ -123,17 +139,33 @@ TRANSITIONS: Final[dict[Folder, dict[State, dict[Event, State | str]]]] = {
             _E.READ_NOTICE: SAME,
             _E.REPLY_RECEIVED: SAME,
         },
+        _S.ACKNOWLEDGED: {
+            _E.RECEIPT: SAME,
+            _E.REFUSED: SAME,
+            _E.READ_NOTICE: SAME,
+            _E.ACKNOWLEDGEMENT: SAME,
+        },
         _S.UNDELIVERABLE: {
             _E.REFUSED: SAME,
             _E.RECEIPT: _S.DELIVERED,
             _E.READ_NOTICE: _S.READ,
             _E.REPLY_RECEIVED: _S.ANSWERED,
+            _E.ACKNOWLEDGEMENT: _S.ACKNOWLEDGED,
         },
     },
     Folder.INBOX: {
-        _S.RECEIVED: {_E.OFFICER_READ: _S.READ, _E.REPLY_SENT: _S.ANSWERED},
-        _S.READ: {_E.OFFICER_READ: SAME, _E.REPLY_SENT: _S.ANSWERED},
+        _S.RECEIVED: {
+            _E.OFFICER_READ: _S.READ,
+            _E.REPLY_SENT: _S.ANSWERED,
+            _E.OFFICER_ACKNOWLEDGED: _S.ACKNOWLEDGED,
+        },
+        _S.READ: {
+            _E.OFFICER_READ: SAME,
+            _E.REPLY_SENT: _S.ANSWERED,
+            _E.OFFICER_ACKNOWLEDGED: _S.ACKNOWLEDGED,
+        },
         _S.ANSWERED: {_E.OFFICER_READ: SAME, _E.REPLY_SENT: SAME},
+        _S.ACKNOWLEDGED: {_E.OFFICER_READ: SAME, _E.OFFICER_ACKNOWLEDGED: SAME},
     },
 }
 """``TRANSITIONS[folder][state][event]``: the next state, or :data:`SAME`; a missing entry is illegal."""
@@ -165,16 +197,20 @@ class KindRules:
     """An officer may reply to it, and a reply moves it to ``answered``."""
     has_deadline: bool
     """It carries a deadline and can be overdue until answered."""
+    acknowledgeable: bool
+    """Its recipient's officer acknowledges it, and the acknowledgement moves both copies to ``acknowledged``."""
 
 
 KIND_RULES: Final[dict[Kind, KindRules]] = {
-    Kind.ENQUIRY: KindRules(answerable=True, has_deadline=True),
-    Kind.REPLY: KindRules(answerable=False, has_deadline=False),
-    Kind.NOTICE: KindRules(answerable=False, has_deadline=False),
+    Kind.ENQUIRY: KindRules(answerable=True, has_deadline=True, acknowledgeable=False),
+    Kind.REPLY: KindRules(answerable=False, has_deadline=False, acknowledgeable=False),
+    Kind.NOTICE: KindRules(answerable=False, has_deadline=False, acknowledgeable=True),
 }
 
 ANSWERABLE: Final = frozenset(kind for kind, rules in KIND_RULES.items() if rules.answerable)
 """Kinds a reply may name."""
+ACKNOWLEDGEABLE: Final = frozenset(kind for kind, rules in KIND_RULES.items() if rules.acknowledgeable)
+"""Kinds an officer may acknowledge."""
 WITH_DEADLINE: Final = frozenset(kind for kind, rules in KIND_RULES.items() if rules.has_deadline)
 """Kinds that can be overdue."""
 

@@ -1,7 +1,8 @@
 """The structures ncpx exchanges, as pydantic models that parse untrusted JSON and dump canonical JSON.
 
 Two groups: what travels in clear (:class:`Header`, :class:`Receipt`, :class:`MetadataRecord`) and what is
-only ever sealed (:class:`EnquiryBody`, :class:`ReplyBody` with their subjects and attachments). Every model
+only ever sealed (:class:`EnquiryBody`, :class:`ReplyBody`, :class:`NoticeBody` with their subjects and
+attachments). Every model
 forbids unknown fields: a field a peer invents is refused, never silently dropped before a signature check.
 """
 
@@ -37,6 +38,7 @@ from protocol.codes import (
 )
 from protocol.encoding import b64d, b64e, format_time, parse_time
 from protocol.ids import check_uuid
+from protocol.normalise import imo_check_digit_matches
 
 PROTOCOL_VERSION: Literal[2] = 2
 
@@ -147,8 +149,7 @@ class Phone(Model):
 
 
 def _check_imo(value: str) -> str:
-    digits = [int(ch) for ch in value]
-    if sum(d * w for d, w in zip(digits[:6], range(7, 1, -1), strict=True)) % 10 != digits[6]:
+    if not imo_check_digit_matches(value):
         raise ValueError("IMO number check digit does not match")
     return value
 
@@ -218,7 +219,7 @@ class Attachment(Model):
 
 
 class Content(Model):
-    """Fields shared by enquiries and replies (and by the officer API's requests that become them)."""
+    """Fields shared by enquiries, replies and notices (and by the officer API's requests that become them)."""
 
     handling: Handling = Handling.H0
     handling_note: Annotated[str, Field(max_length=2_000)] | None = None
@@ -258,7 +259,49 @@ class ReplyBody(Content):
     kind: Literal["reply"] = "reply"
 
 
-Body = Annotated[EnquiryBody | ReplyBody, Field(discriminator="kind")]
+class NoticeOperation(Model):
+    """The planned operation a notice is about, as officers describe it to each other (matching of operations
+    is done privately elsewhere: this is what the other side reads once a notice is sent)."""
+
+    reference: Annotated[str, Field(max_length=100)] | None = None
+    """The sender's own reference for the operation."""
+    what: Annotated[str, Field(max_length=100)] | None = None
+    """Raid, arrest, surveillance, undercover, boarding, or the officer's own word."""
+    place: ShortText
+    window: ShortText
+    """When, as the officer writes it (local times with their zone, or an RFC 3339 interval)."""
+
+
+class NoticeBody(Content):
+    """The sealed content of a deconfliction notice: "we are active on these targets or this operation; contact
+    us before acting". Targets are :attr:`subjects`, so the recipient searches its own systems as for an enquiry.
+
+    A notice asks nothing and has no deadline: its recipient acknowledges it, it is never answered.
+    """
+
+    kind: Literal["notice"] = "notice"
+    subject: ShortText
+    case_reference: ShortText
+    """The sender's case the activity belongs to."""
+    contact: ShortText
+    """Who to call before acting (name, unit, phone or e-mail)."""
+    operation: NoticeOperation | None = None
+
+    @model_validator(mode="after")
+    def _names_something(self) -> NoticeBody:
+        check_notice_names_something(self.subjects, self.operation)
+        return self
+
+
+def check_notice_names_something(subjects: Subjects, operation: NoticeOperation | None) -> None:
+    """A notice says what the sender is active on: at least one target, or an operation."""
+    if operation is None and not any(getattr(subjects, name) for name in Subjects.model_fields):
+        raise ValueError("a notice names at least one target (subjects) or an operation")
+
+
+SealedBody = EnquiryBody | ReplyBody | NoticeBody
+"""Any body a message can seal."""
+Body = Annotated[SealedBody, Field(discriminator="kind")]
 
 
 # -- in clear, signed --
@@ -303,7 +346,7 @@ class MetadataRecord(Model):
 
     v: Literal[2] = PROTOCOL_VERSION
     record_id: MessageId
-    event: Literal["sent", "received", "read", "answered", "notice"]
+    event: Literal["sent", "received", "read", "answered", "acknowledged"]
     reporter: ParticipantId
     at: UtcTime
     message_id: MessageId

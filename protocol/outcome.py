@@ -37,16 +37,21 @@ FIGURES: dict[str, str] = {
 
 
 class Figures(Model):
-    """One country's counts for the period."""
+    """One country's counts for the period.
 
-    persons_assisted: Count = 0
-    search_warrants: Count = 0
-    suspects_identified: Count = 0
-    arrests: Count = 0
-    new_investigations: Count = 0
-    awareness_activities: Count = 0
-    trainings_held: Count = 0
-    officers_trained: Count = 0
+    A figure the country did not give is absent (None), never 0: "not reported" and "none happened" are
+    different answers, and the report tells them apart. Absent figures are left out of the signed bytes, so
+    returns signed when every figure was required still verify.
+    """
+
+    persons_assisted: Count | None = None
+    search_warrants: Count | None = None
+    suspects_identified: Count | None = None
+    arrests: Count | None = None
+    new_investigations: Count | None = None
+    awareness_activities: Count | None = None
+    trainings_held: Count | None = None
+    officers_trained: Count | None = None
 
 
 class OutcomeReturn(Model):

@@ -13,7 +13,8 @@ Events, and the evidence each carries:
 - ``read``: an officer at the receiver opened it;
 - ``answered``: the receiver replied to this enquiry (``at`` is the reply's creation time); the record names
   the reply (``reply_id``, ``reply_digest``), and the coordinator counts the answer only once the reply's own
-  ``sent`` record brings the enquirer's receipt for exactly that envelope.
+  ``sent`` record brings the enquirer's receipt for exactly that envelope;
+- ``acknowledged``: an officer at the receiver acknowledged this deconfliction notice (notices only).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from protocol.models import Header, MetadataRecord, Receipt
 from protocol.receipts import receipt_digest, sign_record
 from protocol.signing import LocalKeys
 
-Event = Literal["sent", "received", "read", "answered"]
+Event = Literal["sent", "received", "read", "answered", "acknowledged"]
 
 
 def make_record(

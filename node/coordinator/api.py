@@ -19,7 +19,7 @@ from node.federation_api import authenticated
 from node.problems import problem_body, problem_response
 from protocol.encoding import format_time
 from protocol.errors import Malformed
-from protocol.outcome import open_highlights
+from protocol.outcome import OutcomeReturn, open_highlights
 from protocol.period import Period
 
 COORDINATOR = web.AppKey("coordinator", CoordinatorService)
@@ -117,22 +117,32 @@ async def nodes(request: web.Request) -> web.Response:
     return _json({"nodes": result})
 
 
+def _opened(coordinator: CoordinatorService, returns: list[OutcomeReturn]) -> dict[str, str]:
+    """The highlights of ``returns`` that were sealed to us, opened, per country."""
+    identity = coordinator.trust.identity
+    opened = {}
+    for o in returns:
+        key = identity.decryption_key(o.coordinator_key) if o.coordinator_key else None
+        text = open_highlights(o, key) if key is not None else None
+        if text is not None:
+            opened[o.participant] = text
+    return opened
+
+
 async def outcome_list(request: web.Request) -> web.Response:
     """GET /v1/period/{name}/outcomes: the stored returns, with highlights opened (they were sealed to us)."""
     coordinator = request.config_dict[COORDINATOR]
     returns = await coordinator.store.outcomes(_period(request).name)
-    identity = coordinator.trust.identity
-    rendered = []
-    for o in returns:
-        key = identity.decryption_key(o.coordinator_key) if o.coordinator_key else None
-        rendered.append(
-            {
-                "participant": o.participant,
-                "submitted_at": format_time(o.submitted_at),
-                "figures": o.figures.model_dump(),
-                "highlights": open_highlights(o, key) if key is not None else None,
-            }
-        )
+    highlights = _opened(coordinator, returns)
+    rendered = [
+        {
+            "participant": o.participant,
+            "submitted_at": format_time(o.submitted_at),
+            "figures": o.figures.wire(),
+            "highlights": highlights.get(o.participant),
+        }
+        for o in returns
+    ]
     return _json({"outcomes": rendered})
 
 
@@ -140,14 +150,23 @@ CONTENT_TYPES = {"md": "text/markdown", "html": "text/html", "csv": "text/csv", 
 
 
 async def report(request: web.Request) -> web.Response:
-    """GET /v1/period/{name}/report?format=md|html|csv|json: the co-chairs' debrief table."""
+    """GET /v1/period/{name}/report?format=md|html|csv|json[&copy=own]: the co-chairs' debrief table.
+
+    A copy for sharing by default, which withholds the highlights countries sealed to the coordinator;
+    ``copy=own`` is the coordinator's own copy, with them.
+    """
     coordinator = request.config_dict[COORDINATOR]
     fmt = request.query.get("format", "md")
     if fmt not in FORMATS:
         raise Malformed(f"format must be one of {', '.join(FORMATS)}")
+    copy = request.query.get("copy", "shared")
+    if copy not in ("own", "shared"):
+        raise Malformed("copy must be own or shared")
     period = _period(request)
     tallied = await compute(coordinator.store, period, coordinator.clock(), coordinator.grace_s)
-    text = render(build(period, tallied, await coordinator.store.outcomes(period.name)), fmt)
+    returns = await coordinator.store.outcomes(period.name)
+    highlights = _opened(coordinator, returns) if copy == "own" else None
+    text = render(build(period, tallied, returns, highlights), fmt)
     headers = (
         {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"} if fmt == "html" else {}
     )

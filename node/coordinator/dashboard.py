@@ -20,13 +20,14 @@ from importlib import resources
 from aiohttp import web
 
 from node.coordinator.api import COORDINATOR
-from node.coordinator.report import duration
+from node.coordinator.report import Report, build, duration, local_time, period_dates, utc_note
 from node.coordinator.store import Window
 from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
 from node.federation_api import LIMITER
 from node.officer_api import OFFICERS
 from protocol.encoding import format_time, parse_time
 from protocol.errors import NotFound, RequestTimeout, TooLarge
+from protocol.outcome import FIGURES, OutcomeReturn
 from protocol.period import Period
 
 COOKIE = "ncpx_session"
@@ -216,31 +217,101 @@ async def static(request: web.Request) -> web.Response:
 
 
 async def render_fragment(request: web.Request, period: Period) -> str:
-    """Every panel of the dashboard for ``period``."""
+    """Every panel of the dashboard for ``period``; dates in the period's zone, UTC on hover and in the footer."""
     coordinator = request.config_dict[COORDINATOR]
     now = coordinator.clock()
     tallies = await compute(coordinator.store, period, now, coordinator.grace_s)
     overdue = await open_enquiries(coordinator.store, period, now, overdue_only=True, limit=50)
     flagged = await flags(coordinator.store, Window(period, now), now, coordinator.grace_s)
     nodes = await coordinator.store.node_reports()
+    returns = await coordinator.store.outcomes(period.name)
+    report = build(period, tallies, returns)
     return "".join(
         [
             _progress(period, now, tallies),
+            _panel("Countries", _countries(period, report, returns), wide=True),
+            _panel(
+                f"Outcome returns ({report.returns_received} of {len(report.rows)} received)",
+                _returns(report),
+                wide=True,
+            ),
             '<div class="grid">',
-            _panel("Enquiry messages per day", _daily(tallies)),
+            _panel(f"Enquiry messages per day ({period.zone_name} days)", _daily(tallies)),
             _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies)),
             _panel("Response time per answering country (median and 90th percentile)", _response(tallies)),
             _panel("Nodes: last heard from, record backlog", _nodes(period, nodes, now)),
             "</div>",
-            _panel(f"Overdue enquiries ({tallies.totals.overdue})", _overdue(overdue), wide=True),
+            _panel(f"Overdue enquiries ({tallies.totals.overdue})", _overdue(period, overdue), wide=True),
             _panel(
                 f"Unconfirmed ({tallies.totals.unconfirmed}) and disputed ({tallies.totals.disputed}) exchanges",
                 _flags(flagged),
                 wide=True,
             ),
-            f'<p class="asof">As of {escape(tallies.as_of)} (UTC). Metadata only: the coordinator holds no content.</p>',
+            f'<p class="asof">As of {escape(local_time(period, now))} ({escape(period.zone_name)}); '
+            f"{escape(utc_note(report))} Metadata only: the coordinator holds no content.</p>",
         ]
     )
+
+
+def _countries(period: Period, report: Report, returns: list[OutcomeReturn]) -> str:
+    """The secretariat's per-country table: what each country sent, received, answered and still owes."""
+    submitted = {r.participant: r.submitted_at for r in returns}
+    flows = {c.country: c for c in report.tallies.countries}
+    header = [
+        "country",
+        "name",
+        "sent",
+        "received",
+        "replied",
+        "outstanding",
+        "overdue",
+        "median response",
+        "return",
+    ]
+    body = []
+    for row in report.rows:
+        flow = flows[row.country]
+        at = submitted.get(row.country)
+        cells = [
+            row.country,
+            row.name,
+            str(flow.threads_sent),
+            str(flow.received),
+            str(flow.replies_sent),
+            str(flow.outstanding),
+            str(flow.overdue),
+            duration(row.median_response_s),
+            local_time(period, at) if at is not None else "missing",
+        ]
+        body.append(
+            f'<tr data-country="{escape(row.country)}">'
+            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    return f'<table class="countries"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _returns(report: Report) -> str:
+    """Who has not sent an outcome return, and which figures the returns leave out: the chase list."""
+    missing = [r for r in report.rows if r.figures is None]
+    parts = [
+        '<p class="missing">'
+        + (
+            "Missing: " + ", ".join(f"{escape(r.country)} ({escape(r.name)})" for r in missing)
+            if missing
+            else "Every country has sent its return."
+        )
+        + "</p>"
+    ]
+    gaps = [
+        [FIGURES[name], ", ".join(c for c in countries if c not in {r.country for r in missing})]
+        for name, countries in report.not_reported.items()
+    ]
+    parts.append(
+        _table(["figure", "returns without it"], [g for g in gaps if g[1]], "No return leaves a figure out.")
+    )
+    return "".join(parts)
 
 
 def _panel(title: str, content: str, wide: bool = False) -> str:
@@ -260,12 +331,14 @@ def _progress(period: Period, now: datetime, tallies: Tallies) -> str:
         ("Outstanding", t.outstanding),
         ("Overdue", t.overdue),
         ("Unproven (one side only)", t.unproven),
+        ("Deconfliction notices", t.notices),
+        ("Notices acknowledged", t.notices_acknowledged),
         ("Countries active", t.countries_active),
     ]
     return (
         '<section class="progress">'
-        f"<p>{escape(format_time(period.start)[:10])} to {escape(format_time(period.end)[:10])}: "
-        f"{done:.0%} elapsed, {left} days left</p>"
+        f'<p><span title="{escape(format_time(period.start))} to {escape(format_time(period.end))} UTC">'
+        f"{escape(period_dates(period))}</span> ({escape(period.zone_name)}): {done:.0%} elapsed, {left} days left</p>"
         '<svg class="bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" aria-label="period progress">'
         '<rect width="100" height="4" fill="#dde3ea"/>'
         f'<rect width="{done * 100:.2f}" height="4" fill="#2f6690"/></svg>'
@@ -371,9 +444,16 @@ def _table(header: list[str], rows: list[list[str]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _overdue(items: list[OpenEnquiry]) -> str:
+def _overdue(period: Period, items: list[OpenEnquiry]) -> str:
     rows = [
-        [i.message_id, f"{i.sender} → {i.recipient}", i.area, i.urgency, i.due_at or "", duration(i.age_s)]
+        [
+            i.message_id,
+            f"{i.sender} → {i.recipient}",
+            i.area,
+            i.urgency,
+            local_time(period, parse_time(i.due_at)) if i.due_at else "",
+            duration(i.age_s),
+        ]
         for i in items
     ]
     return _table(["message", "pair", "area", "urgency", "due", "age"], rows, "Nothing overdue.")

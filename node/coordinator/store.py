@@ -48,11 +48,12 @@ class Window:
 
 
 Dimension = Literal["sender", "recipient", "area", "urgency", "created_day"]
-"""What exchanges can be counted by: the day is the UTC day of creation."""
+"""What exchanges can be counted by: the day is the UTC day of creation (see ``per_local_day`` for local days)."""
 
 
 class Counted(NamedTuple):
-    """Proven messages of one group, how many of them were answered, and how many were the first of a thread."""
+    """Proven messages of one group, how many of them were answered (notices: acknowledged), and how many were the
+    first of a thread."""
 
     messages: int
     answered: int
@@ -124,6 +125,11 @@ class CoordinatorStore(Protocol):
         self, w: Window, kind: Kind, by: tuple[Dimension, ...]
     ) -> dict[tuple[str, ...], Counted]:
         """The window's proven exchanges of ``kind``, counted per value of ``by`` (groups with none are absent)."""
+        ...
+
+    async def per_local_day(self, w: Window, kind: Kind) -> dict[str, int]:
+        """The window's proven exchanges of ``kind`` per calendar day in the period's zone (ISO dates; days with
+        none are absent)."""
         ...
 
     async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
@@ -217,6 +223,14 @@ for every enquiry a batch touches.
 """
 
 
+_ACKNOWLEDGED = (
+    "UPDATE exchanges SET answered_at = coalesce(answered_at, ?) WHERE message_id = ? AND kind = 'notice'"
+)
+"""A notice's recipient acknowledged it: for a notice, ``answered_at`` is that acknowledgement (the response its
+kind calls for), so the cells count acknowledged notices in their ``answered`` column, once the sender's record
+has brought the receipt. The acknowledgement is the recipient's own signed word, as only it can give it."""
+
+
 class _Filter:
     """SQL conditions and parameters selecting a window's exchanges.
 
@@ -276,6 +290,7 @@ class SqliteStore:
         sent: list[tuple[Any, ...]] = []
         received: list[tuple[Any, ...]] = []
         read: list[tuple[Any, ...]] = []
+        acknowledged: list[tuple[Any, ...]] = []
         replies: list[tuple[Any, ...]] = []
         touched: dict[str, None] = {}  # enquiries whose answer may pair now, in arrival order
         record_rows, exchange_rows = [], []
@@ -327,6 +342,8 @@ class SqliteStore:
                 received.append((at, record.envelope_digest, record.receipt_digest, record.message_id))
             elif record.event == "read":
                 read.append((at, record.message_id))
+            elif record.event == "acknowledged":
+                acknowledged.append((at, record.message_id))
             elif record.event == "answered":
                 replies.append((record.reply_id, record.reply_digest, record.message_id))
                 touched[record.message_id] = None
@@ -345,6 +362,7 @@ class SqliteStore:
             await conn.executemany(
                 "UPDATE exchanges SET read_at = coalesce(read_at, ?) WHERE message_id = ?", read
             )
+            await conn.executemany(_ACKNOWLEDGED, acknowledged)
             await conn.executemany(
                 "UPDATE exchanges SET reply_id = ?, reply_digest = ? WHERE message_id = ? AND reply_id IS NULL",
                 replies,
@@ -425,6 +443,29 @@ class SqliteStore:
                 more = row[len(by) :]
                 found[key] = Counted(n + more[0], answered + more[1], threads + more[2])
         return found
+
+    async def per_local_day(self, w: Window, kind: Kind) -> dict[str, int]:
+        """See :meth:`CoordinatorStore.per_local_day`.
+
+        The cells hold UTC days, so a period run in UTC reads them; a local day elsewhere straddles two UTC days,
+        and is counted from the rows between the UTC instants it spans (one index range per day).
+        """
+        if w.period.zone is UTC:
+            return {key[0]: n for key, (n, _, _) in (await self.counts(w, kind, ("created_day",))).items()}
+        f = _Filter(w)
+        days = w.period.local_days()
+        spans = ", ".join("(?, ?, ?)" for _ in days)
+        rows = await self.db.fetchall(
+            f"WITH days (day, lo, hi) AS (VALUES {spans}) SELECT days.day, count(*) FROM days "  # noqa: S608
+            "JOIN exchanges ON exchanges.kind = ? AND exchanges.created_at >= days.lo "
+            f"AND exchanges.created_at < days.hi WHERE receipt_at IS NOT NULL AND {f.parties} GROUP BY days.day",
+            [
+                *(v for d in days for v in (d.day.isoformat(), format_time(d.start), format_time(d.end))),
+                kind.value,
+                *f.party_params,
+            ],
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def overdue_by_recipient(self, w: Window) -> dict[str, int]:
         """See :meth:`CoordinatorStore.overdue_by_recipient` (read through the open-rows index).

@@ -39,6 +39,17 @@ class PairCount(BaseModel):
     answered: int
 
 
+class NoticeCount(BaseModel):
+    """Deconfliction notices from one country to another on one UTC day of creation, and how many of them the
+    recipient acknowledged (metadata only: the coordinator never learns what a notice names)."""
+
+    sender: str
+    recipient: str
+    day: str
+    sent: int
+    acknowledged: int
+
+
 class CountryFlow(BaseModel):
     """Per country: enquiries sent (threads and messages) and received, replies sent, answered, outstanding,
     overdue, and enquiries it alone says it received (unproven, counted in nothing else)."""
@@ -106,6 +117,9 @@ class Totals(BaseModel):
     unproven: int
     """Enquiry messages only their recipient reports, with no receipt from the sender's side: in no other figure."""
     countries_active: int
+    notices: int
+    """Deconfliction notices proven delivered (one per recipient)."""
+    notices_acknowledged: int
 
 
 class Tallies(BaseModel):
@@ -115,6 +129,8 @@ class Tallies(BaseModel):
     start: str
     end: str
     as_of: str
+    timezone: str = "UTC"
+    """The period's zone: ``days`` are its calendar days; the instants above are UTC."""
     totals: Totals
     countries: list[CountryFlow]
     pairs: list[PairCount]
@@ -123,6 +139,8 @@ class Tallies(BaseModel):
     urgencies: list[Count]
     response_by_country: list[ResponseTime]
     response_by_pair: list[ResponseTime]
+    notices: list[NoticeCount]
+    """Per pair and day."""
 
 
 async def _counts(store: CoordinatorStore, w: Window, by: Dimension) -> list[Count]:
@@ -158,6 +176,7 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         key=lambda p: (-p.count, p.sender, p.recipient),
     )
     flagged = await flags(store, w, now, grace_s)
+    notices = await notice_counts(store, w)
     totals = Totals(
         enquiry_threads=sum(c.threads_sent for c in countries),
         enquiries=sum(c.sent for c in countries),
@@ -169,21 +188,34 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         disputed=sum(1 for f in flagged if f.flag == "disputed"),
         unproven=sum(c.unproven for c in countries),
         countries_active=sum(1 for c in countries if c.sent or c.received),
+        notices=sum(n.sent for n in notices),
+        notices_acknowledged=sum(n.acknowledged for n in notices),
     )
     return Tallies(
         period=period.name,
         start=format_time(period.start),
         end=format_time(period.end),
         as_of=format_time(now),
+        timezone=period.zone_name,
         totals=totals,
         countries=countries,
         pairs=pairs,
-        days=await _counts(store, w, "created_day"),
+        days=[Count(key=k, count=n) for k, n in sorted((await store.per_local_day(w, Kind.ENQUIRY)).items())],
         areas=await _counts(store, w, "area"),
         urgencies=await _counts(store, w, "urgency"),
         response_by_country=await _response(store, w, ("recipient",)),
         response_by_pair=await _response(store, w, ("sender", "recipient")),
+        notices=notices,
     )
+
+
+async def notice_counts(store: CoordinatorStore, w: Window) -> list[NoticeCount]:
+    """Proven deconfliction notices per pair and day (the store counts a notice's acknowledgement as its answer)."""
+    counted = await store.counts(w, Kind.NOTICE, ("sender", "recipient", "created_day"))
+    return [
+        NoticeCount(sender=k[0], recipient=k[1], day=k[2], sent=n, acknowledged=a)
+        for k, (n, a, _) in sorted(counted.items())
+    ]
 
 
 async def country_flows(store: CoordinatorStore, w: Window) -> list[CountryFlow]:

@@ -22,7 +22,7 @@ from protocol.period import shared_by
 from protocol.receipts import verify_delivery_evidence, verify_record
 
 REPORTED_BY_SENDER = frozenset({"sent"})
-REPORTED_BY_RECIPIENT = frozenset({"received", "read", "answered"})
+REPORTED_BY_RECIPIENT = frozenset({"received", "read", "answered", "acknowledged"})
 
 Checked = tuple[str | None, MetadataRecord | None, str | None]
 """(record id if any, the record when accepted, the error code when refused)."""
@@ -47,11 +47,13 @@ def check_record(record: MetadataRecord, signer: str, roster: Roster, bounds: Bo
     if record.event in REPORTED_BY_SENDER and record.reporter != record.sender:
         raise NotForUs("only the sender reports that it sent")
     if record.event in REPORTED_BY_RECIPIENT and record.reporter != record.recipient:
-        raise NotForUs("only the recipient reports receiving, reading or answering")
+        raise NotForUs("only the recipient reports receiving, reading, answering or acknowledging")
     if not shared_by(roster.signed.roster.periods or [], bounds.coordinator, record.sender, record.recipient):
         raise OutsidePeriods("the two parties share no period this coordinator serves; keep it between them")
     if record.event == "answered" and record.kind is not Kind.ENQUIRY:
         raise Malformed("only enquiries are answered")
+    if record.event == "acknowledged" and record.kind is not Kind.NOTICE:
+        raise Malformed("only deconfliction notices are acknowledged")
     if record.event == "received" and not record.receipt_digest:
         raise Malformed("a received record names the digest of the receipt it returned")
     receipt_at = verify_delivery_evidence(record, roster).received_at if record.event == "sent" else None

@@ -19,6 +19,8 @@ import aiosqlite
 
 from protocol.errors import StorageFull
 from protocol.lifecycle import Folder, State
+from protocol.matching import Role as MatchRole
+from protocol.matching import State as MatchState
 
 Row = aiosqlite.Row
 Statement = tuple[str, tuple[Any, ...]]
@@ -29,8 +31,13 @@ def _quoted(values: Iterable[str]) -> str:
     return ", ".join(f"'{v}'" for v in sorted(values))
 
 
-ENUMS = {"folders": _quoted(Folder), "states": _quoted(State)}
-"""What a migration may name in braces: the lifecycle's enums, so that a ``CHECK`` never drifts from them."""
+ENUMS = {
+    "folders": _quoted(Folder),
+    "states": _quoted(State),
+    "match_roles": _quoted(MatchRole),
+    "match_states": _quoted(MatchState),
+}
+"""What a migration may name in braces: the state machines' enums, so that a ``CHECK`` never drifts from them."""
 
 
 def _migrations() -> list[tuple[int, str]]:

@@ -21,8 +21,9 @@ from protocol.codes import Kind
 from protocol.compose import Outgoing
 from protocol.encoding import canonical, digest_text, format_time, parse_time
 from protocol.envelope import Envelope
-from protocol.errors import Conflict, InvalidState, NotFound, Replayed
+from protocol.errors import Conflict, InvalidState, NotFound, Replayed, StoredQuotaExceeded
 from protocol.lifecycle import (
+    ACKNOWLEDGEABLE,
     ANSWERABLE,
     INITIAL,
     WITH_DEADLINE,
@@ -38,7 +39,8 @@ from protocol.models import Receipt
 
 SUMMARY_COLUMNS = (
     "id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, due_at, in_reply_to, "
-    "state, queued_at, sent_at, delivered_at, read_at, answered_at, last_error, officer, envelope_digest"
+    "state, queued_at, sent_at, delivered_at, read_at, answered_at, acknowledged_at, last_error, officer, "
+    "envelope_digest"
 )
 STORED_COLUMNS = "envelope, local_sealed, signer_key, receipt"
 """What a full view adds to a summary: the sealed message as stored, and its proof of delivery."""
@@ -50,6 +52,8 @@ STAMPS: dict[Event, str] = {
     Event.OFFICER_READ: "read_at",
     Event.REPLY_RECEIVED: "answered_at",
     Event.REPLY_SENT: "answered_at",
+    Event.ACKNOWLEDGEMENT: "acknowledged_at",
+    Event.OFFICER_ACKNOWLEDGED: "acknowledged_at",
 }
 """The time column an event fills once (the first time it happens, whether or not the state moves)."""
 
@@ -79,6 +83,7 @@ class MessageView:
     delivered_at: str | None
     read_at: str | None
     answered_at: str | None
+    acknowledged_at: str | None
     last_error: str | None
     officer: str | None
     envelope_digest: str
@@ -132,13 +137,14 @@ async def _transition(
     ids: Sequence[str],
     at: str,
     peer: str | None = None,
-    answerable_only: bool = False,
+    kinds: frozenset[Kind] | None = None,
     on_move: dict[str, Any] | None = None,
 ) -> list[Applied]:
     """Apply ``event`` to the messages ``ids`` of ``folder`` (with ``peer``, when given) inside ``conn``'s
     transaction, through the lifecycle table. A state is written only if the row still holds the state it was
-    read in; unknown ids are skipped, so a notice about a message we never had changes nothing. ``on_move``:
-    other columns written in the same statement when the state moves.
+    read in; unknown ids are skipped, so a notice about a message we never had changes nothing. ``kinds``: the
+    only kinds of message the event applies to (the lifecycle's kind rules); ``on_move``: other columns written
+    in the same statement when the state moves.
     """
     if not ids:
         return []
@@ -157,8 +163,13 @@ async def _transition(
     applied: list[Applied] = []
     updates: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
-        if answerable_only and Kind(row["kind"]) not in ANSWERABLE:
-            applied.append(Applied(row["id"], None, False, InvalidState("only an enquiry is answered")))
+        kind = Kind(row["kind"])
+        if kinds is not None and kind not in kinds:
+            allowed = ", ".join(sorted(kinds))
+            refused = InvalidState(
+                f"this {kind.value} cannot take '{event.value}': only a message of kind {allowed} can"
+            )
+            applied.append(Applied(row["id"], None, False, refused))
             continue
         before = State(row["state"])
         try:
@@ -190,6 +201,17 @@ async def _transition(
     return applied
 
 
+async def _unopened_bytes(conn: aiosqlite.Connection, sender: str) -> int:
+    """Bytes of envelopes from ``sender`` that no officer of ours has opened yet (``limits.peer_stored_bytes``)."""
+    async with conn.execute(
+        "SELECT coalesce(sum(length(envelope)), 0) FROM messages "  # noqa: S608 - enum values
+        f"WHERE folder = '{Folder.INBOX}' AND state = '{State.RECEIVED}' AND sender = ?",
+        (sender,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 @dataclass(frozen=True)
 class Accepted:
     """An envelope that passed every check, with the receipt to store and return."""
@@ -214,9 +236,11 @@ class OutboxItem:
     payload: bytes
     queued_at: float
     attempts: int = 0
+    handed: bool = False
+    """An envelope that an earlier request carried past the connection: the peer may hold it."""
 
 
-def _outgoing_rows(
+def outgoing_rows(
     items: Sequence[Outgoing], officer: str, signer_key: bytes, now: datetime
 ) -> list[Statement]:
     """Statements that store new messages in the sent folder and queue their envelopes."""
@@ -305,7 +329,7 @@ class Mailbox:
 
         Group-committed with concurrent submissions (see :meth:`Database.write`).
         """
-        await self.db.write([*_outgoing_rows(items, officer, signer_key, now), *statements(extra)])
+        await self.db.write([*outgoing_rows(items, officer, signer_key, now), *statements(extra)])
 
     async def store_reply(
         self,
@@ -328,11 +352,11 @@ class Mailbox:
                 [request],
                 format_time(now),
                 peer=item.envelope.header.recipient,
-                answerable_only=True,
+                kinds=ANSWERABLE,
             ):
                 if applied.error is not None:
                     raise applied.error
-            for sql, params in [*_outgoing_rows([item], officer, signer_key, now), *statements(extra)]:
+            for sql, params in [*outgoing_rows([item], officer, signer_key, now), *statements(extra)]:
                 await conn.execute(sql, params)
 
     async def store(self, effects: Sequence[Effect]) -> None:
@@ -349,11 +373,49 @@ class Mailbox:
     async def due_items(self, peer: str, limit: int, now: float) -> list[OutboxItem]:
         """The oldest outbox rows for ``peer`` that are not waiting on their own."""
         rows = await self.db.fetchall(
-            "SELECT seq, peer, item, ref, payload, queued_at, attempts FROM outbox "
-            "WHERE peer = ? AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT ?",
-            (peer, now, limit),
+            "SELECT o.seq, o.peer, o.item, o.ref, o.payload, o.queued_at, o.attempts, "
+            "m.sent_at IS NOT NULL FROM outbox o LEFT JOIN messages m "
+            "ON o.item = 'envelope' AND m.folder = ? AND m.id = o.ref AND m.peer = o.peer "
+            "WHERE o.peer = ? AND (o.not_before IS NULL OR o.not_before <= ?) ORDER BY o.seq LIMIT ?",
+            (Folder.SENT.value, peer, now, limit),
         )
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+
+    async def own_copies(self, peer: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The sender's own sealed copies of messages to ``peer``, by id (what sealing one again starts from)."""
+        marks = ",".join("?" * len(ids))
+        rows = await self.db.fetchall(
+            f"SELECT id, local_sealed FROM messages WHERE folder = ? AND peer = ? AND id IN ({marks}) "  # noqa: S608 - placeholders only
+            "AND local_sealed IS NOT NULL",
+            (Folder.SENT.value, peer, *ids),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def reseal(self, peer: str, items: Sequence[tuple[int, Outgoing]]) -> list[int]:
+        """Replace queued envelopes (by outbox seq) with the same messages sealed again, in one transaction;
+        returns the seqs replaced. One that was handed to the peer meanwhile keeps its bytes: the peer may
+        hold them, and would refuse other bytes under the same id."""
+        replaced: list[int] = []
+        async with self.db.transaction() as conn:
+            for seq, out in items:
+                raw = out.envelope.canonical_bytes()
+                async with conn.execute(
+                    "UPDATE messages SET envelope = ?, envelope_digest = ?, local_sealed = ? "
+                    "WHERE folder = ? AND id = ? AND peer = ? AND sent_at IS NULL",
+                    (
+                        raw,
+                        digest_text(raw),
+                        out.local_sealed,
+                        Folder.SENT.value,
+                        out.envelope.header.id,
+                        peer,
+                    ),
+                ) as cursor:
+                    changed = cursor.rowcount == 1
+                if changed:
+                    await conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (raw, seq))
+                    replaced.append(seq)
+        return replaced
 
     async def next_due(self, peer: str) -> float | None:
         """When the earliest row for ``peer`` waiting on its own may go again (None: none waits)."""
@@ -436,14 +498,20 @@ class Mailbox:
 
     # -- incoming --
 
-    async def accept(self, batch: Sequence[Accepted], now: datetime) -> list[Receipt | Replayed]:
+    async def accept(
+        self, batch: Sequence[Accepted], now: datetime, unopened_limit: int
+    ) -> list[Receipt | Replayed | StoredQuotaExceeded]:
         """Store received envelopes and their receipts; identical repeats get the original receipt back.
 
         An id is looked up with its sender only: another member using the same id neither blocks nor
-        replaces the message. The batch costs a few statements, not a few per envelope.
+        replaces the message. A new envelope that would take its sender's unopened messages past
+        ``unopened_limit`` bytes is not stored (counted in the same transaction, from the stored rows, so that
+        concurrent batches and restarts cannot get round it). The batch costs a few statements, not a few per
+        envelope.
         """
         stamp = format_time(now)
-        results: list[Receipt | Replayed] = []
+        results: list[Receipt | Replayed | StoredQuotaExceeded] = []
+        unopened: dict[str, int] = {}
         async with self.db.transaction() as conn:
             pairs = ",".join("(?, ?)" for _ in batch)
             keys = [v for item in batch for v in (item.envelope.header.sender, item.envelope.header.id)]
@@ -465,6 +533,17 @@ class Mailbox:
                     else:
                         results.append(Replayed())
                     continue
+                if header.sender not in unopened:
+                    unopened[header.sender] = await _unopened_bytes(conn, header.sender)
+                if unopened[header.sender] + len(item.raw) > unopened_limit:
+                    results.append(
+                        StoredQuotaExceeded(
+                            "this node holds as many unread messages from your node as it keeps for one peer: "
+                            "it takes more once its officers have read some; keep retrying"
+                        )
+                    )
+                    continue
+                unopened[header.sender] += len(item.raw)
                 existing[(header.sender, header.id)] = (
                     header.sender,
                     header.id,
@@ -485,19 +564,21 @@ class Mailbox:
             )
             for peer, answered in replies.items():
                 await _transition(
-                    conn, Folder.SENT, Event.REPLY_RECEIVED, answered, stamp, peer=peer, answerable_only=True
+                    conn, Folder.SENT, Event.REPLY_RECEIVED, answered, stamp, peer=peer, kinds=ANSWERABLE
                 )
             await run_grouped(conn, statements(records))
         return results
 
-    async def apply_read_notices(self, peer: str, notices: Sequence[tuple[str, datetime]]) -> int:
-        """``peer`` tells us its officers read messages we sent it, in one transaction; returns how many of
-        them the lifecycle took (unknown ids and refused steps change nothing)."""
+    async def apply_statuses(self, peer: str, notices: Sequence[tuple[str, Event, datetime]]) -> int:
+        """``peer`` tells us its officers read (or acknowledged) messages we sent it, in one transaction;
+        returns how many of them the lifecycle took (unknown ids, an acknowledgement of anything but a notice,
+        and refused steps change nothing)."""
         taken = 0
         async with self.db.transaction() as conn:
-            for message_id, at in notices:
+            for message_id, event, at in notices:
+                kinds = ACKNOWLEDGEABLE if event is Event.ACKNOWLEDGEMENT else None
                 applied = await _transition(
-                    conn, Folder.SENT, Event.READ_NOTICE, [message_id], format_time(at), peer
+                    conn, Folder.SENT, event, [message_id], format_time(at), peer, kinds=kinds
                 )
                 taken += sum(a.error is None for a in applied)
         return taken
@@ -509,9 +590,32 @@ class Mailbox:
 
         Returns whether this was the first time.
         """
+        return await self._officer_event(message_id, sender, Event.OFFICER_READ, None, now, extra)
+
+    async def acknowledge(
+        self, message_id: str, sender: str, now: datetime, extra: Sequence[Effect] = ()
+    ) -> bool:
+        """An officer acknowledged a received notice; ``extra`` (the status for the sender, the coordinator's
+        record) is stored only the first time. Raises :class:`InvalidState` for any other kind of message.
+
+        Returns whether this was the first time.
+        """
+        return await self._officer_event(
+            message_id, sender, Event.OFFICER_ACKNOWLEDGED, ACKNOWLEDGEABLE, now, extra
+        )
+
+    async def _officer_event(
+        self,
+        message_id: str,
+        sender: str,
+        event: Event,
+        kinds: frozenset[Kind] | None,
+        now: datetime,
+        extra: Sequence[Effect],
+    ) -> bool:
         async with self.db.transaction() as conn:
             applied = await _transition(
-                conn, Folder.INBOX, Event.OFFICER_READ, [message_id], format_time(now), sender
+                conn, Folder.INBOX, event, [message_id], format_time(now), sender, kinds=kinds
             )
             if not applied:
                 raise NotFound
@@ -554,6 +658,7 @@ class Mailbox:
         peer: str | None,
         state: str | None,
         area: str | None,
+        kind: str | None = None,
         overdue: bool,
         after: tuple[str, str] | None,
         limit: int,
@@ -576,6 +681,9 @@ class Mailbox:
         if area:
             where.append("area = ?")
             params.append(area)
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
         if overdue:  # protocol.lifecycle.is_overdue, as a filter
             where.append(
                 f"kind IN ({_WITH_DEADLINE}) AND answered_at IS NULL "

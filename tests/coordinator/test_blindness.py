@@ -145,7 +145,8 @@ def content(i: int) -> dict[str, object]:
 @pytest.fixture
 def topology(tmp_path: Path) -> Iterator[tuple[Topology, RecordingProxy]]:
     proxy = RecordingProxy()
-    topo = Topology(tmp_path, [*COUNTRIES, "XI-COORD"], coordinator="XI-COORD")
+    # Plain HTTP between the nodes, so that the proxy reads every byte the coordinator is sent in clear.
+    topo = Topology(tmp_path, [*COUNTRIES, "XI-COORD"], coordinator="XI-COORD", tls=False)
     coordinator = topo.nodes["XI-COORD"]
     proxy.target = coordinator.port
     coordinator.public_url = f"http://127.0.0.1:{proxy.port}"
@@ -272,7 +273,7 @@ def _deliver(node: LocalNode, envelope: Envelope, signer: Identity) -> tuple[int
     path = "/federation/v1/envelopes"
     body = join_batch([canonical(envelope.wire())])
     headers = sign_request("POST", path, node.id, body, signer, datetime.now(UTC))
-    request = urllib.request.Request(node.url + path, data=body, headers=headers, method="POST")  # noqa: S310
+    request = urllib.request.Request(node.federation_url + path, data=body, headers=headers, method="POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URL

@@ -186,8 +186,12 @@ def test_tally_command_prints_tables_json_and_csv(world: Topology) -> None:
     assert next(r for r in rows if r["country"] == "TH")["received"] == "0"
     table = ncpx("tally", "--period", PERIOD, "--view", "totals", env=env)
     assert "enquiries" in table
+    for empty in ("flags", "overdue"):  # nothing disputed, nothing past a seven-day deadline yet
+        assert (
+            ncpx("tally", "--period", PERIOD, "--view", empty, env=env).strip() == f"{PERIOD}: {empty}: none"
+        )
     report = ncpx("report", "--period", PERIOD, "--format", "csv", env=env)
-    assert report.splitlines()[0].startswith("Country,Enquiries sent")
+    assert report.splitlines()[0].startswith("Country,Name,Enquiries sent")
 
 
 def test_revoking_an_officer_ends_their_dashboard_session_at_once(world: Topology) -> None:

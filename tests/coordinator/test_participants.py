@@ -28,7 +28,8 @@ PERIOD = "jpa-participants"
 @pytest.fixture
 def topology(tmp_path: Path) -> Iterator[tuple[Topology, RecordingProxy]]:
     proxy = RecordingProxy()
-    topo = Topology(tmp_path, ["TH", "MY", "NZ", "XI-COORD"], coordinator="XI-COORD")
+    # Plain HTTP between the nodes, so that the proxy can read what reaches the coordinator.
+    topo = Topology(tmp_path, ["TH", "MY", "NZ", "XI-COORD"], coordinator="XI-COORD", tls=False)
     coordinator = topo.nodes["XI-COORD"]
     proxy.target = coordinator.port
     coordinator.public_url = f"http://127.0.0.1:{proxy.port}"

@@ -24,8 +24,6 @@ from keys import (
 from keys.roster import (
     Role,
     SignedRoster,
-    add_period,
-    authority_public_text,
     authority_roster,
     parse_authority_public,
     parse_roster,
@@ -36,7 +34,6 @@ from protocol.errors import (
     ExpiredKey,
     KeyFileError,
     Malformed,
-    NotFound,
     NoUsableKey,
     RevokedKey,
     RosterRollback,
@@ -44,7 +41,6 @@ from protocol.errors import (
     UnknownSender,
     UnverifiedRoster,
 )
-from protocol.period import Period
 from protocol.signing import key_id, sign
 from tests.protocol.helpers import NOW, World, world
 
@@ -192,17 +188,3 @@ def test_rotation_keeps_old_keys_valid_for_the_overlap() -> None:
     assert (
         w.th.decryption_key(old_encryption) is not None
     )  # in-flight messages sealed to the old key still open
-
-
-def test_periods_live_in_the_roster() -> None:
-    w = world()
-    period = Period(
-        name="jpa-2015", start=NOW, end=NOW + timedelta(days=30), participants=["TH", "MY"], coordinator="TH"
-    )
-    roster = w.resign(add_period(w.body, period, NOW))
-    assert roster.period("jpa-2015") == period
-    with pytest.raises(NotFound):
-        roster.period("jpa-2016")
-    with pytest.raises(UnknownSender):
-        add_period(w.body, period.model_copy(update={"participants": ["TH", "AU"]}), NOW)
-    assert authority_public_text(w.authority.public_key()).startswith("ncpx-authority:")

@@ -1,6 +1,6 @@
 """Building blocks for node integration tests: real keys, a real signed roster, real servers on loopback.
 
-Nothing here replaces code of ours: nodes are the real ``node.app.build_app`` served by aiohttp on 127.0.0.1,
+Nothing here replaces code of ours: nodes are the real ``node.server.NodeServer`` (both listeners) on 127.0.0.1,
 their databases are real SQLite files, and crafted federation requests are signed with real keys so that each
 test can probe exactly one refusal.
 """
@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,11 +35,12 @@ from keys.roster import (
     new_roster,
     sign_roster,
 )
-from node.app import build_app
-from node.config import Delivery, Limits, NodeConfig
+from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
+from node.config import Delivery, FederationListener, Limits, NodeConfig, OfficerListener
 from node.delivery import DeliveryWorker
 from node.federation_api import SERVICE, WORKER
 from node.officer_api import OFFICERS
+from node.server import NodeServer
 from node.service import NodeService
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import Outgoing, compose_enquiry
@@ -127,16 +129,27 @@ class Node:
 
     id: str
     config: NodeConfig
-    app: web.Application
-    runner: web.AppRunner
+    server: NodeServer
     session: aiohttp.ClientSession
     clock: TestClock
     token: str = ""
     running: bool = True
 
     @property
+    def app(self) -> web.Application:
+        """The federation application (it holds the shared state)."""
+        return self.server.apps.federation
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.config.listen_port}"
+        """The federation listener (what peers call)."""
+        scheme = "https" if self.config.federation.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.config.federation.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The officer listener (officer API, dashboard)."""
+        return f"http://127.0.0.1:{self.config.officer.port}"
 
     @property
     def service(self) -> NodeService:
@@ -153,7 +166,7 @@ class Node:
     async def stop(self) -> None:
         if self.running:
             self.running = False
-            await self.runner.cleanup()
+            await self.server.stop()
 
     async def request(
         self,
@@ -175,7 +188,7 @@ class Node:
         if body is not None:
             data = json.dumps(body).encode()
             sent.setdefault("Content-Type", "application/json")
-        return await http(self.session, method, self.url + path, data=data, headers=sent, params=params)
+        return await http(self.session, method, self.api_url + path, data=data, headers=sent, params=params)
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """An officer API call expected to succeed; returns the decoded JSON."""
@@ -219,8 +232,9 @@ async def http(
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
+    ssl: ssl_module.SSLContext | bool = True,
 ) -> Response:
-    async with session.request(method, url, data=data, headers=headers, params=params) as response:
+    async with session.request(method, url, data=data, headers=headers, params=params, ssl=ssl) as response:
         body = await response.read()
         return Response(response.status, response.content_type, body, dict(response.headers))
 
@@ -241,15 +255,20 @@ class Federation:
     nodes: dict[str, Node] = field(default_factory=dict)
     coordinator: str | None = None
     """Which of ``ids`` the roster (and its configuration) makes the coordinator; the others are country nodes."""
+    tls: bool = False
+    """Mutual TLS between the nodes, with certificates made as ``ncpx init`` makes them and pinned in the roster."""
 
     def __post_init__(self) -> None:
         body = new_roster(self.authority.public_key(), self.epoch)
         for pid in self.ids:
             self.identities[pid] = Identity.generate(pid)
             self.ports[pid] = free_port()
+            certificate = None
+            if self.tls:
+                certificate = make_tls_certificate(self.root / pid / "keys", pid, datetime.now(UTC))
             body = add_participant(
                 body,
-                self.identities[pid].card(),
+                self.identities[pid].card(certificate),
                 self.url(pid),
                 Role.COORDINATOR if pid == self.coordinator else Role.NODE,
                 f"{pid} contact point",
@@ -258,7 +277,7 @@ class Federation:
         self.body = body
 
     def url(self, pid: str) -> str:
-        return f"http://127.0.0.1:{self.ports[pid]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[pid]}"
 
     @property
     def authority_text(self) -> str:
@@ -280,6 +299,9 @@ class Federation:
         limits: Limits | None = None,
         delivery: Delivery | None = None,
         roster: SignedRoster | None = None,
+        federation: FederationListener | None = None,
+        officer: OfficerListener | None = None,
+        verify_workers: int = 0,
     ) -> NodeConfig:
         """Write the node folder (keys, roster file) and return its configuration."""
         folder = self.root / pid
@@ -290,12 +312,19 @@ class Federation:
         return NodeConfig(
             id=pid,
             role="coordinator" if pid == self.coordinator else "node",
-            listen_port=self.ports[pid],
+            federation=federation
+            or FederationListener(
+                port=self.ports[pid],
+                tls_cert=keys / TLS_CERT_FILE if self.tls else None,
+                tls_key=keys / TLS_KEY_FILE if self.tls else None,
+            ),
+            officer=officer or OfficerListener(port=free_port()),
             data_dir=folder,
             authority=self.authority_text,
             roster_file=folder / "roster.json",
             limits=limits or Limits(),
             delivery=delivery or FAST_DELIVERY,
+            verify_workers=verify_workers,
         )
 
     async def start(
@@ -306,21 +335,33 @@ class Federation:
         limits: Limits | None = None,
         delivery: Delivery | None = None,
         roster: SignedRoster | None = None,
+        federation: FederationListener | None = None,
+        officer: OfficerListener | None = None,
+        verify_workers: int = 0,
     ) -> Node:
-        """Build the node's real app and serve it on its loopback port; add one officer."""
-        config = self.config(pid, limits=limits, delivery=delivery, roster=roster)
+        """Build the node's real app and serve it on its loopback ports; add one officer.
+
+        Envelopes are checked on a thread unless ``verify_workers`` asks for the checking pool: starting its
+        processes for every node of every test would cost the suite minutes, and only the tests of the pool
+        itself need them."""
+        config = self.config(
+            pid,
+            limits=limits,
+            delivery=delivery,
+            roster=roster,
+            federation=federation,
+            officer=officer,
+            verify_workers=verify_workers,
+        )
         clock = clock or TestClock()
-        app = build_app(config, clock)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", config.listen_port)
-        await site.start()
-        node = Node(pid, config, app, runner, self.session, clock)
+        server = NodeServer(config, clock, access_log=False)
+        await server.start()
+        node = Node(pid, config, server, self.session, clock)
         previous = self.nodes.get(pid)
         if previous is not None:  # a restart: the officer (and its token) is already in the database
             node.token = previous.token
         else:
-            node.token = await app[OFFICERS].add(f"officer-{pid.lower()}", datetime.now(UTC))
+            node.token = await node.app[OFFICERS].add(f"officer-{pid.lower()}", datetime.now(UTC))
         self.nodes[pid] = node
         return node
 

@@ -29,7 +29,7 @@ class Run:
 
 async def ncpx(node: Node | str, *args: str, token: str | None = None) -> Run:
     """Run ``python -m node.cli`` in a subprocess (the event loop keeps serving the nodes meanwhile)."""
-    url = node if isinstance(node, str) else node.url
+    url = node if isinstance(node, str) else node.api_url
     env = {
         **os.environ,
         "NCPX_NODE": url,

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from keys.identity import Identity
+from keys.roster import Roster, revoke
 from node.intake import (
     Bounds,
     CheckPool,
@@ -26,8 +27,10 @@ from node.intake import (
     check_in_worker,
     chunks,
 )
+from protocol.codes import CrimeArea, Urgency
+from protocol.compose import compose_notice
 from protocol.encoding import b64e, canonical
-from protocol.models import Attachment, EnquiryBody
+from protocol.models import Attachment, EnquiryBody, NoticeBody, Subjects, Vessel
 from protocol.signing import raw_public
 from tests.node.support import ENVELOPES, Federation, batch, post_signed, wait_for
 
@@ -39,15 +42,40 @@ def _summary(outcome: Outcome) -> tuple[Any, ...]:
     return ("passed", outcome.envelope.wire(), outcome.digest, outcome.signer_key)
 
 
+def _notice(fed: Federation) -> dict[str, Any]:
+    """A deconfliction notice from TH to MY, as TH's node seals it."""
+    th = fed.identities["TH"]
+    body = NoticeBody(
+        subject="Active on this vessel",
+        case_reference="TH-2024-7",
+        contact="Pol. Lt. Somchai",
+        text="Contact us before acting.",
+        subjects=Subjects(vessels=[Vessel(name="Sea Star", imo="9074729")]),
+    )
+    [item] = compose_notice(
+        body,
+        ["MY"],
+        CrimeArea.PEOPLE_SMUGGLING,
+        Urgency.NORMAL,
+        th,
+        fed.roster(),
+        th.encryption_keys[-1].public_key(),
+        datetime.now(UTC),
+        os.urandom,
+    )
+    return item.envelope.wire()
+
+
 def _corpus(fed: Federation) -> list[bytes]:
-    """A valid envelope and one of each kind of refusal the checks make, as a peer's bytes."""
+    """A valid enquiry, a valid notice and one of each kind of refusal the checks make, as a peer's bytes."""
     valid = fed.envelope("TH", "MY").wire()
     forged = valid | {"sig": b64e(os.urandom(64))}
     altered = valid | {"header": valid["header"] | {"area": "money_laundering"}}
     newer = valid | {"header": valid["header"] | {"v": 99}}
     shapeless = {"header": valid["header"]}
     from_id = fed.envelope("ID", "MY").wire()
-    return [canonical(e) for e in (valid, forged, altered, newer, shapeless, from_id)] + [b"not json", b"[1]"]
+    envelopes = (valid, forged, altered, _notice(fed), newer, shapeless, from_id)
+    return [canonical(e) for e in envelopes] + [b"not json", b"[1]"]
 
 
 async def test_worker_outcomes_equal_those_on_a_thread(federation: Callable[..., Federation]) -> None:
@@ -63,27 +91,34 @@ async def test_worker_outcomes_equal_those_on_a_thread(federation: Callable[...,
         "malformed",
         "malformed",
     ]
-    cases: list[tuple[Bounds, Identity | DecryptionKeys, list[str | None]]] = [
-        (Bounds(now, *limits), identity, [None, "bad_signature", "bad_signature", *common]),
+    assert fed.body is not None
+    revoked = Roster(
+        fed.signed(revoke(fed.body, "MY", identity.encryption_kid, now)), fed.authority.public_key()
+    )
+    cases: list[tuple[Roster, Bounds, Identity | DecryptionKeys, list[str | None]]] = [
+        (roster, Bounds(now, *limits), identity, [None, "bad_signature", "bad_signature", None, *common]),
         # every envelope is stale by then: refused once its signature is found good
         (
+            roster,
             Bounds(now + timedelta(days=2), *limits),
             identity,
-            ["stale_timestamp", "bad_signature", "bad_signature", *common],
+            ["stale_timestamp", "bad_signature", "bad_signature", "stale_timestamp", *common],
         ),
         # sealed to a key this node does not hold (yet): refused before anything else is looked at
-        (Bounds(now, *limits), DecryptionKeys("MY"), [*["key_not_held"] * 3, *common]),
+        (roster, Bounds(now, *limits), DecryptionKeys("MY"), [*["key_not_held"] * 4, *common]),
+        # sealed to a key of ours the roster has since revoked: refused for good, even though we hold it
+        (revoked, Bounds(now, *limits), identity, [*["revoked_key"] * 4, *common]),
     ]
     pool = CheckPool(1)
     try:
-        for bounds, keys, codes in cases:
-            on_thread = check_envelopes("TH", raws, roster, keys, bounds)
+        for directory, bounds, keys, codes in cases:
+            on_thread = check_envelopes("TH", raws, directory, keys, bounds)
             in_worker = await pool.run(
                 check_in_worker,
                 "TH",
                 raws,
-                roster.signed.to_bytes(),
-                raw_public(roster.authority),
+                directory.signed.to_bytes(),
+                raw_public(directory.authority),
                 keys if isinstance(keys, DecryptionKeys) else DecryptionKeys.of(keys),
                 bounds,
             )
@@ -91,7 +126,7 @@ async def test_worker_outcomes_equal_those_on_a_thread(federation: Callable[...,
             assert [o.error.code if isinstance(o, Refused) else None for o in on_thread] == codes
     finally:
         pool.shutdown()
-    passed = check_envelopes("TH", raws[:1], roster, identity, cases[0][0])[0]
+    passed = check_envelopes("TH", raws[:1], roster, identity, cases[0][1])[0]
     assert isinstance(passed, Passed)
     assert passed.signer_key == raw_public(fed.identities["TH"].signing.public_key())
 
@@ -106,7 +141,7 @@ async def test_a_dead_checking_process_is_replaced(
     federation: Callable[..., Federation], session: aiohttp.ClientSession
 ) -> None:
     fed = federation(["TH", "MY"])
-    my = await fed.start("MY")
+    my = await fed.start("MY", verify_workers=2)
     th = fed.identities["TH"]
     first = await post_signed(session, my, ENVELOPES, batch(fed.envelope("TH", "MY")), th)
     assert first.status == 200
@@ -130,7 +165,7 @@ async def test_a_noisy_peer_does_not_queue_ahead_of_another(
     """ID sends 16 batches of large envelopes at once; once its first is answered, TH sends one small batch.
     TH's is checked as soon as a worker is free, not after every ID chunk that arrived before it."""
     fed = federation(["TH", "MY", "ID"])
-    my = await fed.start("MY")
+    my = await fed.start("MY", verify_workers=2)
     large = EnquiryBody(
         subject="large",
         text="noise",

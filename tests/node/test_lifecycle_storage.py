@@ -9,10 +9,13 @@ import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from node.storage.database import ENUMS, Database
 from protocol.codes import Urgency
 from protocol.encoding import parse_time
 from protocol.envelope import seal
@@ -148,3 +151,44 @@ async def test_the_sender_counts_the_deadline_from_the_receivers_receipt(
     receipt = Receipt.model_validate(shown["message"]["receipt"])
     assert parse_time(delivered["due_at"]) == receipt.received_at + timedelta(hours=8)
     assert parse_time(delivered["due_at"]) != parse_time(created["messages"][0]["due_at"])
+
+
+async def test_migration_0011_lets_a_database_made_before_notices_store_acknowledged(tmp_path: Path) -> None:
+    """A node upgraded from before notices had `acknowledged` outside its CHECK: 0011 rebuilds the table."""
+    path = tmp_path / "before-notices.db"
+    old_states = ", ".join(f"'{s}'" for s in sorted(State) if s is not State.ACKNOWLEDGED)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for entry in sorted((resources.files("node.storage") / "migrations").iterdir(), key=lambda e: e.name):
+        number = int(entry.name.split("_", 1)[0])
+        if number >= 11:
+            continue
+        script = entry.read_text(encoding="utf-8").replace("{folders}", ENUMS["folders"])
+        conn.executescript(script.replace("{states}", old_states))
+        conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
+    conn.execute(
+        "INSERT INTO messages (id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, "
+        "envelope, envelope_digest, signer_key, state, queued_at) VALUES ('m1', 't1', 'inbox', 'notice', 'TH', "
+        "'MY', 'TH', 'other', 'normal', '2015-10-01T00:00:00.000Z', x'00', 'd', x'00', 'read', "
+        "'2015-10-01T00:00:00.000Z')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE messages SET state = 'acknowledged'")
+    conn.commit()
+    conn.close()
+
+    db = await Database.open(path)
+    await db.close()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(
+            "UPDATE messages SET state = 'acknowledged', acknowledged_at = '2015-10-02T00:00:00.000Z'"
+        )
+        assert conn.execute("SELECT id, kind, state FROM messages").fetchall() == [
+            ("m1", "notice", "acknowledged")
+        ]
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE messages SET state = 'lost'")
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 11
+    finally:
+        conn.close()

@@ -21,7 +21,7 @@ async def test_livez_answers_while_a_large_batch_is_checked(
     federation: Callable[..., Federation], session: aiohttp.ClientSession
 ) -> None:
     fed = federation(["TH", "MY"])
-    my = await fed.start("MY")
+    my = await fed.start("MY", verify_workers=2)
     large = EnquiryBody(
         subject="large",
         text="large",

@@ -3,6 +3,8 @@
 A federation of two countries and a coordinator, all with real keys in one signed roster; the coordinator is the
 real application started with ``role = "coordinator"``. Requests the tests craft are signed with the real keys
 of the participant they claim to come from, so every refusal here is about roles, not about signatures.
+A country node's refusals by role (an enquiry from or to the coordinator, a reply to a participant that is no
+longer a node, the coordinator's surfaces asked of a node) are cases of ``test_attack_corpus.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from aiohttp import web
 
-from keys.roster import Role
-from node.app import build_app
 from node.config import write_config
+from node.server import NodeServer
 from protocol.encoding import canonical
 from protocol.errors import ConfigError
 from tests.node.support import (
@@ -30,7 +30,6 @@ from tests.node.support import (
     batch,
     http,
     post_signed,
-    wait_for,
 )
 
 COORD = "XI-COORD"
@@ -65,13 +64,21 @@ async def test_the_coordinator_has_no_envelope_endpoint_and_stores_nothing(fed: 
     assert (await coordinator.request("GET", "/v1/period")).status == 200
 
 
-async def test_a_country_node_serves_no_coordinator_surface(fed: Federation) -> None:
-    my = await fed.start("MY")
-    th = fed.identities["TH"]
-    response = await post_signed(fed.session, my, RECORDS, canonical({"records": []}), th)
-    response.problem("not_found", 404)
-    (await my.request("GET", "/v1/period")).problem("not_found", 404)
-    (await http(fed.session, "GET", my.url + "/dashboard")).problem("not_found", 404)
+@pytest.mark.parametrize("pid", ["MY", COORD])
+async def test_each_listener_serves_only_its_own_surfaces(fed: Federation, pid: str) -> None:
+    node = await fed.start(pid)
+    officer_paths = ["/v1/openapi.json", "/v1/period", "/v1/messages", "/dashboard", "/dashboard/login"]
+    for path in officer_paths:
+        # Peers see the federation listener only: nothing of the officers' side answers there, token or not.
+        response = await http(
+            fed.session, "GET", node.url + path, headers={"Authorization": f"Bearer {node.token}"}
+        )
+        response.problem("not_found", 404)
+    for path in (HELLO, ROSTER, ENVELOPES, RECORDS):
+        (await node.request("POST", path, data=b"{}")).problem("not_found", 404)
+        (await node.request("GET", path)).problem("not_found", 404)
+    for url in (node.url, node.api_url):
+        assert (await http(fed.session, "GET", url + "/livez")).status == 200
 
 
 async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
@@ -82,12 +89,13 @@ async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
         for path in ("/livez", "/readyz", "/v1/openapi.json"):
             assert (await node.request("GET", path, token=None)).status == 200, path
         # Problem+json everywhere, also where no surface answers.
-        (await node.request("GET", "/nowhere", token=None)).problem("not_found", 404)
-        (await node.request("GET", "/federation/v1/nowhere", token=None)).problem("not_found", 404)
-        wrong_method = await node.request("GET", HELLO, token=None)
+        for url in (node.url, node.api_url):
+            (await http(fed.session, "GET", url + "/nowhere")).problem("not_found", 404)
+        (await http(fed.session, "GET", node.url + "/federation/v1/nowhere")).problem("not_found", 404)
+        wrong_method = await http(fed.session, "GET", node.url + HELLO)
         assert (wrong_method.status, wrong_method.content_type) == (405, PROBLEM_JSON)
     # The dashboard's security headers are the dashboard's own.
-    page = await http(fed.session, "GET", coordinator.url + "/dashboard")
+    page = await http(fed.session, "GET", coordinator.api_url + "/dashboard")
     assert page.status == 200
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     for path in ("/livez", "/v1/openapi.json"):
@@ -95,63 +103,17 @@ async def test_each_surface_has_its_own_middlewares(fed: Federation) -> None:
     assert "Content-Security-Policy" not in (await coordinator.request("GET", "/v1/period")).headers
 
 
-async def test_a_node_refuses_an_enquiry_from_the_coordinator(fed: Federation) -> None:
-    my = await fed.start("MY")
-    coordinator = fed.identities[COORD]
-    envelope = fed.envelope(COORD, "MY")  # signed and sealed with the coordinator's real keys
-    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), coordinator)
-    response.problem("not_a_node", 403)
-    assert my.count("messages") == 0
-    assert my.count("outbox") == 0
-
-
-async def test_a_node_refuses_an_enquiry_addressed_to_the_coordinator(fed: Federation) -> None:
-    my = await fed.start("MY")
-    envelope = fed.envelope("TH", COORD)
-    response = await post_signed(fed.session, my, ENVELOPES, batch(envelope), fed.identities["TH"])
-    response.problem("not_a_node", 403)
-    assert my.count("messages") == 0
-    assert my.count("outbox") == 0
-
-
-async def test_no_reply_is_sealed_to_a_participant_that_is_not_a_node(
-    federation: Callable[..., Federation],
-) -> None:
-    fed = federation(["TH", "MY"])
-    th, my = await fed.start("TH"), await fed.start("MY")
-    created = await th.call(
-        "POST",
-        "/v1/enquiries",
-        body={"recipients": ["MY"], "area": "people_smuggling", "subject": "s", "text": "t"},
-    )
-    message_id = created["messages"][0]["id"]
-    await wait_for(lambda: my.summary(message_id, "inbox"), what="the enquiry at MY")
-    # The authority makes TH the coordinator; MY adopts that roster with the enquiry still in its inbox.
-    assert fed.body is not None
-    participants = [
-        p.model_copy(update={"role": Role.COORDINATOR}) if p.id == "TH" else p for p in fed.body.participants
-    ]
-    fed.body = fed.body.model_copy(update={"version": fed.body.version + 1, "participants": participants})
-    assert await my.service.offer_roster(fed.signed())
-    outbox_before = my.count("outbox")
-
-    response = await my.request("POST", f"/v1/messages/{message_id}/replies", body={"text": "answer"})
-    response.problem("not_a_node", 403)
-    assert my.rows("SELECT id FROM messages WHERE folder = 'sent'") == []
-    assert my.count("outbox") == outbox_before
-
-
 @pytest.mark.parametrize(("pid", "configured"), [("MY", "coordinator"), (COORD, "node")])
 async def test_a_role_other_than_the_rosters_refuses_to_start(
     fed: Federation, pid: str, configured: str
 ) -> None:
     config = fed.config(pid).model_copy(update={"role": configured})
-    runner = web.AppRunner(build_app(config), access_log=None)
+    server = NodeServer(config, access_log=False)
     try:
         with pytest.raises(ConfigError) as refused:
-            await runner.setup()
+            await server.start()
     finally:
-        await runner.cleanup()
+        await server.stop()
     listed = "node" if configured == "coordinator" else "coordinator"
     assert f"the roster lists {pid} as {listed}" in refused.value.detail
     assert f'set role = "{listed}"' in refused.value.detail

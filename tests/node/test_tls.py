@@ -1,113 +1,261 @@
-"""Optional TLS: two nodes serving HTTPS with a private CA exchange as over HTTP; a peer without the CA cannot."""
+"""Mutual TLS between nodes, pinned by the roster; the officer listener's TLS, proxy and safety rules; the
+connection cap.
+
+Certificates are made exactly as ``ncpx init`` makes them (``keys.tls.make_tls_certificate``) and listed in the
+signed roster; each refusal below happens in the TLS handshake, before the node parses a single HTTP header,
+except the one a valid certificate cannot be refused for at that layer (signing as someone else).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import ssl
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.x509.oid import NameOID
 
-from keys.roster import Role, add_participant, new_roster
-from node.app import build_app, tls_context
-from node.officer_api import OFFICERS
-from tests.node.support import FAST_DELIVERY, Federation, wait_for
+from keys.roster import revoke, rotate
+from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate, read_tls_certificate
+from node.config import FederationListener, OfficerListener, load_config, write_config
+from node.server import NodeServer
+from protocol.encoding import canonical
+from protocol.errors import ConfigError, Malformed
+from tests.node.support import HELLO, Federation, Node, free_port, http, post_signed, wait_for
+
+ENQUIRY = {"recipients": ["MY"], "area": "people_smuggling", "subject": "Over TLS", "text": "Hello, mTLS."}
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA."""
-    key = generate_private_key(SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ncpx test")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+@pytest.fixture
+async def fed(tmp_path: Path, session: aiohttp.ClientSession) -> AsyncIterator[Federation]:
+    federation = Federation(tmp_path / "fed", session, ["TH", "MY", "ID"], tls=True)
+    yield federation
+    await federation.stop_all()
+
+
+def client_tls(fed: Federation, server: str, presenting: str | None) -> ssl.SSLContext:
+    """A client trusting ``server``'s roster certificate, presenting ``presenting``'s own (or none)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.load_verify_locations(cafile=fed.root / server / "keys" / TLS_CERT_FILE)
+    if presenting is not None:
+        keys = fed.root / presenting / "keys"
+        context.load_cert_chain(keys / TLS_CERT_FILE, keys / TLS_KEY_FILE)
+    return context
+
+
+async def hello(fed: Federation, node: Node, signer: str, context: ssl.SSLContext) -> int:
+    """Status of a hello signed by ``signer`` over a fresh connection made with ``context``."""
+    connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        body = canonical({"roster_version": 1})
+        response = await post_signed(session, node, HELLO, body, fed.identities[signer])
+        return response.status
+
+
+async def test_an_enquiry_travels_over_mutual_tls(fed: Federation) -> None:
+    th, my = await fed.start("TH"), await fed.start("MY")
+    assert th.url.startswith("https://")
+    created = await th.call("POST", "/v1/enquiries", body=ENQUIRY)
+    message_id = created["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery over mutual TLS")
+    shown = await my.call("GET", f"/v1/messages/{message_id}")
+    assert shown["message"]["text"] == "Hello, mTLS."
+
+
+async def test_a_member_with_its_certificate_is_served(fed: Federation) -> None:
+    my = await fed.start("MY")
+    assert await hello(fed, my, "TH", client_tls(fed, "MY", "TH")) == 200
+
+
+@pytest.mark.parametrize("presenting", [None, "stranger"])
+async def test_a_caller_without_a_roster_certificate_is_refused_in_the_handshake(
+    fed: Federation, presenting: str | None
+) -> None:
+    my = await fed.start("MY")
+    if presenting == "stranger":  # a well-formed certificate, made the same way, that no roster lists
+        make_tls_certificate(fed.root / "stranger" / "keys", "TH", datetime.now(UTC))
+    # The request itself is signed with TH's real key: only the missing certificate stops it.
+    with pytest.raises(aiohttp.ClientError):
+        await hello(fed, my, "TH", client_tls(fed, "MY", presenting))
+    assert my.server.sites[0].name.startswith("https://")
+
+
+async def test_a_certificate_serves_only_its_own_participant(fed: Federation) -> None:
+    my = await fed.start("MY")
+    # ID's connection, TH's signature: both genuine, but a member may not lend its connection to another.
+    status = await hello(fed, my, "TH", client_tls(fed, "MY", "ID"))
+    assert status == 403
+    connector = aiohttp.TCPConnector(ssl=client_tls(fed, "MY", "ID"), force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        response = await post_signed(session, my, HELLO, canonical({}), fed.identities["TH"])
+    response.problem("wrong_certificate", 403)
+
+
+async def test_a_revoked_member_is_refused_in_the_handshake_once_the_roster_says_so(fed: Federation) -> None:
+    my = await fed.start("MY")
+    assert await hello(fed, my, "TH", client_tls(fed, "MY", "TH")) == 200
+    assert fed.body is not None
+    fed.body = revoke(fed.body, "TH", None, datetime.now(UTC))
+    assert await my.service.offer_roster(fed.signed())
+    with pytest.raises(aiohttp.ClientError):
+        await hello(fed, my, "TH", client_tls(fed, "MY", "TH"))
+    assert await hello(fed, my, "ID", client_tls(fed, "MY", "ID")) == 200
+
+
+async def test_the_sender_accepts_only_the_peers_roster_certificate(fed: Federation) -> None:
+    """Someone answering at MY's address with another certificate (here ID's own node) never gets TH's
+    enquiry: TH's worker trusts only the certificate the roster lists for MY."""
+    th = await fed.start("TH")
+    impostor = fed.config("ID").model_copy(
+        update={"federation": fed.config("ID").federation.model_copy(update={"port": fed.ports["MY"]})}
     )
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
-class TlsFederation(Federation):
-    """The same federation, every roster URL ``https``."""
-
-    def url(self, pid: str) -> str:
-        return f"https://127.0.0.1:{self.ports[pid]}"
-
-
-async def test_exchange_over_tls(tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
-    client_tls = ssl.create_default_context(cafile=cert)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_tls)) as session:
-        fed = TlsFederation(tmp_path / "fed", session, ["TH", "MY"])
-        body = new_roster(fed.authority.public_key(), fed.epoch)
-        for pid in fed.ids:
-            body = add_participant(body, fed.identities[pid].card(), fed.url(pid), Role.NODE, pid, fed.epoch)
-        fed.body = body
-        runners: list[web.AppRunner] = []
-        tokens: dict[str, str] = {}
+    server = NodeServer(impostor, access_log=False)
+    await server.start()
+    try:
+        created = await th.call("POST", "/v1/enquiries", body=ENQUIRY)
+        message_id = created["messages"][0]["id"]
+        peers = await wait_for(lambda: _failures(th), what="a failed attempt at the impostor's address")
+        assert peers >= 1
+        assert (await th.summary(message_id, "sent") or {})["state"] in ("queued", "sent")
+        stored = sqlite3.connect(f"file:{impostor.database}?mode=ro", uri=True)
         try:
-            for pid in fed.ids:
-                config = fed.config(pid, delivery=FAST_DELIVERY).model_copy(
-                    update={"tls_cert": cert, "tls_key": key, "peer_ca_file": cert}
-                )
-                app = build_app(config)
-                runner = web.AppRunner(app, access_log=None)
-                await runner.setup()
-                await web.TCPSite(
-                    runner, "127.0.0.1", config.listen_port, ssl_context=tls_context(config)
-                ).start()
-                runners.append(runner)
-                tokens[pid] = await app[OFFICERS].add("officer", datetime.now(UTC))
-            th, my = fed.url("TH"), fed.url("MY")
-            auth = {"Authorization": f"Bearer {tokens['TH']}"}
-            enquiry = {
-                "recipients": ["MY"],
-                "area": "people_smuggling",
-                "subject": "Over TLS",
-                "text": "Hello through HTTPS.",
-            }
-            async with session.post(th + "/v1/enquiries", json=enquiry, headers=auth) as response:
-                assert response.status == 201
-                message_id = (await response.json())["messages"][0]["id"]
-
-            async def delivered() -> bool:
-                async with session.get(
-                    th + "/v1/messages", params={"folder": "sent"}, headers=auth
-                ) as response:
-                    items = (await response.json())["items"]
-                    return any(i["id"] == message_id and i["state"] == "delivered" for i in items)
-
-            await wait_for(delivered, what="delivery over TLS")
-            my_auth = {"Authorization": f"Bearer {tokens['MY']}"}
-            async with session.get(f"{my}/v1/messages/{message_id}", headers=my_auth) as response:
-                assert (await response.json())["message"]["text"] == "Hello through HTTPS."
-            # Without the private CA a client refuses the node's certificate: TLS is really in use.
-            async with aiohttp.ClientSession() as plain:
-                with pytest.raises(aiohttp.ClientConnectorCertificateError):
-                    await plain.get(th + "/livez")
+            assert stored.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
         finally:
-            for runner in runners:
-                await runner.cleanup()
+            stored.close()
+    finally:
+        await server.stop()
+
+
+async def _failures(node: Node) -> int | None:
+    peers = (await node.call("GET", "/v1/peers"))["peers"]
+    failures = sum(p["failures"] for p in peers if p["id"] == "MY")
+    return failures or None
+
+
+async def test_the_officer_listener_can_speak_tls(fed: Federation, session: aiohttp.ClientSession) -> None:
+    keys = fed.root / "TH" / "keys"
+    config = fed.config("TH")
+    officer = config.officer.model_copy(
+        update={"tls_cert": keys / TLS_CERT_FILE, "tls_key": keys / TLS_KEY_FILE}
+    )
+    th = await fed.start("TH", officer=officer)
+    context = client_tls(fed, "TH", None)
+    url = th.api_url.replace("http://", "https://")
+    response = await http(session, "GET", url + "/readyz", ssl=context)
+    assert response.status == 200
+    with pytest.raises(aiohttp.ClientError):
+        await http(session, "GET", th.api_url + "/readyz")
+
+
+def test_an_officer_listener_off_loopback_needs_tls(tmp_path: Path) -> None:
+    listener = OfficerListener(host="0.0.0.0")  # noqa: S104 - the refused configuration
+    with pytest.raises(ConfigError) as refused:
+        listener.check()
+    assert "would carry tokens and message contents in clear" in refused.value.detail
+    OfficerListener(host="0.0.0.0", plain_http=True).check()  # noqa: S104 - a container's published port
+    OfficerListener(host="::1").check()
+    with pytest.raises(ConfigError):
+        FederationListener(tls_cert=tmp_path / "tls.crt").check()
+
+
+def test_the_configuration_file_is_checked_on_load(fed: Federation) -> None:
+    config = fed.config("TH").model_copy(update={"officer": OfficerListener(host="10.1.2.3")})
+    path = config.data_dir / "node.toml"
+    write_config(path, config)
+    with pytest.raises(ConfigError, match=r"officer listener on 10\.1\.2\.3"):
+        load_config(path)
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fed = Federation(tmp_path / "cap", session, ["MY"])
+    my = await fed.start("MY", federation=FederationListener(port=fed.ports["MY"], max_connections=3))
+    try:
+        held = [await asyncio.open_connection("127.0.0.1", fed.ports["MY"]) for _ in range(3)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", fed.ports["MY"])
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed unread, not left waiting
+        writer.close()
+        assert my.server.sites[0].refused == 1
+        for _, open_writer in held:
+            open_writer.close()
+            await open_writer.wait_closed()
+        response = await wait_for(lambda: _livez(session, my), what="a connection accepted again")
+        assert response == 200
+    finally:
+        await fed.stop_all()
+
+
+async def _livez(session: aiohttp.ClientSession, node: Node) -> int | None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
+        try:
+            return (await http(fresh, "GET", node.url + "/livez")).status
+        except aiohttp.ClientError:
+            return None
+
+
+@pytest.mark.parametrize(
+    ("proxies", "signed_in"),
+    [(["127.0.0.1"], True), ([], False), (["127.0.0.2"], False)],
+    ids=["from-the-configured-proxy", "no-proxy-configured", "another-address-is-the-proxy"],
+)
+async def test_dashboard_sign_in_behind_a_tls_proxy(
+    federation: Callable[..., Federation], session: aiohttp.ClientSession, proxies: list[str], signed_in: bool
+) -> None:
+    """A TLS-terminating proxy forwards the officer's https origin; only a configured proxy is believed."""
+    fed = federation(["TH", "XI-COORD"], coordinator="XI-COORD")
+    officer = OfficerListener(port=free_port(), trusted_proxies=proxies)
+    coordinator = await fed.start("XI-COORD", officer=officer)
+    headers = {
+        "Origin": "https://ncpx.example.org",
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "ncpx.example.org",
+    }
+    async with session.post(
+        coordinator.api_url + "/dashboard/login",
+        data={"token": coordinator.token},
+        headers=headers,
+        allow_redirects=False,
+    ) as response:
+        if signed_in:
+            assert response.status == 303
+            assert "Secure" in response.headers["Set-Cookie"]
+        else:
+            assert response.status == 403
+            assert "Set-Cookie" not in response.headers
+
+
+async def test_a_renewed_certificate_is_presented_once_the_roster_lists_it(fed: Federation) -> None:
+    th, my = await fed.start("TH"), await fed.start("MY")
+    keys = fed.root / "TH" / "keys"
+    old = (keys / TLS_CERT_FILE).read_bytes()
+    new = make_tls_certificate(keys, "TH", datetime.now(UTC))  # what 'ncpx keys rotate --certificate' does
+    assert fed.body is not None
+    fed.body = rotate(fed.body, fed.identities["TH"].card(new), timedelta(days=7), datetime.now(UTC))
+    [listed] = [p.tls_certificates for p in fed.body.participants if p.id == "TH"]
+    assert listed is not None
+    assert listed[0] == new
+    assert len(listed) == 2  # the previous one stays for the switch
+    for node in (th, my):
+        assert await node.service.offer_roster(fed.signed())
+    # TH now presents the new certificate: a client trusting only that one completes the handshake with TH.
+    assert await hello(fed, th, "MY", client_tls(fed, "TH", "MY")) == 200
+    # MY accepts TH's new certificate, and TH's enquiry still flows.
+    assert await hello(fed, my, "TH", client_tls(fed, "MY", "TH")) == 200
+    created = await th.call("POST", "/v1/enquiries", body=ENQUIRY)
+    message_id = created["messages"][0]["id"]
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery after the renewal")
+    assert old != (keys / TLS_CERT_FILE).read_bytes()
+
+
+def test_a_card_already_in_the_roster_is_refused(fed: Federation) -> None:
+    assert fed.body is not None
+    card = fed.identities["TH"].card(read_tls_certificate(fed.root / "TH" / "keys"))
+    with pytest.raises(Malformed, match="already in the roster"):
+        rotate(fed.body, card, timedelta(days=7), datetime.now(UTC))

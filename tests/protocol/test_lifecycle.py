@@ -9,6 +9,7 @@ import pytest
 from protocol.codes import Kind
 from protocol.errors import InvalidState
 from protocol.lifecycle import (
+    ACKNOWLEDGEABLE,
     ANSWERABLE,
     INITIAL,
     SAME,
@@ -29,6 +30,7 @@ PROGRESS = {
     State.DELIVERED: 3,
     State.READ: 4,
     State.ANSWERED: 5,
+    State.ACKNOWLEDGED: 5,
 }
 
 EVERY_PAIR = [
@@ -81,11 +83,12 @@ def test_events_of_the_other_side_are_refused() -> None:
             Event.REFUSED,
             Event.READ_NOTICE,
             Event.REPLY_RECEIVED,
+            Event.ACKNOWLEDGEMENT,
         ):
             with pytest.raises(InvalidState):
                 step(Folder.INBOX, state, event)
     for state in TRANSITIONS[Folder.SENT]:
-        for event in (Event.OFFICER_READ, Event.REPLY_SENT):
+        for event in (Event.OFFICER_READ, Event.REPLY_SENT, Event.OFFICER_ACKNOWLEDGED):
             with pytest.raises(InvalidState):
                 step(Folder.SENT, state, event)
 
@@ -141,3 +144,51 @@ def test_a_second_reply_keeps_it_answered() -> None:
 def test_kind_rules() -> None:
     assert {Kind.ENQUIRY} == ANSWERABLE
     assert {Kind.ENQUIRY} == WITH_DEADLINE
+    assert {Kind.NOTICE} == ACKNOWLEDGEABLE
+
+
+def test_the_ordinary_life_of_a_notice() -> None:
+    assert (
+        run(Folder.SENT, Event.TRANSMITTED, Event.RECEIPT, Event.READ_NOTICE, Event.ACKNOWLEDGEMENT)
+        is State.ACKNOWLEDGED
+    )
+    assert run(Folder.INBOX, Event.OFFICER_READ, Event.OFFICER_ACKNOWLEDGED) is State.ACKNOWLEDGED
+
+
+def test_an_acknowledgement_implies_delivery_from_any_earlier_sent_state() -> None:
+    """Peers' news arrives in any order: an acknowledgement before the receipt is still proof of arrival."""
+    for events in ((), (Event.TRANSMITTED,), (Event.TRANSMITTED, Event.RECEIPT), (Event.REFUSED,)):
+        assert run(Folder.SENT, *events, Event.ACKNOWLEDGEMENT) is State.ACKNOWLEDGED
+    assert run(Folder.INBOX, Event.OFFICER_ACKNOWLEDGED) is State.ACKNOWLEDGED
+
+
+def test_late_news_leaves_a_notice_acknowledged() -> None:
+    assert (
+        run(
+            Folder.SENT,
+            Event.TRANSMITTED,
+            Event.ACKNOWLEDGEMENT,
+            Event.RECEIPT,
+            Event.READ_NOTICE,
+            Event.REFUSED,
+            Event.ACKNOWLEDGEMENT,
+        )
+        is State.ACKNOWLEDGED
+    )
+    assert (
+        run(Folder.INBOX, Event.OFFICER_ACKNOWLEDGED, Event.OFFICER_READ, Event.OFFICER_ACKNOWLEDGED)
+        is State.ACKNOWLEDGED
+    )
+
+
+def test_an_acknowledged_message_is_never_answered_nor_an_answered_one_acknowledged() -> None:
+    with pytest.raises(InvalidState):
+        run(Folder.SENT, Event.ACKNOWLEDGEMENT, Event.REPLY_RECEIVED)
+    with pytest.raises(InvalidState):
+        run(Folder.SENT, Event.REPLY_RECEIVED, Event.ACKNOWLEDGEMENT)
+    with pytest.raises(InvalidState):
+        run(Folder.INBOX, Event.OFFICER_ACKNOWLEDGED, Event.REPLY_SENT)
+    with pytest.raises(InvalidState):
+        run(Folder.INBOX, Event.REPLY_SENT, Event.OFFICER_ACKNOWLEDGED)
+    with pytest.raises(InvalidState):
+        run(Folder.SENT, Event.TRANSMITTED, Event.ACKNOWLEDGEMENT, Event.TRANSMITTED)

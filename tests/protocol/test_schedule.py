@@ -155,6 +155,8 @@ def test_retryability_is_a_property_of_the_error_class() -> None:
         "request_timeout",
         "too_many_attempts",
         "quota_exceeded",
+        "storage_quota_exceeded",
+        "storage_full",
         "key_not_held",
     }
     assert not is_final("a_code_from_a_newer_peer")  # unknown codes are retried, never final

@@ -18,7 +18,7 @@ from protocol.errors import (
     Unproven,
 )
 from protocol.models import MetadataRecord
-from protocol.outcome import Figures, make_return, open_highlights, verify_return
+from protocol.outcome import FIGURES, Figures, OutcomeReturn, make_return, open_highlights, verify_return
 from protocol.receipts import receipt_digest, verify_delivery_evidence, verify_record
 from protocol.records import make_record
 from tests.protocol.helpers import NOW, SKEW, envelope, fixed_identity, world
@@ -161,3 +161,19 @@ def test_outcome_return_signed_and_highlights_sealed_to_the_coordinator() -> Non
         verify_return(outcome, w.roster, "MY")
     with pytest.raises(BadSignature):
         verify_return(outcome.model_copy(update={"figures": Figures(arrests=33)}), w.roster, "TH")
+
+
+def test_a_figure_left_out_of_a_return_is_absent_not_zero() -> None:
+    """Not reported is not 0: the signed bytes carry only the figures given, and a return signed when every
+    figure was required (all eight present) still verifies."""
+    w = world()
+    partial = make_return("jpa-2015", Figures(arrests=0), w.th, NOW)
+    assert partial.wire()["figures"] == {"arrests": 0}
+    verify_return(OutcomeReturn.model_validate(partial.wire()), w.roster, "TH")
+    with pytest.raises(BadSignature):
+        verify_return(
+            partial.model_copy(update={"figures": Figures(arrests=0, trainings_held=0)}), w.roster, "TH"
+        )
+    complete = make_return("jpa-2015", Figures(**dict.fromkeys(FIGURES, 0)), w.th, NOW)
+    assert len(complete.wire()["figures"]) == len(FIGURES)
+    verify_return(OutcomeReturn.model_validate(complete.wire()), w.roster, "TH")
