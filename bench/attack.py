@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from exchange import delivered_count, paced, percentile, push, sent_rows, stamp
+from exchange import WARM_UP, delivered_count, paced, party_cpu_seconds, percentile, push, sent_rows, stamp
 
 from node.topology import LocalNode, Topology, wait_until
 
@@ -64,11 +64,17 @@ async def noise(node: LocalNode, count: int) -> None:
         await asyncio.gather(*(worker() for _ in range(8)))
 
 
-async def measure(th: LocalNode, n: int, rate: float, seconds: float, offset: int) -> dict[str, float]:
-    """TH's full-load delivered/s for ``n`` enquiries, then p50/p99 at ``rate`` for ``seconds``."""
+async def measure(
+    th: LocalNode, n: int, rate: float, seconds: float, offset: int, processes: dict[str, int]
+) -> dict[str, float]:
+    """TH's full-load delivered/s for ``n`` enquiries, then p50/p99 at ``rate`` for ``seconds``; and the CPU
+    seconds each of ``processes`` spent during the full-load part."""
+    cpu_before = {name: party_cpu_seconds(pid) for name, pid in processes.items()}
     start = time.time()
     await push(th.url, th.token, n, 32, offset)
     wait_until(lambda: delivered_count(th) >= offset + n, 900, "TH's receipts", interval=0.1)
+    spent = {f"cpu_s_{name}": party_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+    wall = time.time() - start
     rows = [r for r in sent_rows(th) if r[2]]
     last = max(stamp(r[2]) for r in rows if r[2] is not None)
     delivered_per_s = n / (last - start)
@@ -82,7 +88,17 @@ async def measure(th: LocalNode, n: int, rate: float, seconds: float, offset: in
         "delivered_per_s": delivered_per_s,
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99),
+        "wall_s": wall,
+        **spent,
     }
+
+
+def cpu_line(figures: dict[str, float]) -> str:
+    """Where the CPU went during a full-load part, against its wall time (two cores: at most twice it)."""
+    spent = ", ".join(
+        f"{k.removeprefix('cpu_s_')} {v:.1f}" for k, v in figures.items() if k.startswith("cpu_s_")
+    )
+    return f"  CPU s over {figures['wall_s']:.1f} s of full load: {spent}"
 
 
 async def main() -> None:
@@ -99,30 +115,55 @@ async def main() -> None:
         default=3000,
         help="MY's limits.peer_messages_per_minute, for every peer: TH's own load stays well under it",
     )
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=2,
+        help="every node's checking processes (verify_workers; 0 checks envelopes on a thread)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ncpx-attack-"))
     topology = Topology(
-        root, ["TH", "MY", "ID"], node_config={"limits": {"peer_messages_per_minute": args.quota}}
+        root,
+        ["TH", "MY", "ID"],
+        node_config={
+            "limits": {"peer_messages_per_minute": args.quota},
+            "verify_workers": args.verify_workers,
+        },
     )
     topology.create()
     topology.start()
     th, id_ = topology.nodes["TH"], topology.nodes["ID"]
+    processes = {"bench": os.getpid()}
+    for name, node in topology.nodes.items():
+        if node.process is None:
+            raise RuntimeError(f"node {name} is not running")
+        processes[name] = node.process.pid
     try:
+        # Both peers first deliver a few enquiries each, at once: connections, delivery tasks and MY's checking
+        # processes are started before anything is measured.
+        await asyncio.gather(*(push(node.url, node.token, WARM_UP, 4, 0) for node in (th, id_)))
+        warm = (th, id_)
+        wait_until(lambda: all(delivered_count(n) >= WARM_UP for n in warm), 120, "the warm-up", interval=0.1)
         print(
             f"baseline: TH alone, {args.n} enquiries at full load, then {args.rate:.0f}/s for {args.seconds:.0f} s"
         )
-        quiet = await measure(th, args.n, args.rate, args.seconds, 0)
+        quiet = await measure(th, args.n, args.rate, args.seconds, WARM_UP, processes)
         print(
             f"  {quiet['delivered_per_s']:.0f}/s, p50 {quiet['p50_ms']:.0f} ms, p99 {quiet['p99_ms']:.0f} ms"
         )
+        print(cpu_line(quiet))
         print(
             f"noisy: ID pushes {args.noise} enquiries of 64 KiB to MY meanwhile (MY's quota: {args.quota}/min)"
         )
         flood = asyncio.create_task(noise(id_, args.noise))
         await asyncio.sleep(1.0)  # let ID's backlog build up before TH starts
-        loud = await measure(th, args.n, args.rate, args.seconds, args.n + int(args.rate * args.seconds))
+        loud = await measure(
+            th, args.n, args.rate, args.seconds, WARM_UP + args.n + int(args.rate * args.seconds), processes
+        )
         await flood
         print(f"  {loud['delivered_per_s']:.0f}/s, p50 {loud['p50_ms']:.0f} ms, p99 {loud['p99_ms']:.0f} ms")
+        print(cpu_line(loud))
         ratio = loud["delivered_per_s"] / quiet["delivered_per_s"]
         print(f"TH's delivered/s with the noisy peer / without: {ratio:.2f} (aim: at least 0.8)")
         print(json.dumps({"quiet": quiet, "noisy": loud, "ratio": round(ratio, 3)}))

@@ -284,6 +284,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
         await session.close()
         if verifiers is not None:
             verifiers.shutdown(cancel_futures=True)
+        service.close()
         await db.close()
 
     federation.cleanup_ctx.append(lifecycle)

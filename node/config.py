@@ -159,6 +159,9 @@ class NodeConfig(BaseModel):
     """Coordinator only: how long one side of an exchange may stay unconfirmed before it is flagged."""
     coordinator_verify_workers: int = Field(default=2, ge=0, le=64)
     """Coordinator only: processes that verify record batches in parallel (0: in the event loop)."""
+    verify_workers: int = Field(default=2, ge=0, le=64)
+    """Country node only: processes that check incoming envelopes (parsing, signatures, opening) beside the
+    event loop, on the other cores (0: on a thread of the node's own process)."""
     federation: FederationListener = FederationListener()
     officer: OfficerListener = OfficerListener()
     data_dir: Path = Path()

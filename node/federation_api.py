@@ -98,7 +98,7 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
     _check_certificate(request, signed.sender)
     async with request.config_dict[BODIES]:
         body = await read_body(request, service.config.limits)
-    check_body(signed, body)
+    await asyncio.to_thread(check_body, signed, body)  # hashing a maximal body takes tens of milliseconds
     request.config_dict[WORKER].peer_alive(signed.sender)
     return signed, body
 

@@ -13,19 +13,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
-
-from keys.roster import SignedRoster
+from keys.roster import Roster, SignedRoster
 from node.config import NodeConfig, mib
 from node.effects import Audit, Effect, Enqueue
+from node.intake import (
+    Bounds,
+    CheckPool,
+    DecryptionKeys,
+    Outcome,
+    Refused,
+    check_envelopes,
+    check_in_worker,
+    chunks,
+)
 from node.storage.drafts import Draft, Drafts
 from node.storage.mailbox import Accepted, Mailbox, MessageView, OutboxItem
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import Outgoing, Random, compose_enquiry, compose_notice, compose_reply
-from protocol.encoding import canonical, digest_text, format_time, parse_json, parse_time
-from protocol.envelope import Envelope, open_body, open_envelope
+from protocol.encoding import canonical, digest_text, format_time, parse_time
+from protocol.envelope import Envelope, open_body
 from protocol.errors import (
     CannotOpen,
     InvalidState,
@@ -34,18 +41,14 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
-    RevokedKey,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
-    UnknownSender,
-    UnsupportedVersion,
 )
 from protocol.ids import RANDOM_BYTES, check_uuid, uuid7
 from protocol.lifecycle import ANSWERABLE, Folder
 from protocol.lifecycle import Event as LifecycleEvent
 from protocol.models import (
-    PROTOCOL_VERSION,
     EnquiryBody,
     Header,
     NoticeBody,
@@ -111,6 +114,12 @@ class NodeService:
         self.random = random
         self.on_queued: Callable[[Sequence[str]], None] = lambda peers: None
         """Set by the delivery worker: wakes it for these peers."""
+        self.checkers = CheckPool(config.verify_workers) if config.verify_workers else None
+        """Processes that check incoming envelopes; None checks them on a thread of this process."""
+        self._turns: dict[str, asyncio.Lock] = {}
+        """Per peer: held while one chunk of its envelopes is being checked."""
+        self._roster_bytes: tuple[Roster | None, bytes] = (None, b"")
+        """The roster the checking processes were last given, and its bytes (encoded once per version)."""
 
     @property
     def me(self) -> str:
@@ -451,94 +460,88 @@ class NodeService:
         """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated).
 
         Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again. The
-        checks (parsing, signatures, decryption) run on a worker thread: the crypto releases the interpreter,
-        so a maximal batch never stops the node answering its officers, its health checks or other peers.
+        batch is taken chunk by chunk (see :mod:`node.intake`): the checks (parsing, signatures, opening) run in
+        the checking pool, one chunk per peer at a time, and each chunk is stored in its own transaction, so a
+        maximal batch never stops the node answering its officers, its health checks or other peers, and
+        another peer's batch waits for a chunk of it at most. Storing by chunks loses nothing: an envelope
+        stored again unchanged gets its first receipt back, so a batch cut short is simply sent again.
         """
         now = self.clock()
-        checked, results = await asyncio.to_thread(self._check, sender, envelopes, now)
-        if checked:
+        results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
+        for indexes in chunks(envelopes):
+            async with self._turns.setdefault(sender, asyncio.Lock()):
+                outcomes = await self._check(sender, [envelopes[i] for i in indexes], now)
+            checked: list[tuple[int, Accepted]] = []
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                if isinstance(outcome, Refused):
+                    results[index] = self._refuse(
+                        sender, envelopes[index], outcome.message_id, outcome.error, now
+                    )
+                    continue
+                envelope, digest = outcome.envelope, outcome.digest
+                receipt = make_receipt(envelope, self.trust.identity, now, digest)
+                rows = self.record_rows(envelope.header, "received", digest, now, receipt)
+                checked.append(
+                    (index, Accepted(envelope, envelopes[index], digest, receipt, outcome.signer_key, rows))
+                )
+            if not checked:
+                continue
             stored = await self.mailbox.accept(
                 [a for _, a in checked], now, self.config.limits.peer_stored_bytes
             )
             self._wake_coordinator()
-            for (index, accepted), outcome in zip(checked, stored, strict=True):
-                if isinstance(outcome, NcpxError):
+            for (index, accepted), kept in zip(checked, stored, strict=True):
+                if isinstance(kept, NcpxError):
                     results[index] = self._refuse(
-                        sender, envelopes[index], accepted.envelope.header.id, outcome, now
+                        sender, envelopes[index], accepted.envelope.header.id, kept, now
                     )
                 else:
-                    results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=outcome)
+                    results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=kept)
         return results
 
-    def _check(
-        self, sender: str, envelopes: Sequence[bytes], now: datetime
-    ) -> tuple[list[tuple[int, Accepted]], list[IncomingResult]]:
-        """Every check of a batch, without storage: the accepted envelopes (by index) and every result."""
-        checked: list[tuple[int, Accepted]] = []
-        results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
-        for index, raw in enumerate(envelopes):
-            message_id = None
-            try:
-                data = parse_json(raw, self.config.limits.max_request_bytes)
-                header = data.get("header") if isinstance(data, dict) else None
-                message_id = header.get("id") if isinstance(header, dict) else None
-                if isinstance(header, dict) and header.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
-                    raise UnsupportedVersion(
-                        f"this node speaks protocol version {PROTOCOL_VERSION}; the sending node must be upgraded"
-                    )
-                try:
-                    envelope = Envelope.model_validate(data)
-                except ValidationError as exc:
-                    raise Malformed("envelope does not match its schema") from exc
-                if envelope.header.sender != sender:
-                    raise UnknownSender("envelope sender differs from the request signer")
-                if not (
-                    self.trust.roster.is_node(sender) and self.trust.roster.is_node(envelope.header.recipient)
-                ):
-                    raise NotANode(
-                        "the envelope's sender or recipient is not a country node in the roster: "
-                        "send messages only between country nodes"
-                    )
-                if envelope.header.recipient == self.me:
-                    if envelope.header.recipient_key in self.trust.roster.revoked_encryption_kids(self.me):
-                        # The key may be in other hands: refused for good, as the sender withdraws what it
-                        # queued for that key once it holds our current roster.
-                        raise RevokedKey(
-                            "the message was sealed to a revoked key of this node: seal it to the current one"
-                        )
-                    self._hold_key(envelope.header.recipient_key)
-                open_envelope(
-                    envelope,
-                    self.trust.roster,
-                    self.trust.identity,  # read now: the key folder may just have been read again
-                    now,
-                    skew=self.config.skew,
-                    max_age=self.config.max_age,
-                    max_attachment_bytes=self.config.limits.max_attachment_bytes,
-                )
-                signer: Ed25519PublicKey = self.trust.roster.signing_key(
-                    sender, envelope.header.sender_key, envelope.header.created_at
-                )
-                digest = digest_text(raw)
-                receipt = make_receipt(envelope, self.trust.identity, now, digest)
-                rows = self.record_rows(envelope.header, "received", digest, now, receipt)
-                checked.append((index, Accepted(envelope, raw, digest, receipt, raw_public(signer), rows)))
-                results[index] = IncomingResult(id=envelope.header.id)
-            except NcpxError as exc:
-                results[index] = self._refuse(sender, raw, message_id, exc, now)
-        return checked, results
+    async def _check(self, sender: str, envelopes: list[bytes], now: datetime) -> list[Outcome]:
+        """Every check of a chunk, without storage. Envelopes sealed to a key we do not hold are checked again
+        if the key folder, read again, holds new keys (keys rotated on disk are taken up without a restart);
+        still lacking it, they are refused for now: the sender keeps the message and tries again until its
+        give-up age, so a rotation done in the wrong order loses nothing."""
+        limits = self.config.limits
+        bounds = Bounds(
+            now, self.config.skew, self.config.max_age, limits.max_attachment_bytes, limits.max_request_bytes
+        )
+        identity = self.trust.identity
+        outcomes = await self._checked_off_loop(sender, envelopes, bounds)
+        lacking = [
+            i for i, o in enumerate(outcomes) if isinstance(o, Refused) and isinstance(o.error, KeyNotHeld)
+        ]
+        if lacking:
+            await asyncio.to_thread(self.trust.reload_keys)
+            if self.trust.identity is not identity:
+                again = await self._checked_off_loop(sender, [envelopes[i] for i in lacking], bounds)
+                for index, outcome in zip(lacking, again, strict=True):
+                    outcomes[index] = outcome
+        return outcomes
 
-    def _hold_key(self, kid: str) -> None:
-        """Make sure we hold the private key ``kid`` names, reading the key folder again if not (keys rotated
-        on disk are taken up without a restart). Still lacking it, refuse for now: the sender keeps the message
-        and tries again until its give-up age, so a rotation done in the wrong order loses nothing."""
-        if self.trust.identity.decryption_key(kid) is not None:
-            return
-        self.trust.reload_keys()
-        if self.trust.identity.decryption_key(kid) is None:
-            raise KeyNotHeld(
-                "this node does not hold the key the message was sealed to yet; it will be retried"
-            )
+    async def _checked_off_loop(self, sender: str, envelopes: list[bytes], bounds: Bounds) -> list[Outcome]:
+        """:func:`node.intake.check_envelopes` in the checking pool, or on a thread when it has no processes."""
+        roster, identity = self.trust.roster, self.trust.identity  # read now: either may just have changed
+        if self.checkers is None:
+            return await asyncio.to_thread(check_envelopes, sender, envelopes, roster, identity, bounds)
+        if self._roster_bytes[0] is not roster:
+            self._roster_bytes = (roster, roster.signed.to_bytes())
+        return await self.checkers.run(
+            check_in_worker,
+            sender,
+            envelopes,
+            self._roster_bytes[1],
+            raw_public(roster.authority),
+            DecryptionKeys.of(identity),
+            bounds,
+        )
+
+    def close(self) -> None:
+        """Stop the checking processes (the node is stopping)."""
+        if self.checkers is not None:
+            self.checkers.shutdown()
 
     def _refuse(
         self, sender: str, raw: bytes, message_id: Any, error: NcpxError, now: datetime

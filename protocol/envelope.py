@@ -34,7 +34,7 @@ from protocol.errors import CannotOpen, Malformed, NotForUs, StaleTimestamp, Tam
 from protocol.models import B64Bytes, Body, Header, Model, SealedBody
 from protocol.sealing import EPHEMERAL_BYTES as EPHEMERAL_BYTES  # re-exported: callers size their randomness
 from protocol.sealing import decrypt_with, encrypt_to
-from protocol.signing import KeyDirectory, LocalKeys, sign, verify
+from protocol.signing import KeyDirectory, LocalKeys, OpeningKeys, sign, verify
 
 M = TypeVar("M", bound=Model)
 _BODY = TypeAdapter[SealedBody](Body)
@@ -255,7 +255,7 @@ def _verified(
 def open_envelope(
     envelope: Envelope,
     directory: KeyDirectory,
-    me: LocalKeys,
+    me: OpeningKeys,
     now: datetime,
     *,
     skew: timedelta,

@@ -94,13 +94,24 @@ class KeyDirectory(Protocol):
         ...
 
 
-class LocalKeys(Protocol):
-    """The private half of one participant's identity, as the protocol core needs it."""
+class OpeningKeys(Protocol):
+    """What opening an envelope needs of our identity: who we are and our private encryption keys.
+
+    No signing key: a process that only checks and opens envelopes (a node's checking pool) never holds one.
+    """
 
     @property
     def participant(self) -> str:
         """Our participant id."""
         ...
+
+    def decryption_key(self, kid: str) -> X25519PrivateKey | None:
+        """The private encryption key for ``kid`` if we still hold it (old keys stay during an overlap)."""
+        ...
+
+
+class LocalKeys(OpeningKeys, Protocol):
+    """The private half of one participant's identity, as the protocol core needs it."""
 
     @property
     def signing(self) -> Ed25519PrivateKey:
@@ -110,8 +121,4 @@ class LocalKeys(Protocol):
     @property
     def signing_kid(self) -> str:
         """Key id of :attr:`signing`."""
-        ...
-
-    def decryption_key(self, kid: str) -> X25519PrivateKey | None:
-        """The private encryption key for ``kid`` if we still hold it (old keys stay during an overlap)."""
         ...

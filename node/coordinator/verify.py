@@ -13,19 +13,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from keys.roster import Roster, parse_roster
+from keys.roster import Roster
+from node.intake import roster_in_worker
 from protocol.codes import Kind
 from protocol.errors import ImplausibleTime, Malformed, NcpxError, NotForUs, OutsidePeriods, StaleTimestamp
 from protocol.models import MetadataRecord
 from protocol.period import shared_by
 from protocol.receipts import verify_delivery_evidence, verify_record
-from protocol.signing import ed25519_public
 
 REPORTED_BY_SENDER = frozenset({"sent"})
 REPORTED_BY_RECIPIENT = frozenset({"received", "read", "answered", "acknowledged"})
-
-_rosters: dict[bytes, Roster] = {}
-"""Per worker: the verified roster, by its bytes (a new version replaces it)."""
 
 Checked = tuple[str | None, MetadataRecord | None, str | None]
 """(record id if any, the record when accepted, the error code when refused)."""
@@ -103,8 +100,4 @@ def check_batch_in_worker(
     signer: str, items: list[Any], roster: bytes, authority: bytes, bounds: Bounds
 ) -> list[Checked]:
     """:func:`check_batch` in a worker process, from the roster's bytes and the pinned authority key."""
-    verified = _rosters.get(roster)
-    if verified is None:
-        _rosters.clear()
-        verified = _rosters[roster] = Roster(parse_roster(roster), ed25519_public(authority))
-    return check_batch(signer, items, verified, bounds)
+    return check_batch(signer, items, roster_in_worker(roster, authority), bounds)

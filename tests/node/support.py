@@ -301,6 +301,7 @@ class Federation:
         roster: SignedRoster | None = None,
         federation: FederationListener | None = None,
         officer: OfficerListener | None = None,
+        verify_workers: int = 0,
     ) -> NodeConfig:
         """Write the node folder (keys, roster file) and return its configuration."""
         folder = self.root / pid
@@ -323,6 +324,7 @@ class Federation:
             roster_file=folder / "roster.json",
             limits=limits or Limits(),
             delivery=delivery or FAST_DELIVERY,
+            verify_workers=verify_workers,
         )
 
     async def start(
@@ -335,10 +337,21 @@ class Federation:
         roster: SignedRoster | None = None,
         federation: FederationListener | None = None,
         officer: OfficerListener | None = None,
+        verify_workers: int = 0,
     ) -> Node:
-        """Build the node's real app and serve it on its loopback ports; add one officer."""
+        """Build the node's real app and serve it on its loopback ports; add one officer.
+
+        Envelopes are checked on a thread unless ``verify_workers`` asks for the checking pool: starting its
+        processes for every node of every test would cost the suite minutes, and only the tests of the pool
+        itself need them."""
         config = self.config(
-            pid, limits=limits, delivery=delivery, roster=roster, federation=federation, officer=officer
+            pid,
+            limits=limits,
+            delivery=delivery,
+            roster=roster,
+            federation=federation,
+            officer=officer,
+            verify_workers=verify_workers,
         )
         clock = clock or TestClock()
         server = NodeServer(config, clock, access_log=False)
