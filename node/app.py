@@ -239,6 +239,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 config.coordinator_grace_s,
                 verifiers,
                 config.limits,
+                config.coordinator_down_after_s,
             )
         for shared in (federation, officer):
             shared[SERVICE], shared[WORKER], shared[OFFICERS] = service, worker, officers

@@ -93,7 +93,8 @@ async def flagged(request: web.Request) -> web.Response:
 
 
 async def nodes(request: web.Request) -> web.Response:
-    """GET /v1/period/{name}/nodes: when each participant was last heard from, and its record lag."""
+    """GET /v1/period/{name}/nodes: whether each participant is up (``up``, ``idle``, ``down`` since when, or
+    ``never`` heard from), when it was last heard from, and its record lag."""
     coordinator = request.config_dict[COORDINATOR]
     period = _period(request)
     known = await coordinator.store.node_reports()
@@ -103,9 +104,12 @@ async def nodes(request: web.Request) -> web.Response:
         seen, last_record, backlog, oldest, implausible = known.get(
             participant, (None, None, None, None, False)
         )
+        alive = coordinator.liveness(seen, last_record)
         result.append(
             {
                 "participant": participant,
+                "state": alive.state,
+                "down_since": alive.since,
                 "last_seen_at": seen,
                 "last_record_at": last_record,
                 "backlog": backlog,

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from node.coordinator.api import COORDINATOR
 from node.coordinator.report import Report, build, duration, local_time, period_dates, utc_note
+from node.coordinator.service import CoordinatorService
 from node.coordinator.store import Window
 from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
 from node.federation_api import LIMITER
@@ -239,7 +240,7 @@ async def render_fragment(request: web.Request, period: Period) -> str:
             _panel(f"Enquiry messages per day ({period.zone_name} days)", _daily(tallies)),
             _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies)),
             _panel("Response time per answering country (median and 90th percentile)", _response(tallies)),
-            _panel("Nodes: last heard from, record backlog", _nodes(period, nodes, now)),
+            _panel("Nodes: up or down, record backlog", _nodes(period, coordinator, nodes, now)),
             "</div>",
             _panel(f"Overdue enquiries ({tallies.totals.overdue})", _overdue(period, overdue), wide=True),
             _panel(
@@ -458,18 +459,33 @@ def _overdue(period: Period, items: list[OpenEnquiry]) -> str:
 
 
 def _nodes(
-    period: Period, known: dict[str, tuple[str, str | None, int, str | None, bool]], now: datetime
+    period: Period,
+    coordinator: CoordinatorService,
+    known: dict[str, tuple[str, str | None, int, str | None, bool]],
+    now: datetime,
 ) -> str:
-    table = []
+    """Each node's liveness (heartbeats, not records: an idle node is up) and its record queue."""
+    rows = []
     for participant in sorted(period.participants):
-        if participant not in known:
-            table.append([participant, "never", "", "", ""])
-            continue
-        seen, last_record, backlog, oldest, implausible = known[participant]
+        seen, last_record, backlog, oldest, implausible = known.get(participant, ("", None, 0, None, False))
+        alive = coordinator.liveness(seen or None, last_record)
+        if alive.since is not None:
+            shown = f"down since {local_time(period, parse_time(alive.since))}"
+        else:
+            shown = {"up": "up", "idle": "up, idle", "never": "never heard from"}[alive.state]
         lag = duration((now - parse_time(oldest)).total_seconds()) if oldest else "none"
         waiting = f"{backlog:,}+ (implausible, as the node reported)" if implausible else str(backlog)
-        table.append([participant, _ago(now, seen), _ago(now, last_record), waiting, lag])
-    return _table(["country", "last seen", "last record", "records waiting", "oldest waiting for"], table, "")
+        cells = [participant, shown, _ago(now, seen or None), _ago(now, last_record), waiting, lag]
+        rows.append(
+            f'<tr data-node="{escape(participant)}" data-state="{alive.state}">'
+            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("country", "state", "last heard", "last record", "records waiting", "oldest waiting for")
+    )
+    return f'<table class="nodes"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _ago(now: datetime, stamp: str | None) -> str:

@@ -365,8 +365,9 @@ class SqliteStore:
             await conn.execute(
                 "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at, "
                 "backlog_implausible) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET "
-                "last_seen_at = excluded.last_seen_at, "
-                "last_record_at = coalesce(excluded.last_record_at, node_status.last_record_at), "
+                "last_seen_at = max(excluded.last_seen_at, node_status.last_seen_at), "
+                "last_record_at = nullif(max(coalesce(excluded.last_record_at, ''), "
+                "coalesce(node_status.last_record_at, '')), ''), "
                 "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at, "
                 "backlog_implausible = excluded.backlog_implausible",
                 (
