@@ -65,6 +65,7 @@ HELLO_PATH = "/federation/v1/hello"
 ROSTER_PATH = "/federation/v1/roster"
 RECORDS_PATH = "/federation/v1/records"
 OUTCOMES_PATH = "/federation/v1/outcomes"
+REMINDERS_PATH = "/federation/v1/reminders"
 
 _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
 """Where to reach our own server when it listens on every address."""

@@ -11,6 +11,7 @@ and if its times follow each other (see :mod:`node.coordinator.verify`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,12 +22,17 @@ from pydantic import ValidationError
 from node.config import Limits
 from node.coordinator.store import CoordinatorStore, NodeReport
 from node.coordinator.verify import Bounds, check_batch, check_batch_in_worker
+from node.delivery import REMINDERS_PATH, TransportError
 from node.service import Clock
 from node.trust import Trust
-from protocol.encoding import parse_time
-from protocol.errors import Malformed, NcpxError, NotFound, error_for_code
+from protocol.encoding import format_time, parse_time
+from protocol.errors import Conflict, Malformed, NcpxError, NotFound, error_for_code
 from protocol.outcome import OutcomeReturn, verify_return
+from protocol.period import Period
 from protocol.signing import raw_public
+
+Post = Callable[[str, str, dict[str, Any]], Awaitable[tuple[int, Any]]]
+"""A signed POST to a participant (:meth:`node.delivery.DeliveryWorker.post`): status and parsed answer."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,24 @@ class CoordinatorService:
         heard = self.clock()
         await self.store.note_node(_report(signer, payload, now + self.skew), heard, got_records=bool(good))
         return results
+
+    async def remind(self, post: Post, period: Period, participant: str, officer: str) -> bool:
+        """Remind ``participant``'s node of its missing outcome return, through the signed requests the
+        coordinator makes on the federation channel; returns whether the node took it (a node that is down
+        is not queued for: the secretariat sees that and tries again). Every attempt is kept."""
+        if participant not in period.participants:
+            raise NotFound(f"{participant} does not take part in {period.name}")
+        if any(o.participant == participant for o in await self.store.outcomes(period.name)):
+            raise Conflict(f"{participant} has already sent its outcome return for {period.name}")
+        now = self.clock()
+        payload = {"period": period.name, "about": "outcome_return", "sent_at": format_time(now)}
+        try:
+            status, _ = await post(participant, REMINDERS_PATH, payload)
+        except TransportError:
+            status = 0
+        delivered = 200 <= status < 300
+        await self.store.note_reminder(period.name, participant, officer, now, delivered)
+        return delivered
 
     async def receive_outcome(self, signer: str, payload: Any) -> OutcomeReturn:
         """Verify and keep an outcome return."""
