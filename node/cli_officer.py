@@ -305,7 +305,10 @@ def register_officer(app: typer.Typer) -> None:
             "trainings_held": trainings_held,
             "officers_trained": officers_trained,
         }
-        body: dict[str, Any] = {"period": period, "figures": {k: v for k, v in given.items() if v is not None}}
+        body: dict[str, Any] = {
+            "period": period,
+            "figures": {k: v for k, v in given.items() if v is not None},
+        }
         if highlights_file is not None:
             body["highlights"] = highlights_file.read_text(encoding="utf-8")
         result = Client(node, token).json("POST", "/v1/outcomes", body)
