@@ -54,7 +54,7 @@ def dashboard_states(topology: Topology) -> dict[str, str]:
     return {
         node: unescape(state)
         for node, state in re.findall(
-            r'<tr data-node="([A-Z]+)" data-state="[a-z]+"><td>[^<]*</td><td>([^<]*)', page
+            r'<tr data-node="([A-Z]+)" data-state="[a-z]+"><td>[^<]*</td><td>[^<]*</td><td>([^<]*)', page
         )
     }
 
