@@ -253,6 +253,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 config.coordinator_grace_s,
                 verifiers,
                 config.limits,
+                config.coordinator_down_after_s,
             )
         matcher = None
         if config.role == "node":

@@ -653,33 +653,35 @@ def register_officer(app: typer.Typer) -> None:
         node: NodeOpt,
         token: TokenOpt,
         period: Annotated[str, typer.Option("--period", help="Period name, e.g. jpa-2015")],
-        persons_assisted: Annotated[int, typer.Option("--persons-assisted")] = 0,
-        search_warrants: Annotated[int, typer.Option("--search-warrants")] = 0,
-        suspects_identified: Annotated[int, typer.Option("--suspects-identified")] = 0,
-        arrests: Annotated[int, typer.Option("--arrests")] = 0,
-        new_investigations: Annotated[int, typer.Option("--new-investigations")] = 0,
-        awareness_activities: Annotated[int, typer.Option("--awareness-activities")] = 0,
-        trainings_held: Annotated[int, typer.Option("--trainings-held")] = 0,
-        officers_trained: Annotated[int, typer.Option("--officers-trained")] = 0,
+        persons_assisted: Annotated[int | None, typer.Option("--persons-assisted")] = None,
+        search_warrants: Annotated[int | None, typer.Option("--search-warrants")] = None,
+        suspects_identified: Annotated[int | None, typer.Option("--suspects-identified")] = None,
+        arrests: Annotated[int | None, typer.Option("--arrests")] = None,
+        new_investigations: Annotated[int | None, typer.Option("--new-investigations")] = None,
+        awareness_activities: Annotated[int | None, typer.Option("--awareness-activities")] = None,
+        trainings_held: Annotated[int | None, typer.Option("--trainings-held")] = None,
+        officers_trained: Annotated[int | None, typer.Option("--officers-trained")] = None,
         highlights_file: Annotated[
             Path | None,
             typer.Option("--highlights-file", help="Free text, sealed so only the coordinator reads it"),
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Sign and send this country's figures (a later submission replaces an earlier one)."""
+        """Sign and send this country's figures (a later submission replaces an earlier one). A figure left out
+        is sent as not reported, never as 0."""
+        given = {
+            "persons_assisted": persons_assisted,
+            "search_warrants": search_warrants,
+            "suspects_identified": suspects_identified,
+            "arrests": arrests,
+            "new_investigations": new_investigations,
+            "awareness_activities": awareness_activities,
+            "trainings_held": trainings_held,
+            "officers_trained": officers_trained,
+        }
         body: dict[str, Any] = {
             "period": period,
-            "figures": {
-                "persons_assisted": persons_assisted,
-                "search_warrants": search_warrants,
-                "suspects_identified": suspects_identified,
-                "arrests": arrests,
-                "new_investigations": new_investigations,
-                "awareness_activities": awareness_activities,
-                "trainings_held": trainings_held,
-                "officers_trained": officers_trained,
-            },
+            "figures": {k: v for k, v in given.items() if v is not None},
         }
         if highlights_file is not None:
             body["highlights"] = highlights_file.read_text(encoding="utf-8")

@@ -71,6 +71,8 @@ class Delivery(BaseModel):
     batch_size: int = Field(default=128, ge=1, le=1000)
     request_timeout_s: float = Field(default=15.0, gt=0)
     roster_refresh_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=60.0, gt=0)
+    """Country nodes: how often to tell the coordinator this node is up, traffic or not (its liveness)."""
 
 
 class Matching(BaseModel):
@@ -162,6 +164,9 @@ class NodeConfig(BaseModel):
     verify_workers: int = Field(default=2, ge=0, le=64)
     """Country node only: processes that check incoming envelopes (parsing, signatures, opening) beside the
     event loop, on the other cores (0: on a thread of the node's own process)."""
+    coordinator_down_after_s: float = Field(default=90.0, gt=0)
+    """Coordinator only: a node silent this long (no heartbeat, no records) is shown down; keep it above the
+    nodes' ``delivery.heartbeat_s``."""
     federation: FederationListener = FederationListener()
     officer: OfficerListener = OfficerListener()
     data_dir: Path = Path()

@@ -65,6 +65,7 @@ HELLO_PATH = "/federation/v1/hello"
 ROSTER_PATH = "/federation/v1/roster"
 RECORDS_PATH = "/federation/v1/records"
 OUTCOMES_PATH = "/federation/v1/outcomes"
+REMINDERS_PATH = "/federation/v1/reminders"
 
 _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
 """Where to reach our own server when it listens on every address."""
@@ -216,6 +217,8 @@ class DeliveryWorker:
         self.wake(await self.mailbox.peers_with_backlog())
         for peer in self.service.trust.peers(role=None):
             self._tasks.setdefault(f"hello:{peer}", asyncio.create_task(self._hello(peer)))
+        if self.service.config.role == "node":
+            self._tasks.setdefault("heartbeat", asyncio.create_task(self._heartbeats(), name="heartbeat"))
 
     async def stop(self) -> None:
         """Cancel every loop (outbox rows stay; they are retried after a restart)."""
@@ -404,13 +407,10 @@ class DeliveryWorker:
 
     async def _send_records(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
         """Metadata records to the coordinator, with how far behind this node's queue for it is."""
-        backlog, oldest = await self.mailbox.oldest_queued(
-            peer, max(i.seq for i in rows)
-        )  # behind this batch
-        payload: dict[str, Any] = {"records": [json.loads(i.payload) for i in rows], "backlog": backlog}
-        if oldest is not None:
-            payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
-        status, data = await self.post(peer, RECORDS_PATH, payload)
+        records = [json.loads(i.payload) for i in rows]
+        status, data = await self.post(
+            peer, RECORDS_PATH, await self._batch(peer, records, max(i.seq for i in rows))
+        )
         results = data.get("results") if isinstance(data, dict) else None
         if (
             (status >= 300 and (status >= 500 or status in (401, 403, 429) or status < 400))
@@ -425,6 +425,40 @@ class DeliveryWorker:
                 log.warning("coordinator refused record %s: %s", row.ref, code)
             answers.append((Item(row.seq, row.ref, row.queued_at, row.attempts), code))
         await self._persist(schedule.on_items(answers, self._now(), _jitter()))
+
+    async def _heartbeats(self) -> None:
+        """Every ``delivery.heartbeat_s``, an empty batch on the record channel to the coordinator.
+
+        Records flow only when officers work, so their arrival cannot tell an idle node from a dead one; this
+        signed request (like every request, with the node's record backlog) can. It bypasses the outbox and
+        the coordinator's backoff on purpose: a heartbeat queued behind a backlog, or sent late, would say
+        nothing about now. A failed one is simply not heard, which is what the coordinator measures.
+        """
+        await self._listening()
+        while True:
+            coordinator = self.service.coordinator()
+            if coordinator is not None:
+                try:
+                    await self._heartbeat(coordinator)
+                except TransportError as exc:
+                    log.debug("heartbeat to %s not heard: %s", coordinator, exc)
+                except Exception:
+                    log.exception("heartbeat to %s failed unexpectedly", coordinator)
+            await asyncio.sleep(self.delivery.heartbeat_s)
+
+    async def _batch(self, peer: str, records: list[Any], after_seq: int = 0) -> dict[str, Any]:
+        """A batch of records for the coordinator, with how far behind this node's queue for it is (the rows
+        after ``after_seq``: those behind this batch)."""
+        backlog, oldest = await self.mailbox.oldest_queued(peer, after_seq)
+        payload: dict[str, Any] = {"records": records, "backlog": backlog}
+        if oldest is not None:
+            payload["oldest_queued_at"] = format_time(datetime.fromtimestamp(oldest, UTC))
+        return payload
+
+    async def _heartbeat(self, coordinator: str) -> None:
+        status, _ = await self.post(coordinator, RECORDS_PATH, await self._batch(coordinator, []))
+        if status >= 300:
+            raise TransportError(f"coordinator answered {status}")
 
     async def _send_outcome(self, peer: str, schedule: PeerSchedule, row: OutboxItem) -> None:
         status, data = await self.post(peer, OUTCOMES_PATH, json.loads(row.payload))

@@ -15,16 +15,19 @@ from node.delivery import DeliveryWorker
 from node.matching import Matcher
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
+from node.storage.reminders import Reminder, Reminders
 from node.throttle import FailureLimiter, PeerQuota
 from node.tls import FederationTls
 from protocol.codes import normalise_participant
-from protocol.encoding import parse_json
+from protocol.encoding import format_time, parse_json, parse_time
 from protocol.envelope import parse_model, split_batch
 from protocol.errors import (
     BadSignature,
     Malformed,
+    NotACoordinator,
     NotANode,
     NotForUs,
+    NotFound,
     UnknownKey,
     UnknownSender,
     WrongCertificate,
@@ -152,6 +155,28 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"applied": applied})
 
 
+async def reminder(request: web.Request) -> web.Response:
+    """The coordinator of a period this node takes part in reminds it of its missing outcome return; kept for
+    the officers (``GET /v1/reminders``). Metadata only: a period, what is missing, when."""
+    signed, payload = await authenticated(request)
+    service = request.config_dict[SERVICE]
+    if not isinstance(payload, dict) or payload.get("about") != "outcome_return":
+        raise Malformed("expected {period, about: outcome_return, sent_at}")
+    name, sent_at = payload.get("period"), payload.get("sent_at")
+    if not isinstance(name, str) or not isinstance(sent_at, str):
+        raise Malformed("expected {period, about: outcome_return, sent_at}")
+    period = service.trust.roster.period(name)
+    if signed.sender != period.coordinator:
+        raise NotACoordinator(f"only the coordinator of {name} sends reminders about it")
+    if service.me not in period.participants:
+        raise NotFound(f"this node does not take part in {name}")
+    at = format_time(service.clock())
+    await Reminders(service.mailbox.db).keep(
+        Reminder(name, signed.sender, "outcome_return", format_time(parse_time(sent_at)), at)
+    )
+    return web.json_response({"stored": True, "received_at": at})
+
+
 async def hello(request: web.Request) -> web.Response:
     """A peer (re)started: its backoff is already reset by authentication; tell it our roster version."""
     signed, payload = await authenticated(request)
@@ -205,8 +230,9 @@ def matching_routes() -> list[web.RouteDef]:
 
 
 def envelope_routes() -> list[web.RouteDef]:
-    """Where messages and read notices arrive: mounted on country nodes only, so the coordinator cannot take one."""
-    return [web.post("/envelopes", envelopes), web.post("/status", status)]
+    """Where messages, read notices and the coordinator's reminders arrive: mounted on country nodes only, so
+    the coordinator cannot take one."""
+    return [web.post("/envelopes", envelopes), web.post("/status", status), web.post("/reminders", reminder)]
 
 
 def member_routes() -> list[web.RouteDef]:

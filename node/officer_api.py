@@ -45,6 +45,7 @@ from node.problems import read_body
 from node.service import NodeService, Records
 from node.storage.mailbox import MessageView
 from node.storage.officers import Officers
+from node.storage.reminders import Reminders
 from protocol.codes import Kind, normalise_participant
 from protocol.encoding import format_time, parse_json
 from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
@@ -492,6 +493,12 @@ async def submit_outcome(request: web.Request) -> web.Response:
     return _json(queued, 202)
 
 
+async def reminders(request: web.Request) -> web.Response:
+    """GET /v1/reminders: what the coordinator reminded this node of (a missing outcome return), newest first."""
+    kept = await Reminders(_service(request).mailbox.db).recent()
+    return web.json_response({"reminders": [r._asdict() for r in kept]})
+
+
 def routes() -> list[web.RouteDef]:
     """The officer routes, mounted under ``/v1`` on country nodes."""
     return [
@@ -508,4 +515,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/messages/{id}/attachments/{index}", attachment),
         web.get("/peers", peers),
         web.post("/outcomes", submit_outcome),
+        web.get("/reminders", reminders),
     ]

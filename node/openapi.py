@@ -209,6 +209,16 @@ def openapi_document() -> dict[str, Any]:
                     requestBody={"required": True, "content": _json(NewOutcome)},
                 )
             },
+            "/v1/reminders": {
+                "get": _op(
+                    "What the coordinator reminded this node of (a missing outcome return), newest first",
+                    {
+                        "200": {
+                            "description": "{reminders: [{period, coordinator, about, sent_at, received_at}]}"
+                        }
+                    },
+                )
+            },
             "/v1/peers": {
                 "get": _op(
                     "Roster members and their reachability",

@@ -93,7 +93,8 @@ async def flagged(request: web.Request) -> web.Response:
 
 
 async def nodes(request: web.Request) -> web.Response:
-    """GET /v1/period/{name}/nodes: when each participant was last heard from, and its record lag."""
+    """GET /v1/period/{name}/nodes: whether each participant is up (``up``, ``idle``, ``down`` since when, or
+    ``never`` heard from), when it was last heard from, and its record lag."""
     coordinator = request.config_dict[COORDINATOR]
     period = _period(request)
     known = await coordinator.store.node_reports()
@@ -103,9 +104,12 @@ async def nodes(request: web.Request) -> web.Response:
         seen, last_record, backlog, oldest, implausible = known.get(
             participant, (None, None, None, None, False)
         )
+        alive = coordinator.liveness(seen, last_record)
         result.append(
             {
                 "participant": participant,
+                "state": alive.state,
+                "down_since": alive.since,
                 "last_seen_at": seen,
                 "last_record_at": last_record,
                 "backlog": backlog,
@@ -150,7 +154,13 @@ CONTENT_TYPES = {"md": "text/markdown", "html": "text/html", "csv": "text/csv", 
 
 
 async def report(request: web.Request) -> web.Response:
-    """GET /v1/period/{name}/report?format=md|html|csv|json[&copy=own]: the co-chairs' debrief table.
+    """GET /v1/period/{name}/report?format=md|html|csv|json[&copy=own]: the co-chairs' debrief table."""
+    return await report_response(request, _period(request))
+
+
+async def report_response(request: web.Request, period: Period) -> web.Response:
+    """The report of ``period`` in the ``format`` the query names (md by default), for the API and the
+    dashboard's export buttons alike.
 
     A copy for sharing by default, which withholds the highlights countries sealed to the coordinator;
     ``copy=own`` is the coordinator's own copy, with them.
@@ -162,7 +172,6 @@ async def report(request: web.Request) -> web.Response:
     copy = request.query.get("copy", "shared")
     if copy not in ("own", "shared"):
         raise Malformed("copy must be own or shared")
-    period = _period(request)
     tallied = await compute(coordinator.store, period, coordinator.clock(), coordinator.grace_s)
     returns = await coordinator.store.outcomes(period.name)
     highlights = _opened(coordinator, returns) if copy == "own" else None

@@ -9,9 +9,10 @@ anywhere else, and nothing on the page is more than metadata: ids, countries, co
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from html import escape
 from importlib import resources
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -25,17 +26,23 @@ from node.browser_sessions import (
     same_origin,
     sign_in_form,
 )
-from node.coordinator.api import COORDINATOR
-from node.coordinator.report import Report, build, duration, local_time, period_dates, utc_note
-from node.coordinator.store import Window
-from node.coordinator.tallies import Flagged, OpenEnquiry, Tallies, compute, flags, open_enquiries
+from node.coordinator.api import COORDINATOR, report_response
+from node.coordinator.report import FORMATS, Report, build, duration, local_time, period_dates, utc_note
+from node.coordinator.service import CoordinatorService
+from node.coordinator.store import ExchangeRow, Selection, Window
+from node.coordinator.tallies import Count, Flagged, Tallies, compute, flags
+from node.federation_api import WORKER
+from node.officer_api import OFFICERS
+from protocol.codes import CrimeArea, Urgency, participant_name
 from protocol.encoding import format_time, parse_time
-from protocol.errors import NotFound
+from protocol.errors import Malformed, NotFound, TooLarge, Unauthorized
 from protocol.outcome import FIGURES, OutcomeReturn
 from protocol.period import Period
 
 COOKIE = Cookie("ncpx_session", "/dashboard")
 SESSION_HOURS = 8
+LIST_LIMIT = 500
+"""Rows a list shows at most (the outstanding enquiries, a drill-down): filters narrow it further."""
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -122,29 +129,105 @@ def _choose(request: web.Request) -> Period:
     return periods[-1]
 
 
+def _header(request: web.Request, period: Period, officer: str) -> str:
+    periods = request.config_dict[COORDINATOR].trust.roster.signed.roster.periods or []
+    choices = "".join(
+        f'<a href="/dashboard?period={quote(p.name)}"{" class=current" if p.name == period.name else ""}>'
+        f"{escape(p.title or p.name)}</a>"
+        for p in periods
+    )
+    return (
+        f"<header><h1>{escape(period.title or period.name)}</h1><nav>{choices}</nav>"
+        f'<form method="post" action="/dashboard/logout"><span>{escape(officer)}</span>'
+        '<button type="submit">Sign out</button></form></header>'
+    )
+
+
 async def page(request: web.Request) -> web.Response:
-    """GET /dashboard: the login form, or the live page of a period."""
+    """GET /dashboard: the login form, or the live page of a period (filtered by the query's fields)."""
     officer = await _officer(request)
     if officer is None:
         return _page("ncpx coordinator: sign in", _login_form())
     period = _choose(request)
     refresh = request.query.get("refresh", "10")
     seconds = refresh if refresh.isdigit() and int(refresh) >= 1 else "10"
-    periods = request.config_dict[COORDINATOR].trust.roster.signed.roster.periods or []
-    choices = "".join(
-        f'<a href="/dashboard?period={escape(p.name)}"{" class=current" if p.name == period.name else ""}>'
-        f"{escape(p.title or p.name)}</a>"
-        for p in periods
-    )
     fragment = await render_fragment(request, period)
+    query = urlencode([(k, v) for k, v in request.query.items() if k != "refresh"])
     body = (
-        f"<header><h1>{escape(period.title or period.name)}</h1><nav>{choices}</nav>"
-        f'<form method="post" action="/dashboard/logout"><span>{escape(officer)}</span>'
-        '<button type="submit">Sign out</button></form></header>'
-        f'<main id="live" data-src="/dashboard/fragment?period={escape(period.name)}" data-refresh="{seconds}">'
+        _header(request, period, officer)
+        + '<div class="tools">'
+        + _filters(request, period)
+        + _exports(period)
+        + "</div>"
+        f'<main id="live" data-src="/dashboard/fragment?{escape(query)}" data-refresh="{seconds}">'
         f"{fragment}</main>"
     )
     return _page(f"ncpx coordinator: {period.name}", body)
+
+
+def _filters(request: web.Request, period: Period) -> str:
+    """The filter form: a plain GET form, so it works without the script."""
+    q = request.query
+
+    def select(name: str, label: str, options: list[tuple[str, str]]) -> str:
+        chosen = q.get(name, "")
+        items = "".join(
+            f'<option value="{escape(v)}"{" selected" if v == chosen else ""}>{escape(text)}</option>'
+            for v, text in [("", "all"), *options]
+        )
+        return f'<label>{label} <select name="{name}">{items}</select></label>'
+
+    countries = [(c, f"{c} {participant_name(c)}") for c in sorted(period.participants)]
+    return (
+        '<form class="filters" method="get" action="/dashboard">'
+        f'<input type="hidden" name="period" value="{escape(period.name)}">'
+        + select("country", "Country", countries)
+        + select("area", "Area", [(a.value, a.value.replace("_", " ")) for a in CrimeArea])
+        + select("urgency", "Urgency", [(u.value, u.value.replace("_", " ")) for u in Urgency])
+        + f'<label>From <input type="date" name="from" value="{escape(q.get("from", ""))}"></label>'
+        f'<label>To <input type="date" name="to" value="{escape(q.get("to", ""))}"></label>'
+        '<button type="submit">Apply</button>'
+        f'<a href="/dashboard?period={quote(period.name)}">Clear</a></form>'
+    )
+
+
+def _exports(period: Period) -> str:
+    """Links to the report in each format (a copy for sharing: the highlights are withheld)."""
+    links = "".join(
+        f'<a class="export" href="/dashboard/report?period={quote(period.name)}&amp;format={fmt}" download>'
+        f"{fmt.upper()}</a>"
+        for fmt in FORMATS
+    )
+    return f'<p class="exports">Report: {links}</p>'
+
+
+def _selection(request: web.Request, period: Period) -> Selection:
+    """The query's filters, checked: a value the period cannot have is refused rather than silently ignored."""
+    q = request.query
+
+    def pick(name: str, allowed: list[str]) -> str | None:
+        value = q.get(name) or None
+        if value is not None and value not in allowed:
+            raise Malformed(f"{name} must be one of the period's values; choose it from the form")
+        return value
+
+    def day(name: str) -> date | None:
+        text = q.get(name) or None
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError as exc:
+            raise Malformed(f"{name} must be a date written YYYY-MM-DD") from exc
+
+    first, last = day("from"), day("to")
+    return Selection(
+        country=pick("country", period.participants),
+        sender=pick("sender", period.participants),
+        recipient=pick("recipient", period.participants),
+        area=pick("area", [a.value for a in CrimeArea]),
+        urgency=pick("urgency", [u.value for u in Urgency]),
+        since=datetime.combine(first, time(), period.zone) if first else None,
+        before=datetime.combine(last + timedelta(days=1), time(), period.zone) if last else None,
+    )
 
 
 async def fragment(request: web.Request) -> web.Response:
@@ -164,14 +247,18 @@ async def static(request: web.Request) -> web.Response:
 
 
 async def render_fragment(request: web.Request, period: Period) -> str:
-    """Every panel of the dashboard for ``period``; dates in the period's zone, UTC on hover and in the footer."""
+    """Every panel of the dashboard for ``period``; dates in the period's zone, UTC on hover and in the footer.
+    The query's filters select the outstanding list (the figures above it are the whole period's)."""
     coordinator = request.config_dict[COORDINATOR]
     now = coordinator.clock()
+    selection = _selection(request, period)
+    window = Window(period, now)
     tallies = await compute(coordinator.store, period, now, coordinator.grace_s)
-    overdue = await open_enquiries(coordinator.store, period, now, overdue_only=True, limit=50)
-    flagged = await flags(coordinator.store, Window(period, now), now, coordinator.grace_s)
+    outstanding = await coordinator.store.exchanges(window, selection, open_only=True, limit=LIST_LIMIT)
+    flagged = await flags(coordinator.store, window, now, coordinator.grace_s)
     nodes = await coordinator.store.node_reports()
     returns = await coordinator.store.outcomes(period.name)
+    reminded = await coordinator.store.last_reminders(period.name)
     report = build(period, tallies, returns)
     return "".join(
         [
@@ -179,16 +266,23 @@ async def render_fragment(request: web.Request, period: Period) -> str:
             _panel("Countries", _countries(period, report, returns), wide=True),
             _panel(
                 f"Outcome returns ({report.returns_received} of {len(report.rows)} received)",
-                _returns(report),
+                _returns(period, report, reminded),
                 wide=True,
             ),
+            _panel(
+                f"Outstanding enquiries ({len(outstanding)}{'+' if len(outstanding) == LIST_LIMIT else ''}"
+                f"{', filtered' if selection != Selection() else ''}; soonest due first)",
+                _outstanding(period, outstanding, now),
+                wide=True,
+            ),
+            _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies), wide=True),
             '<div class="grid">',
             _panel(f"Enquiry messages per day ({period.zone_name} days)", _daily(tallies)),
-            _panel("Enquiries between countries (sender → recipient)", _heatmap(period, tallies)),
+            _panel("Enquiries by crime area", _breakdown(tallies.areas)),
+            _panel("Enquiries by urgency", _breakdown(tallies.urgencies)),
             _panel("Response time per answering country (median and 90th percentile)", _response(tallies)),
-            _panel("Nodes: last heard from, record backlog", _nodes(period, nodes, now)),
             "</div>",
-            _panel(f"Overdue enquiries ({tallies.totals.overdue})", _overdue(period, overdue), wide=True),
+            _panel("Nodes: up or down, record backlog", _nodes(period, coordinator, nodes, now), wide=True),
             _panel(
                 f"Unconfirmed ({tallies.totals.unconfirmed}) and disputed ({tallies.totals.disputed}) exchanges",
                 _flags(flagged),
@@ -198,6 +292,37 @@ async def render_fragment(request: web.Request, period: Period) -> str:
             f"{escape(utc_note(report))} Metadata only: the coordinator holds no content.</p>",
         ]
     )
+
+
+def _when(period: Period, stamp: str | None) -> str:
+    """An RFC 3339 text in the period's zone, UTC on hover (empty when there is none)."""
+    if not stamp:
+        return ""
+    return f'<time datetime="{escape(stamp)}" title="{escape(stamp)} UTC">{escape(local_time(period, parse_time(stamp)))}</time>'
+
+
+def _drill(period: Period, **query: str) -> str:
+    return "/dashboard/exchanges?" + escape(urlencode({"period": period.name, **query}))
+
+
+def _outstanding(period: Period, rows: list[ExchangeRow], now: datetime) -> str:
+    """Unanswered enquiries, soonest deadline first: what will be overdue tomorrow shows before it is."""
+    if not rows:
+        return '<p class="empty">Nothing outstanding.</p>'
+    stamp = format_time(now)
+    body = []
+    for r in rows:
+        overdue = r.due_at is not None and r.due_at < stamp
+        left = (parse_time(r.due_at) - now).total_seconds() if r.due_at else None
+        status = "overdue" if overdue else (f"due in {duration(left)}" if left is not None else "")
+        body.append(
+            f'<tr data-message="{escape(r.message_id)}"{" class=overdue" if overdue else ""}>'
+            f"<td>{escape(r.message_id)}</td><td>{escape(r.sender)} → {escape(r.recipient)}</td>"
+            f"<td>{escape(r.area)}</td><td>{escape(r.urgency)}</td><td>{_when(period, r.due_at)}</td>"
+            f"<td>{escape(status)}</td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("message", "pair", "area", "urgency", "due", "status"))
+    return f'<table class="outstanding"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _countries(period: Period, report: Report, returns: list[OutcomeReturn]) -> str:
@@ -230,26 +355,40 @@ def _countries(period: Period, report: Report, returns: list[OutcomeReturn]) -> 
             duration(row.median_response_s),
             local_time(period, at) if at is not None else "missing",
         ]
+        link = f'<a href="{_drill(period, country=row.country)}">{escape(row.country)}</a>'
         body.append(
-            f'<tr data-country="{escape(row.country)}">'
-            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            f'<tr data-country="{escape(row.country)}"><td>{link}</td>'
+            + "".join(f"<td>{escape(c)}</td>" for c in cells[1:])
             + "</tr>"
         )
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     return f'<table class="countries"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _returns(report: Report) -> str:
-    """Who has not sent an outcome return, and which figures the returns leave out: the chase list."""
+def _returns(period: Period, report: Report, reminded: dict[str, tuple[str, bool]]) -> str:
+    """Who has not sent an outcome return, with a reminder to each, and which figures the returns leave out:
+    the chase list."""
     missing = [r for r in report.rows if r.figures is None]
-    parts = [
-        '<p class="missing">'
-        + (
-            "Missing: " + ", ".join(f"{escape(r.country)} ({escape(r.name)})" for r in missing)
-            if missing
-            else "Every country has sent its return."
+    items = []
+    for r in missing:
+        last = reminded.get(r.country)
+        note = (
+            f' <span class="reminded">reminded {_when(period, last[0])}'
+            f"{'' if last[1] else ' (its node did not answer)'}</span>"
+            if last
+            else ""
         )
-        + "</p>"
+        items.append(
+            f'<li data-missing="{escape(r.country)}">{escape(r.country)} ({escape(r.name)}){note}'
+            '<form class="remind" method="post" action="/dashboard/remind">'
+            f'<input type="hidden" name="period" value="{escape(period.name)}">'
+            f'<input type="hidden" name="country" value="{escape(r.country)}">'
+            '<button type="submit">Send reminder</button></form></li>'
+        )
+    parts = [
+        f'<p class="missing">Missing:</p><ul class="missing">{"".join(items)}</ul>'
+        if missing
+        else '<p class="missing">Every country has sent its return.</p>'
     ]
     gaps = [
         [FIGURES[name], ", ".join(c for c in countries if c not in {r.country for r in missing})]
@@ -301,59 +440,113 @@ def _daily(tallies: Tallies) -> str:
     if not tallies.days:
         return '<p class="empty">No enquiries yet.</p>'
     top = max(d.count for d in tallies.days)
-    width, height, gap = 600, 160, 2
+    width, height, gap, small = 600, 160, 2, 11
     bar = min(max((width - 40) / len(tallies.days) - gap, 2), 48)
-    parts = [
-        f'<svg viewBox="0 0 {width} {height + 40}" class="chart" role="img" aria-label="enquiries per day">'
-    ]
+    parts = [_svg(width, height + 40, "chart", "enquiries per day")]
     for i, day in enumerate(tallies.days):
         h = height * day.count / top
         x = 30 + i * (bar + gap)
+        shown = str(day.count) if _width(str(day.count), small) <= bar + gap else ""  # only where it fits
         parts.append(
             f'<g class="day" data-day="{escape(day.key)}"><rect x="{x:.1f}" y="{height - h + 10:.1f}" '
             f'width="{bar:.1f}" height="{h:.1f}" fill="#2f6690"><title>{escape(day.key)}: {day.count}</title></rect>'
-            f'<text x="{x + bar / 2:.1f}" y="{height - h + 6:.1f}" text-anchor="middle" font-size="10">{day.count}</text>'
+            f'<text x="{x + bar / 2:.1f}" y="{height - h + 6:.1f}" text-anchor="middle" font-size="{small}">{shown}</text>'
             "</g>"
         )
     first, last = tallies.days[0].key, tallies.days[-1].key
-    parts.append(f'<text x="30" y="{height + 28}" font-size="11">{escape(first)}</text>')
-    parts.append(
-        f'<text x="{width - 10}" y="{height + 28}" font-size="11" text-anchor="end">{escape(last)}</text>'
-    )
+    parts.append(f'<text x="30" y="{height + 28}" font-size="{FONT}">{escape(first)}</text>')
+    if last != first:
+        parts.append(
+            f'<text x="{width - 10}" y="{height + 28}" font-size="{FONT}" text-anchor="end">{escape(last)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
+FONT = 13
+"""Chart text size in CSS pixels: the charts are drawn at their natural size, never scaled down to fit."""
+
+
+def _width(text: str, size: int = FONT) -> float:
+    """A generous estimate of ``text``'s width in a sans-serif face (wide capitals included), so that labels
+    placed by it never reach their neighbours."""
+    return len(text) * size * 0.72
+
+
+def _svg(width: float, height: float, cls: str, label: str) -> str:
+    return (
+        f'<svg width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" class="{cls}" '
+        f'role="img" aria-label="{escape(label)}">'
+    )
+
+
+def _name(participant: str, limit: int = 18) -> str:
+    name = participant_name(participant)
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _heatmap(period: Period, tallies: Tallies) -> str:
+    """Rows send, columns receive; a cell links to its exchanges. Column codes stand upright so that long ids
+    (XI-INTERPOL) cannot run into their neighbours; rows carry the country's name too."""
     countries = sorted(period.participants)
     counts = {(p.sender, p.recipient): p.count for p in tallies.pairs}
     top = max(counts.values(), default=0) or 1
-    cell, left, head = 44, 44, 24
-    size = left + cell * len(countries)
-    parts = [
-        f'<svg viewBox="0 0 {size + 4} {head + cell * len(countries) + 4}" class="heatmap" role="img" '
-        'aria-label="enquiries from each country (rows) to each country (columns)">'
-    ]
+    rows = {c: f"{c} {_name(c)}" if _name(c) != c.removeprefix("XI-") else c for c in countries}
+    cell = 44
+    left = max(_width(r) for r in rows.values()) + 12
+    head = max(_width(c) for c in countries) + 10
+    width, height = left + cell * len(countries) + 4, head + cell * len(countries) + 4
+    parts = [_svg(width, height, "heatmap", "enquiries from each country (rows) to each country (columns)")]
     for j, recipient in enumerate(countries):
+        x, y = left + j * cell + cell / 2 + 4, head - 6
         parts.append(
-            f'<text x="{left + j * cell + cell / 2}" y="16" text-anchor="middle" font-size="12">{escape(recipient)}</text>'
+            f'<text class="col" x="{x:.1f}" y="{y:.1f}" transform="rotate(-90 {x:.1f} {y:.1f})" '
+            f'font-size="{FONT}"><title>{escape(participant_name(recipient))}</title>{escape(recipient)}</text>'
         )
     for i, sender in enumerate(countries):
         y = head + i * cell
-        parts.append(f'<text x="4" y="{y + cell / 2 + 4}" font-size="12">{escape(sender)}</text>')
+        parts.append(
+            f'<text class="row" x="4" y="{y + cell / 2 + 4}" font-size="{FONT}">{escape(rows[sender])}</text>'
+        )
         for j, recipient in enumerate(countries):
             x = left + j * cell
             count = counts.get((sender, recipient), 0)
             shade = 0.08 + 0.92 * count / top if count else 0.0
             fill = "#f4f6f8" if sender == recipient else f"rgba(47,102,144,{shade:.2f})"
             ink = "#ffffff" if shade > 0.55 else "#1b1b1b"
-            parts.append(
-                f'<g class="cell" data-sender="{escape(sender)}" data-recipient="{escape(recipient)}">'
-                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
+            square = (
+                f'<rect x="{x:.1f}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
                 f"<title>{escape(sender)} → {escape(recipient)}: {count}</title></rect>"
-                f'<text x="{x + cell / 2 - 1}" y="{y + cell / 2 + 4}" text-anchor="middle" font-size="13" '
-                f'fill="{ink}">{"" if sender == recipient else count}</text></g>'
+                f'<text x="{x + cell / 2 - 1:.1f}" y="{y + cell / 2 + 4}" text-anchor="middle" font-size="{FONT}" '
+                f'fill="{ink}">{"" if sender == recipient else count}</text>'
             )
+            if sender != recipient:
+                square = f'<a href="{_drill(period, sender=sender, recipient=recipient)}">{square}</a>'
+            parts.append(
+                f'<g class="cell" data-sender="{escape(sender)}" data-recipient="{escape(recipient)}">{square}</g>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _breakdown(counts: list[Count]) -> str:
+    """Enquiry messages per crime area or urgency, as bars to scale with their counts beside them."""
+    if not counts:
+        return '<p class="empty">No enquiries yet.</p>'
+    labels = [c.key.replace("_", " ") for c in counts]
+    left = max(_width(label) for label in labels) + 10
+    line, room = 24, 300
+    top = max(c.count for c in counts) or 1
+    parts = [_svg(left + room + 60, line * len(counts) + 6, "chart breakdown", "enquiries per group")]
+    for i, (label, c) in enumerate(zip(labels, counts, strict=True)):
+        y = i * line + 4
+        bar = room * c.count / top
+        parts.append(
+            f'<g class="group" data-key="{escape(c.key)}">'
+            f'<text x="0" y="{y + 14}" font-size="{FONT}">{escape(label)}</text>'
+            f'<rect x="{left:.1f}" y="{y + 2}" width="{bar:.1f}" height="16" fill="#2f6690"/>'
+            f'<text x="{left + bar + 6:.1f}" y="{y + 14}" font-size="{FONT}">{c.count}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -363,20 +556,20 @@ def _response(tallies: Tallies) -> str:
     if not rows:
         return '<p class="empty">No enquiry answered yet.</p>'
     top = max((r.p90_s or r.median_s or 0) for r in rows) or 1
-    width, line = 600, 26
-    parts = [
-        f'<svg viewBox="0 0 {width} {line * len(rows) + 8}" class="chart" role="img" aria-label="response times">'
-    ]
-    for i, r in enumerate(rows):
+    labels = [f"{r.key} ({r.answered})" for r in rows]
+    left = max(_width(label) for label in labels) + 10
+    room, line = 260, 26
+    tail = max(_width(f"{duration(r.median_s)} / {duration(r.p90_s)}") for r in rows)
+    parts = [_svg(left + room + tail + 12, line * len(rows) + 8, "chart", "response times")]
+    for i, (label, r) in enumerate(zip(labels, rows, strict=True)):
         y = i * line + 4
-        scale = (width - 200) / top
-        median, p90 = (r.median_s or 0) * scale, (r.p90_s or 0) * scale
+        median, p90 = (r.median_s or 0) * room / top, (r.p90_s or 0) * room / top
         parts.append(
             f'<g class="response" data-country="{escape(r.key)}">'
-            f'<text x="0" y="{y + 15}" font-size="12">{escape(r.key)} ({r.answered})</text>'
-            f'<rect x="70" y="{y + 4}" width="{p90:.1f}" height="14" fill="#b8cfe0"/>'
-            f'<rect x="70" y="{y + 4}" width="{median:.1f}" height="14" fill="#2f6690"/>'
-            f'<text x="{76 + p90:.1f}" y="{y + 15}" font-size="11">{escape(duration(r.median_s))} / '
+            f'<text x="0" y="{y + 15}" font-size="{FONT}">{escape(label)}</text>'
+            f'<rect x="{left:.1f}" y="{y + 4}" width="{p90:.1f}" height="14" fill="#b8cfe0"/>'
+            f'<rect x="{left:.1f}" y="{y + 4}" width="{median:.1f}" height="14" fill="#2f6690"/>'
+            f'<text x="{left + p90 + 6:.1f}" y="{y + 15}" font-size="{FONT}">{escape(duration(r.median_s))} / '
             f"{escape(duration(r.p90_s))}</text></g>"
         )
     parts.append("</svg>")
@@ -391,34 +584,43 @@ def _table(header: list[str], rows: list[list[str]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _overdue(period: Period, items: list[OpenEnquiry]) -> str:
-    rows = [
-        [
-            i.message_id,
-            f"{i.sender} → {i.recipient}",
-            i.area,
-            i.urgency,
-            local_time(period, parse_time(i.due_at)) if i.due_at else "",
-            duration(i.age_s),
-        ]
-        for i in items
-    ]
-    return _table(["message", "pair", "area", "urgency", "due", "age"], rows, "Nothing overdue.")
-
-
 def _nodes(
-    period: Period, known: dict[str, tuple[str, str | None, int, str | None, bool]], now: datetime
+    period: Period,
+    coordinator: CoordinatorService,
+    known: dict[str, tuple[str, str | None, int, str | None, bool]],
+    now: datetime,
 ) -> str:
-    table = []
+    """Each node's liveness (heartbeats, not records: an idle node is up) and its record queue."""
+    rows = []
     for participant in sorted(period.participants):
-        if participant not in known:
-            table.append([participant, "never", "", "", ""])
-            continue
-        seen, last_record, backlog, oldest, implausible = known[participant]
+        seen, last_record, backlog, oldest, implausible = known.get(participant, ("", None, 0, None, False))
+        alive = coordinator.liveness(seen or None, last_record)
+        if alive.since is not None:
+            shown = f"down since {local_time(period, parse_time(alive.since))}"
+        else:
+            shown = {"up": "up", "idle": "up, idle", "never": "never heard from"}[alive.state]
         lag = duration((now - parse_time(oldest)).total_seconds()) if oldest else "none"
         waiting = f"{backlog:,}+ (implausible, as the node reported)" if implausible else str(backlog)
-        table.append([participant, _ago(now, seen), _ago(now, last_record), waiting, lag])
-    return _table(["country", "last seen", "last record", "records waiting", "oldest waiting for"], table, "")
+        cells = [participant, participant_name(participant), shown, _ago(now, seen or None)]
+        cells += [_ago(now, last_record), waiting, lag]
+        rows.append(
+            f'<tr data-node="{escape(participant)}" data-state="{alive.state}">'
+            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "country",
+            "name",
+            "state",
+            "last heard",
+            "last record",
+            "records waiting",
+            "oldest waiting for",
+        )
+    )
+    return f'<table class="nodes"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _ago(now: datetime, stamp: str | None) -> str:
@@ -430,6 +632,123 @@ def _flags(items: list[Flagged]) -> str:
     return _table(["message", "pair", "kind", "flag", "why"], rows, "Both sides agree on every exchange.")
 
 
+async def _signed_in(request: web.Request) -> str:
+    officer = await _officer(request)
+    if officer is None:
+        raise web.HTTPSeeOther("/dashboard", headers=HEADERS)
+    return officer
+
+
+async def exchanges(request: web.Request) -> web.Response:
+    """GET /dashboard/exchanges: the exchanges behind a heatmap cell (sender and recipient) or a country,
+    with the page's filters; metadata only."""
+    officer = await _signed_in(request)
+    period = _choose(request)
+    coordinator = request.config_dict[COORDINATOR]
+    now = coordinator.clock()
+    selection = _selection(request, period)
+    rows = await coordinator.store.exchanges(
+        Window(period, now), selection, open_only=False, limit=LIST_LIMIT
+    )
+    if selection.sender or selection.recipient:
+        what = f"{selection.sender or 'any'} → {selection.recipient or 'any'}"
+    else:
+        what = f"{selection.country} ({participant_name(selection.country)})" if selection.country else "all"
+    stamp = format_time(now)
+    body = []
+    for r in rows:
+        if r.answered_at:
+            state = "answered"
+        elif r.receipt_at is None:
+            state = "unproven"
+        elif r.due_at is not None and r.due_at < stamp:
+            state = "overdue"
+        else:
+            state = "open" if r.kind == "enquiry" else "delivered"
+        cells = [
+            escape(r.message_id),
+            escape(r.kind),
+            f"{escape(r.sender)} → {escape(r.recipient)}",
+            escape(r.area),
+            escape(r.urgency),
+            _when(period, r.created_at),
+            _when(period, r.receipt_at),
+            _when(period, r.due_at),
+            _when(period, r.answered_at),
+            state,
+        ]
+        body.append(
+            f'<tr data-message="{escape(r.message_id)}" data-kind="{escape(r.kind)}" data-state="{state}">'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "message",
+            "kind",
+            "pair",
+            "area",
+            "urgency",
+            "created",
+            "delivered",
+            "due",
+            "answered",
+            "state",
+        )
+    )
+    table = (
+        f'<table class="exchanges"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        if rows
+        else '<p class="empty">No exchange matches.</p>'
+    )
+    more = f" (the first {LIST_LIMIT})" if len(rows) == LIST_LIMIT else ""
+    content = (
+        _header(request, period, officer)
+        + f'<main><p><a href="/dashboard?period={quote(period.name)}">Back to the dashboard</a></p>'
+        + _panel(f"Exchanges: {what}: {len(rows)}{more}", table, wide=True)
+        + f'<p class="asof">Times in {escape(period.zone_name)}, UTC on hover. Metadata only.</p></main>'
+    )
+    return _page(f"ncpx coordinator: exchanges {what}", content)
+
+
+async def report(request: web.Request) -> web.Response:
+    """GET /dashboard/report: the export buttons' target, the API's report as a download."""
+    await _signed_in(request)
+    period = _choose(request)
+    response = await report_response(request, period)
+    fmt = request.query.get("format", "md")
+    response.headers["Content-Disposition"] = f'attachment; filename="{period.name}-report.{fmt}"'
+    return response
+
+
+REMIND_FORM_BYTES = 1024
+
+
+async def remind(request: web.Request) -> web.StreamResponse:
+    """POST /dashboard/remind: send a country's node a reminder of its missing outcome return (audited)."""
+    officer = await _signed_in(request)
+    if not same_origin(request):
+        raise Unauthorized("the reminder form must come from the dashboard itself")
+    if request.content_length is None or request.content_length > REMIND_FORM_BYTES:
+        raise TooLarge("a reminder form holds a period and a country and nothing more")
+    form = await request.post()
+    name, country = form.get("period"), form.get("country")
+    if not isinstance(name, str) or not isinstance(country, str):
+        raise Malformed("the reminder form names a period and a country")
+    coordinator = request.config_dict[COORDINATOR]
+    period = coordinator.trust.roster.period(name)
+    delivered = await coordinator.remind(request.config_dict[WORKER].post, period, country, officer)
+    await request.config_dict[OFFICERS].audit(
+        officer,
+        "remind_outcome_return",
+        f"{name}/{country}",
+        "delivered" if delivered else "not delivered",
+        coordinator.clock(),
+    )
+    raise web.HTTPSeeOther(f"/dashboard?period={quote(name)}", headers=HEADERS)
+
+
 def routes() -> list[web.RouteDef]:
     """The dashboard's routes, mounted under ``/dashboard`` on the coordinator only (``""`` is the page itself)."""
     return [
@@ -437,5 +756,8 @@ def routes() -> list[web.RouteDef]:
         web.post("/login", login),
         web.post("/logout", logout),
         web.get("/fragment", fragment),
+        web.get("/exchanges", exchanges),
+        web.get("/report", report),
+        web.post("/remind", remind),
         web.get("/static/{name}", static),
     ]

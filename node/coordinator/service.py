@@ -11,22 +11,38 @@ and if its times follow each other (see :mod:`node.coordinator.verify`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from node.config import Limits
 from node.coordinator.store import CoordinatorStore, NodeReport
 from node.coordinator.verify import Bounds, check_batch, check_batch_in_worker
+from node.delivery import REMINDERS_PATH, TransportError
 from node.service import Clock
 from node.trust import Trust
-from protocol.encoding import parse_time
-from protocol.errors import Malformed, NcpxError, NotFound, error_for_code
+from protocol.encoding import format_time, parse_time
+from protocol.errors import Conflict, Malformed, NcpxError, NotFound, error_for_code
 from protocol.outcome import OutcomeReturn, verify_return
+from protocol.period import Period
 from protocol.signing import raw_public
+
+Post = Callable[[str, str, dict[str, Any]], Awaitable[tuple[int, Any]]]
+"""A signed POST to a participant (:meth:`node.delivery.DeliveryWorker.post`): status and parsed answer."""
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """A node as the coordinator hears it: ``up`` (records lately), ``idle`` (heartbeats only), ``down``
+    (silent longer than the coordinator's ``down_after``, since ``since``) or ``never`` heard from."""
+
+    state: Literal["up", "idle", "down", "never"]
+    since: str | None
+    """Down only: when it was last heard from (RFC 3339)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,7 @@ class CoordinatorService:
         grace_s: float = 3600.0,
         workers: Executor | None = None,
         limits: Limits | None = None,
+        down_after_s: float = 90.0,
     ) -> None:
         self.trust = trust
         self.store = store
@@ -60,6 +77,19 @@ class CoordinatorService:
         """Clock difference allowed between a node and us; records' times are bounded by it."""
         self.max_age = timedelta(seconds=limits.max_message_age_s)
         """The envelope age nodes accept: a receipt later than creation plus this means a backdated creation."""
+        self.down_after = timedelta(seconds=down_after_s)
+        """Silence after which a node is shown down (nodes send a heartbeat every minute when idle)."""
+
+    def liveness(self, last_seen: str | None, last_record: str | None) -> Liveness:
+        """Whether a node is up, from when it was last heard from (a heartbeat or records) rather than from
+        its records alone, which stop whenever its officers do."""
+        now = self.clock()
+        if last_seen is None:
+            return Liveness("never", None)
+        if now - parse_time(last_seen) > self.down_after:
+            return Liveness("down", last_seen)
+        busy = last_record is not None and now - parse_time(last_record) <= self.down_after
+        return Liveness("up" if busy else "idle", None)
 
     async def receive_records(self, signer: str, payload: Any) -> list[RecordResult]:
         """Verify and store a batch of records from ``signer``; note its queue lag."""
@@ -68,7 +98,7 @@ class CoordinatorService:
             raise Malformed("expected {records: [0..5000 records], backlog, oldest_queued_at}")
         now = self.clock()
         bounds = Bounds(self.trust.identity.participant, now, self.skew, self.max_age)
-        if self.workers is None:
+        if self.workers is None or not items:  # an empty batch (a heartbeat) is not worth a process hop
             checked = check_batch(signer, items, self.trust.roster, bounds)
         else:
             roster = self.trust.roster
@@ -88,8 +118,28 @@ class CoordinatorService:
         ]
         if good:
             await self.store.ingest(good, now)
-        await self.store.note_node(_report(signer, payload, now + self.skew), now, got_records=bool(good))
+        # Noted as of now, after the checks: a batch that took seconds to verify still says the node is up.
+        heard = self.clock()
+        await self.store.note_node(_report(signer, payload, now + self.skew), heard, got_records=bool(good))
         return results
+
+    async def remind(self, post: Post, period: Period, participant: str, officer: str) -> bool:
+        """Remind ``participant``'s node of its missing outcome return, through the signed requests the
+        coordinator makes on the federation channel; returns whether the node took it (a node that is down
+        is not queued for: the secretariat sees that and tries again). Every attempt is kept."""
+        if participant not in period.participants:
+            raise NotFound(f"{participant} does not take part in {period.name}")
+        if any(o.participant == participant for o in await self.store.outcomes(period.name)):
+            raise Conflict(f"{participant} has already sent its outcome return for {period.name}")
+        now = self.clock()
+        payload = {"period": period.name, "about": "outcome_return", "sent_at": format_time(now)}
+        try:
+            status, _ = await post(participant, REMINDERS_PATH, payload)
+        except TransportError:
+            status = 0
+        delivered = 200 <= status < 300
+        await self.store.note_reminder(period.name, participant, officer, now, delivered)
+        return delivered
 
     async def receive_outcome(self, signer: str, payload: Any) -> OutcomeReturn:
         """Verify and keep an outcome return."""

@@ -77,6 +77,36 @@ class OpenRow(NamedTuple):
     overdue: bool
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which of a window's exchanges a list shows; ``None`` is any. ``country`` is either side of the exchange,
+    ``since`` and ``before`` bound its creation time."""
+
+    country: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    area: str | None = None
+    urgency: str | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+
+
+class ExchangeRow(NamedTuple):
+    """One exchange's metadata as the coordinator holds it (RFC 3339 texts; ``None`` where not yet known)."""
+
+    message_id: str
+    kind: str
+    sender: str
+    recipient: str
+    area: str
+    urgency: str
+    created_at: str
+    receipt_at: str | None
+    """The receiver's signed receipt time: from it on, the exchange is proven."""
+    due_at: str | None
+    answered_at: str | None
+
+
 class Sides(NamedTuple):
     """What each side of an exchange reported (``None`` where that side has sent no record yet)."""
 
@@ -142,6 +172,21 @@ class CoordinatorStore(Protocol):
 
     async def open_enquiries(self, w: Window, overdue_only: bool, limit: int) -> list[OpenRow]:
         """At most ``limit`` unanswered proven enquiries of the window (only overdue ones if asked), oldest first."""
+        ...
+
+    async def exchanges(self, w: Window, s: Selection, open_only: bool, limit: int) -> list[ExchangeRow]:
+        """At most ``limit`` of the window's exchanges that ``s`` selects: with ``open_only``, the unanswered proven
+        enquiries, soonest deadline first; otherwise every exchange, oldest first."""
+        ...
+
+    async def note_reminder(
+        self, period: str, participant: str, officer: str, at: datetime, delivered: bool
+    ) -> None:
+        """Remember a reminder sent to a country about its missing outcome return."""
+        ...
+
+    async def last_reminders(self, period: str) -> dict[str, tuple[str, bool]]:
+        """Per country, the last reminder sent for ``period``: (when, whether its node took it)."""
         ...
 
     async def unmatched(self, w: Window, unconfirmed_since: datetime) -> list[Sides]:
@@ -372,8 +417,9 @@ class SqliteStore:
             await conn.execute(
                 "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at, "
                 "backlog_implausible) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET "
-                "last_seen_at = excluded.last_seen_at, "
-                "last_record_at = coalesce(excluded.last_record_at, node_status.last_record_at), "
+                "last_seen_at = max(excluded.last_seen_at, node_status.last_seen_at), "
+                "last_record_at = nullif(max(coalesce(excluded.last_record_at, ''), "
+                "coalesce(node_status.last_record_at, '')), ''), "
                 "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at, "
                 "backlog_implausible = excluded.backlog_implausible",
                 (
@@ -514,6 +560,57 @@ class SqliteStore:
             [f.now, f.now, *f.params, *([f.now] if overdue_only else []), limit],
         )
         return [OpenRow._make((*r[:9], bool(r[9]))) for r in rows]
+
+    async def exchanges(self, w: Window, s: Selection, open_only: bool, limit: int) -> list[ExchangeRow]:
+        """See :meth:`CoordinatorStore.exchanges`."""
+        f = _Filter(w)
+        where, params = [f.where], list(f.params)
+        for column, value in (
+            ("sender", s.sender),
+            ("recipient", s.recipient),
+            ("area", s.area),
+            ("urgency", s.urgency),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if s.country is not None:
+            where.append("(sender = ? OR recipient = ?)")
+            params += [s.country, s.country]
+        if s.since is not None:
+            where.append("created_at >= ?")
+            params.append(format_time(s.since))
+        if s.before is not None:
+            where.append("created_at < ?")
+            params.append(format_time(s.before))
+        if open_only:
+            where.append("kind = 'enquiry' AND answered_at IS NULL AND receipt_at IS NOT NULL")
+        order = "deadline_at, created_at" if open_only else "created_at"
+        rows = await self.db.fetchall(
+            "SELECT message_id, kind, sender, recipient, area, urgency, created_at, receipt_at, deadline_at, "  # noqa: S608
+            f"answered_at FROM exchanges WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
+            [*params, limit],
+        )
+        return [ExchangeRow._make(tuple(r)) for r in rows]
+
+    async def note_reminder(
+        self, period: str, participant: str, officer: str, at: datetime, delivered: bool
+    ) -> None:
+        """See :meth:`CoordinatorStore.note_reminder`."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO reminders_sent (period, participant, officer, sent_at, delivered) VALUES (?, ?, ?, ?, ?)",
+                (period, participant, officer, format_time(at), delivered),
+            )
+
+    async def last_reminders(self, period: str) -> dict[str, tuple[str, bool]]:
+        """See :meth:`CoordinatorStore.last_reminders`."""
+        rows = await self.db.fetchall(
+            "SELECT participant, sent_at, delivered FROM reminders_sent WHERE seq IN "
+            "(SELECT max(seq) FROM reminders_sent WHERE period = ? GROUP BY participant)",
+            (period,),
+        )
+        return {r[0]: (r[1], bool(r[2])) for r in rows}
 
     async def unmatched(self, w: Window, unconfirmed_since: datetime) -> list[Sides]:
         """See :meth:`CoordinatorStore.unmatched`."""

@@ -209,3 +209,35 @@ def test_revoking_an_officer_ends_their_dashboard_session_at_once(world: Topolog
     assert fetch(coordinator.url + f"/dashboard/fragment?period={PERIOD}", cookie=cookie)[0] == 200
     ncpx("officer", "revoke", "secretariat-temp", "-c", str(coordinator.config))
     assert fetch(coordinator.url + f"/dashboard/fragment?period={PERIOD}", cookie=cookie)[0] == 401
+
+
+def test_outcome_submit_sends_only_the_figures_given(world: Topology) -> None:
+    th, coordinator = world.nodes["TH"], world.nodes["XI-COORD"]
+    env = {"NCPX_NODE": th.url, "NCPX_TOKEN": th.token}
+    printed = json.loads(
+        ncpx(
+            "outcome",
+            "submit",
+            "--period",
+            PERIOD,
+            "--arrests",
+            "5",
+            "--trainings-held",
+            "0",
+            "--json",
+            env=env,
+        )
+    )
+    assert printed["figures"] == {"arrests": 5, "trainings_held": 0}  # a 0 given is a 0
+    client = coordinator.client()
+    returns = wait_until(
+        lambda: client.json("GET", f"/v1/period/{PERIOD}/outcomes")["outcomes"] or None, 30, "TH's return"
+    )
+    # The six figures left out are absent from the signed return (not reported), not 0.
+    assert [(r["participant"], r["figures"]) for r in returns] == [
+        ("TH", {"arrests": 5, "trainings_held": 0})
+    ]
+    report = client.json("GET", f"/v1/period/{PERIOD}/report", query={"format": "json"})
+    th_row = next(r for r in report["rows"] if r["country"] == "TH")
+    assert th_row["figures"]["persons_assisted"] is None
+    assert "TH" in report["not_reported"]["persons_assisted"]
