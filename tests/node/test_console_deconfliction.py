@@ -279,6 +279,7 @@ async def test_every_kind_of_entry_has_labelled_fields_with_words_from_the_catal
         for name in (*fields, "case_reference", "contact", "expires_on", "handling", "handling_note"):
             assert f'<label for="f-{name}">' in page, (kind, name)
         assert not re.search(r"\b(watch|hitkind|operation|problem)\.[a-z_.]+\b", page), kind
+        assert "&#34;" not in page  # attributes written as attributes, not as escaped text
     status, page, _ = await get(browser, th.api_url + "/operations")
     assert not re.search(r"\b(watch|operation|problem)\.[a-z_.]+\b", page)
     status, page, _ = await get(browser, th.api_url + "/watchlist?kind=spaceship")
