@@ -17,6 +17,11 @@ from protocol.errors import NcpxError, NotANode
 
 async def hits(request: web.Request) -> web.Response:
     """GET /v1/hits: items a peer also holds, each with our case and, once known, theirs."""
+    return web.json_response(Hits(items=await hit_views(request)).wire())
+
+
+async def hit_views(request: web.Request) -> list[HitView]:
+    """Every hit, newest first, as the officer API and the console show it."""
     matcher = request.config_dict[MATCHER]
     own = await matcher.items(request.config_dict[SERVICE].clock())
     views = []
@@ -35,18 +40,26 @@ async def hits(request: web.Request) -> web.Response:
                 found_by=hit.found_by,
             )
         )
-    return web.json_response(Hits(items=views).wire())
+    return views
 
 
 async def run(request: web.Request) -> web.Response:
     """POST /v1/matching: a round with one peer, or with every other country node; each session's result."""
-    service = request.config_dict[SERVICE]
-    raw = await read_body(request, service.config.limits)
+    raw = await read_body(request, request.config_dict[SERVICE].config.limits)
     asked = parse_model(MatchRun, raw or b"{}", len(raw) + 2)
-    if asked.peer is None:
+    return web.json_response(MatchRuns(sessions=await match_round(request, asked.peer)).wire())
+
+
+async def match_round(request: web.Request, peer_asked: str | None) -> list[MatchOutcome]:
+    """A round with one peer, or with every other country node when ``peer_asked`` is None (audited).
+
+    A session that fails is one outcome with its error sentence; the others still run.
+    """
+    service = request.config_dict[SERVICE]
+    if peer_asked is None:
         peers = service.trust.peers()
     else:
-        peer = normalise_participant(asked.peer)
+        peer = normalise_participant(peer_asked)
         if peer == service.me or not service.trust.roster.is_node(peer):
             raise NotANode(
                 f"{peer} is not another country node in the roster: matching runs between countries"
@@ -77,7 +90,7 @@ async def run(request: web.Request) -> web.Response:
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "match_run", ",".join(peers) or None, "ok", service.clock()
     )
-    return web.json_response(MatchRuns(sessions=outcomes).wire())
+    return outcomes
 
 
 def routes() -> list[web.RouteDef]:

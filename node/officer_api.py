@@ -223,8 +223,12 @@ async def create_notice(request: web.Request) -> web.Response:
 
 async def list_drafts(request: web.Request) -> web.Response:
     """GET /v1/notices/drafts: draft notices waiting for an officer, opened (they never left this node)."""
-    service = _service(request)
-    items = [
+    return _json(DraftNotices(items=await draft_notices(_service(request))))
+
+
+async def draft_notices(service: NodeService) -> list[DraftNotice]:
+    """Every draft not sent yet, opened, oldest first."""
+    return [
         DraftNotice(
             id=d.id,
             recipient=d.recipient,
@@ -236,7 +240,6 @@ async def list_drafts(request: web.Request) -> web.Response:
         )
         for d in await service.drafts.unsent()
     ]
-    return _json(DraftNotices(items=items))
 
 
 async def send_draft(request: web.Request) -> web.Response:
@@ -252,13 +255,17 @@ async def send_draft(request: web.Request) -> web.Response:
 
 async def discard_draft(request: web.Request) -> web.Response:
     """DELETE /v1/notices/drafts/{id}."""
+    await forget_draft(request, message_id_of(request))
+    return web.Response(status=204)
+
+
+async def forget_draft(request: web.Request, draft_id: str) -> None:
+    """Discard an unsent draft (audited), or NotFound."""
     service = _service(request)
-    draft_id = message_id_of(request)
     await service.drafts.discard(draft_id)
     await request.config_dict[OFFICERS].audit(
         request[OFFICER], "discard_draft", draft_id, "ok", service.clock()
     )
-    return web.Response(status=204)
 
 
 async def create_reply(request: web.Request) -> web.Response:

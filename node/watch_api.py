@@ -83,23 +83,27 @@ def _json(model: Model, status: int = 200) -> web.Response:
     )
 
 
-def _context(request: web.Request) -> tuple[Watchlist, str, datetime]:
+def context(request: web.Request) -> tuple[Watchlist, str, datetime]:
+    """The node's lists, the officer behind ``request`` and the time now."""
     service = request.config_dict[SERVICE]
     return Watchlist(service.mailbox.db), request[OFFICER], service.clock()
 
 
-def _id(request: web.Request) -> str:
+def path_id(request: web.Request) -> str:
+    """The ``{id}`` of the path; one that is not an id names nothing on the list."""
     try:
         return check_uuid(request.match_info["id"])
     except Malformed as exc:
         raise NotFound from exc
 
 
-async def _audit(request: web.Request, action: str, target: str | None, outcome: str, now: datetime) -> None:
+async def audit(request: web.Request, action: str, target: str | None, outcome: str, now: datetime) -> None:
+    """An entry in the audit table for the officer behind ``request``."""
     await request.config_dict[OFFICERS].audit(request[OFFICER], action, target, outcome, now)
 
 
-def _entry_view(stored: StoredEntry, now: datetime) -> EntryView:
+def entry_view(stored: StoredEntry, now: datetime) -> EntryView:
+    """A stored entry as the API and the console show it."""
     return EntryView(
         id=stored.id,
         entry=stored.entry,
@@ -110,7 +114,8 @@ def _entry_view(stored: StoredEntry, now: datetime) -> EntryView:
     )
 
 
-def _operation_view(stored: StoredOperation) -> OperationView:
+def operation_view(stored: StoredOperation) -> OperationView:
+    """A stored operation as the API and the console show it."""
     return OperationView(
         id=stored.id,
         operation=stored.operation,
@@ -129,13 +134,18 @@ async def _body(request: web.Request) -> Any:
 
 async def list_entries(request: web.Request) -> web.Response:
     """GET /v1/watchlist."""
-    watchlist, _, now = _context(request)
+    return _json(Entries(items=await listed_entries(request)))
+
+
+async def listed_entries(request: web.Request) -> list[EntryView]:
+    """The watch list, oldest first; audited, since a watch list says whom a country is after."""
+    watchlist, _, now = context(request)
     stored = await watchlist.entries(now)
-    await _audit(request, "watch_list", None, "ok", now)
-    return _json(Entries(items=[_entry_view(s, now) for s in stored]))
+    await audit(request, "watch_list", None, "ok", now)
+    return [entry_view(s, now) for s in stored]
 
 
-def _match_soon(request: web.Request) -> None:
+def match_soon(request: web.Request) -> None:
     """A new item is matched with the peers this node matches with on its own, without waiting for the hour."""
     matcher = request.config_dict.get(MATCHER)
     if matcher is not None and request.config_dict[SERVICE].config.matching.auto:
@@ -144,24 +154,30 @@ def _match_soon(request: web.Request) -> None:
 
 async def add_entry(request: web.Request) -> web.Response:
     """POST /v1/watchlist: one entry (JSON)."""
-    watchlist, officer, now = _context(request)
-    entry, tokens = parse_entry(await _body(request), now.date())
+    return _json(await add_one(request, await _body(request)), 201)
+
+
+async def add_one(request: web.Request, data: Any) -> EntryView:
+    """Check, store (audited) and match soon one entry, given as decoded JSON; refused as :func:`parse_entry`
+    refuses it."""
+    watchlist, officer, now = context(request)
+    entry, tokens = parse_entry(data, now.date())
     [entry_id] = await watchlist.add([(entry, tokens)], officer, "watch_add", now)
-    _match_soon(request)
-    return _json(_entry_view(await watchlist.entry(entry_id), now), 201)
+    match_soon(request)
+    return entry_view(await watchlist.entry(entry_id), now)
 
 
 async def remove_entry(request: web.Request) -> web.Response:
     """DELETE /v1/watchlist/{id}."""
-    watchlist, officer, now = _context(request)
-    entry_id = _id(request)
+    watchlist, officer, now = context(request)
+    entry_id = path_id(request)
     removed_at = await watchlist.remove(entry_id, officer, now)
     return _json(Removed(id=entry_id, removed_at=removed_at))
 
 
 async def import_entries(request: web.Request) -> web.Response:
     """POST /v1/watchlist/import: a CSV file (UTF-8), all rows or none."""
-    watchlist, officer, now = _context(request)
+    watchlist, officer, now = context(request)
     raw = await read_body(request, request.config_dict[SERVICE].config.limits)
     try:
         text = raw.decode("utf-8")
@@ -170,18 +186,18 @@ async def import_entries(request: web.Request) -> web.Response:
     try:
         items = await asyncio.to_thread(parse_csv, text, now.date())  # a long file takes seconds
     except InvalidRows as exc:
-        await _audit(request, "watch_import", None, "refused", now)
+        await audit(request, "watch_import", None, "refused", now)
         return problem_response(exc, rows=[{"row": number, "problem": text} for number, text in exc.rows])
     ids = await watchlist.add(items, officer, "watch_import", now)
-    _match_soon(request)
+    match_soon(request)
     return _json(Imported(imported=len(ids), ids=ids), 201)
 
 
 async def export_entries(request: web.Request) -> web.Response:
     """GET /v1/watchlist/export: the entries still matched, as CSV the import reads back."""
-    watchlist, _, now = _context(request)
+    watchlist, _, now = context(request)
     stored = await watchlist.entries(now, include_expired=False)
-    await _audit(request, "watch_export", None, "ok", now)
+    await audit(request, "watch_export", None, "ok", now)
     return web.Response(
         text=to_csv(s.entry for s in stored),
         content_type="text/csv",
@@ -192,27 +208,37 @@ async def export_entries(request: web.Request) -> web.Response:
 
 async def list_operations(request: web.Request) -> web.Response:
     """GET /v1/operations."""
-    watchlist, _, now = _context(request)
+    return _json(Operations(items=await listed_operations(request)))
+
+
+async def listed_operations(request: web.Request) -> list[OperationView]:
+    """Every planned operation, oldest first; audited like the watch list."""
+    watchlist, _, now = context(request)
     stored = await watchlist.operations()
-    await _audit(request, "operation_list", None, "ok", now)
-    return _json(Operations(items=[_operation_view(s) for s in stored]))
+    await audit(request, "operation_list", None, "ok", now)
+    return [operation_view(s) for s in stored]
 
 
 async def add_operation(request: web.Request) -> web.Response:
     """POST /v1/operations."""
-    watchlist, officer, now = _context(request)
-    operation, tokens = await asyncio.to_thread(parse_operation, await _body(request), now)
+    return _json(await plan(request, await _body(request)), 201)
+
+
+async def plan(request: web.Request, data: Any) -> OperationView:
+    """Check, store (audited) and match soon one operation, given as decoded JSON."""
+    watchlist, officer, now = context(request)
+    operation, tokens = await asyncio.to_thread(parse_operation, data, now)  # a wide window is many cells
     operation_id = await watchlist.add_operation(operation, tokens, officer, now)
-    _match_soon(request)
-    return _json(_operation_view(await watchlist.operation(operation_id)), 201)
+    match_soon(request)
+    return operation_view(await watchlist.operation(operation_id))
 
 
 async def cancel_operation(request: web.Request) -> web.Response:
     """POST /v1/operations/{id}/cancel."""
-    watchlist, officer, now = _context(request)
-    operation_id = _id(request)
+    watchlist, officer, now = context(request)
+    operation_id = path_id(request)
     await watchlist.cancel_operation(operation_id, officer, now)
-    return _json(_operation_view(await watchlist.operation(operation_id)))
+    return _json(operation_view(await watchlist.operation(operation_id)))
 
 
 class NewEntryBody(RootModel[NewEntry]):

@@ -12,7 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from node.console import forms, views
+from node.console import deconfliction, forms, views
 
 
 def mount(app: web.Application) -> None:
@@ -24,4 +24,4 @@ def mount(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     environment.globals.update(t=views.t, size=views.size_text, lists=forms.LISTS)
-    app.add_routes(views.routes())
+    app.add_routes([*views.routes(), *deconfliction.routes()])

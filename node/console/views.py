@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from node import officer_api
+from node import matching_api, officer_api
 from node.browser_sessions import (
     CSRF_FIELD,
     HEADERS,
@@ -72,6 +72,8 @@ IDLE = timedelta(minutes=30)
 LONGEST = timedelta(hours=12)
 """And after this long in any case: one shift."""
 PAGE = 50
+NEW_HITS = 5
+"""How many of the newest hits the home page shows above the overdue lists."""
 LIVE = "live"
 t = translator(CATALOGUES["en"])
 
@@ -284,10 +286,12 @@ async def _listing(service: NodeService, folder: str, **query: Any) -> list[Mess
 
 
 async def home(request: web.Request, signed: Signed) -> web.StreamResponse:
-    """GET /: what needs attention first (overdue both ways), then the latest arrivals."""
+    """GET /: what needs attention first (the newest hits, overdue both ways), then the latest arrivals."""
     service = _service(request)
+    hits = await matching_api.hit_views(request)
     context = {
         "signed": signed,
+        "hits": [h.model_dump(mode="json") for h in hits[:NEW_HITS]],
         "overdue_inbox": await _rows(service, await _listing(service, "inbox", overdue=True)),
         "overdue_sent": await _rows(service, await _listing(service, "sent", overdue=True)),
         "latest": await _rows(service, await _listing(service, "inbox", limit=10)),
