@@ -6,8 +6,11 @@ authority do it, a Period of Action is declared, and then:
 1. Thailand's officer asks Malaysia about a vessel; the demo follows it from submission to signed receipt, read
    notice and answer, showing what the officers see with the ``ncpx`` command;
 2. the countries exchange a few dozen more enquiries (some to several countries at once) and answer most;
-3. each country submits its signed outcome return;
-4. the coordinator, which never sees a message's content, tallies the period and prints the report.
+3. Thailand and Malaysia deconflict: each has the same phone on its watch list (written differently), private
+   matching finds it without either showing the other its list, and Thailand's drafted notice is sent and
+   acknowledged;
+4. each country submits its signed outcome return;
+5. the coordinator, which never sees a message's content, tallies the period and prints the report.
 
 The demo exits 0 only if every state, receipt and figure matches what it sent.
 """
@@ -214,6 +217,43 @@ def outcome_returns(topology: Topology) -> dict[str, dict[str, int]]:
     return shares
 
 
+def deconfliction(topology: Topology, check: Checks) -> None:
+    """The same phone on two watch lists: found privately, alerted on both sides, a notice sent and acknowledged."""
+    th, my = topology.nodes["TH"].client(), topology.nodes["MY"].client()
+    expires = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+    for client, number, region, case, contact in (
+        (th, "081 234 5678", "TH", "TH-TIP-2015-031", "Pol. Maj. Somchai, +66 2 205 1000"),
+        (my, "+66 81-234-5678", None, "MY-ATIPSOM-88", "Insp. Aziz, +60 3 2266 0000"),
+    ):
+        entry = {
+            "kind": "phone",
+            "number": number,
+            "case_reference": case,
+            "contact": contact,
+            "expires_on": expires,
+        }
+        client.json("POST", "/v1/watchlist", entry | ({"region": region} if region else {}))
+    client_doc = {"kind": "document", "number": "AA1234567", "case_reference": "TH-TIP-2015-031"}
+    th.json("POST", "/v1/watchlist", client_doc | {"contact": "Pol. Maj. Somchai", "expires_on": expires})
+    _cli(topology, "TH", "match", "--with", "MY")
+    _cli(topology, "TH", "hits")
+    th_hits, my_hits = th.json("GET", "/v1/hits")["items"], my.json("GET", "/v1/hits")["items"]
+    check(
+        [h["item"] for h in th_hits] == ["phone:+66812345678"]
+        and [h["item"] for h in my_hits] == ["phone:+66812345678"],
+        "matching: both sides learn the shared phone, and only it (TH's document stays private)",
+    )
+    check(my_hits[0]["peer_case"] == "TH-TIP-2015-031", "matching: MY sees TH's case and contact for the hit")
+    [draft] = th.json("GET", "/v1/notices/drafts")["items"]
+    [notice] = th.json("POST", f"/v1/notices/drafts/{draft['id']}/send")["messages"]
+    wait_until(lambda: _state(my, notice["id"], "inbox", "received"), 30, "the notice at MY")
+    my.json("POST", f"/v1/messages/{notice['id']}/acknowledge")
+    acknowledged = wait_until(
+        lambda: _state(th, notice["id"], "sent", "acknowledged"), 30, "MY's acknowledgement"
+    )
+    check(acknowledged is not None, "the notice drafted from the hit is delivered and acknowledged")
+
+
 def run(root: Path) -> list[str]:
     """Run the whole Period of Action; returns the failed checks (empty when all passed)."""
     check = Checks()
@@ -232,6 +272,8 @@ def run(root: Path) -> list[str]:
         pairs[("TH", "MY")] += 1
         replies["MY"] += 1
         threads["TH"] += 1
+        console.rule("deconfliction: TH and MY match their watch lists privately")
+        deconfliction(topology, check)
         console.rule("outcome returns, signed by each country")
         shares = outcome_returns(topology)
         console.rule("the coordinator's view: metadata only, never content")
@@ -288,12 +330,18 @@ def verify_report(
     report: str, shares: dict[str, dict[str, int]], threads: int, enquiries: int, check: Checks
 ) -> None:
     """The report's total row carries the exchange's enquiries (threads and messages) and the sum of the returns."""
-    total_row = next(line for line in report.splitlines() if line.startswith("| Total |"))
-    cells = [c.strip() for c in total_row.strip("|").split("|")]
-    figures = cells[-len(FIGURES) :]
+    lines = report.splitlines()
+    header = [
+        c.strip()
+        for c in next(line for line in lines if line.startswith("| Country |")).strip("|").split("|")
+    ]
+    total_row = next(line for line in lines if line.startswith("| Total |"))
+    cells = dict(zip(header, (c.strip() for c in total_row.strip("|").split("|")), strict=True))
+    figures = [cells[FIGURES[name]] for name in FIGURES]
     expected = [str(sum(shares[c][name] for c in shares)) for name in FIGURES]
+    counted = [cells["Enquiries sent (threads)"], cells["Enquiry messages sent (one per recipient)"]]
     check(
-        cells[1:3] == [str(threads), str(enquiries)],
+        counted == [str(threads), str(enquiries)],
         f"report: {threads} enquiries sent as {enquiries} messages, computed from the exchange itself",
     )
     check(figures == expected, "report: every debrief figure equals the sum of the countries' returns")
