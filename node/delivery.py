@@ -155,7 +155,8 @@ class _Announced(aiohttp.BytesPayload):
     async def _announce(self) -> None:
         before, self._before = self._before, None
         if before is not None:
-            await before()
+            # aiohttp cancels the body's writer when the peer disconnects: the record must still be written.
+            await asyncio.shield(asyncio.ensure_future(before()))
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         await self._announce()

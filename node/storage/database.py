@@ -8,6 +8,7 @@ so that a response or a receipt is only ever sent after the ``COMMIT`` that make
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -116,6 +117,19 @@ class Database:
             await self.reader.close()
         await self.conn.close()
 
+    async def _begin(self) -> None:
+        """BEGIN, undone if the caller is cancelled meanwhile: the statement still runs on the connection's
+        thread after a cancelled await, and would leave every later write "within a transaction"."""
+        begin = asyncio.ensure_future(self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await begin
+            if self.conn.in_transaction:
+                await self.conn.execute("ROLLBACK")
+            raise
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Serialised write transaction; commits on success, rolls back on any exception.
@@ -125,7 +139,7 @@ class Database:
         """
         async with self._lock:
             try:
-                await self.conn.execute("BEGIN IMMEDIATE")
+                await self._begin()
                 try:
                     yield self.conn
                 except BaseException:
