@@ -22,7 +22,7 @@ out = Console()
 
 VIEWS = (
     "totals", "countries", "pairs", "days", "areas", "urgencies", "response", "outstanding", "overdue", "flags", "nodes",
-    "notices",
+    "notices", "matching",
 )  # fmt: skip
 
 
@@ -53,6 +53,7 @@ def _rows(client: Client, period: str, view: str) -> list[dict[str, Any]]:
         "areas": "areas",
         "urgencies": "urgencies",
         "notices": "notices",
+        "matching": "matching",
     }
     rows: list[dict[str, Any]] = tallies[key[view]]
     return rows

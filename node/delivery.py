@@ -65,6 +65,7 @@ HELLO_PATH = "/federation/v1/hello"
 ROSTER_PATH = "/federation/v1/roster"
 RECORDS_PATH = "/federation/v1/records"
 OUTCOMES_PATH = "/federation/v1/outcomes"
+MATCH_RECORDS_PATH = "/federation/v1/match-records"
 REMINDERS_PATH = "/federation/v1/reminders"
 
 _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
@@ -392,6 +393,8 @@ class DeliveryWorker:
             await self._send_envelopes(peer, schedule, chunk)
         for chunk in self._chunks(by_kind.get("record", [])):
             await self._send_records(peer, schedule, chunk)
+        for chunk in self._chunks(by_kind.get("match", [])):
+            await self._send_records(peer, schedule, chunk, MATCH_RECORDS_PATH)
         for row in by_kind.get("outcome", []):
             await self._send_outcome(peer, schedule, row)
         statuses = by_kind.get("status", [])
@@ -406,12 +409,12 @@ class DeliveryWorker:
                 schedule.on_items([(items[r.seq], None) for r in statuses], self._now(), _jitter())
             )
 
-    async def _send_records(self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem]) -> None:
-        """Metadata records to the coordinator, with how far behind this node's queue for it is."""
+    async def _send_records(
+        self, peer: str, schedule: PeerSchedule, rows: list[OutboxItem], path: str = RECORDS_PATH
+    ) -> None:
+        """Metadata (or matching) records to the coordinator, with how far behind this node's queue for it is."""
         records = [json.loads(i.payload) for i in rows]
-        status, data = await self.post(
-            peer, RECORDS_PATH, await self._batch(peer, records, max(i.seq for i in rows))
-        )
+        status, data = await self.post(peer, path, await self._batch(peer, records, max(i.seq for i in rows)))
         results = data.get("results") if isinstance(data, dict) else None
         if (
             (status >= 300 and (status >= 500 or status in (401, 403, 429) or status < 400))

@@ -23,7 +23,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from node.delivery import DeliveryWorker, TransportError
-from node.effects import Audit
+from node.effects import Audit, Effect
 from node.hit_notices import draft_notices
 from node.service import NodeService
 from node.storage.matching import MatchStore
@@ -42,7 +42,7 @@ from protocol.match_messages import (
     claims_bytes,
     parse_claims,
 )
-from protocol.matching import Message, Role, Session, open_session, step
+from protocol.matching import Message, Role, Session, State, open_session, step
 from protocol.models import Model
 from protocol.sealing import EPHEMERAL_BYTES, decrypt_with, encrypt_to
 
@@ -135,6 +135,14 @@ class Matcher:
         )
         return [value for part in parts for value in part]
 
+    def _report(
+        self, session: Session, opened: datetime, counts: tuple[int, int, int], code: str | None = None
+    ) -> list[Effect]:
+        """This side's matching record of ``session`` for the coordinator (counts only, never an item)."""
+        me = self.service.me
+        parties = (me, session.peer) if session.role is Role.ASKER else (session.peer, me)
+        return self.service.match_record_rows(session.id, parties, opened, counts, code)
+
     def _audit(self, action: str, peer: str, session: str, size: int, outcome: str) -> Audit:
         return Audit(self.service.clock(), peer, action, f"{peer} session {session}: {size} items", outcome)
 
@@ -157,9 +165,13 @@ class Matcher:
         )
         await self.store.open_asking(session, now)
         try:
-            outcome = await self._rounds(session, tokens, items)
+            outcome = await self._rounds(session, now, tokens, items)
         except (NcpxError, TransportError) as exc:
             code = exc.code if isinstance(exc, NcpxError) else "unreachable"
+            # A peer that cannot be reached held no session; one that refused or failed it is counted.
+            failed = (
+                self._report(session, now, (session.size, 0, 0), code) if isinstance(exc, NcpxError) else []
+            )
             with contextlib.suppress(OutOfOrder):
                 aborted = step(session, Message.ABORT, Role.ASKER, service.clock())
                 await self.store.move(
@@ -167,11 +179,15 @@ class Matcher:
                     aborted,
                     service.clock(),
                     self._audit("match_ask", peer, session_id, len(tokens), code),
+                    effects=failed,
                 )
+            self.service.wake_coordinator()
             raise
         return outcome
 
-    async def _rounds(self, offered: Session, tokens: list[str], items: dict[str, OwnItem]) -> Outcome:
+    async def _rounds(
+        self, offered: Session, opened: datetime, tokens: list[str], items: dict[str, OwnItem]
+    ) -> Outcome:
         peer, clock = offered.peer, self.service.clock
         offer = Offer(session=offered.id, size=offered.size, expires_at=offered.expires_at)
         await self._call(peer, OFFER_PATH, offer, Accept)
@@ -194,7 +210,14 @@ class Matcher:
         done = step(session, Message.RESULT, Role.ASKER, clock())
         audit = self._audit("match_ask", peer, session.id, len(tokens), f"ok: {len(found)} matched")
         await self.store.move(offered, done, clock(), audit, matched=len(found))
-        new = await self.store.record_hits(peer, [(t, "", "") for t in found], "asked", clock())
+        new = await self.store.record_hits(
+            peer,
+            [(t, "", "") for t in found],
+            "asked",
+            clock(),
+            lambda fresh: self._report(offered, opened, (len(tokens), len(found), fresh)),
+        )
+        self.service.wake_coordinator()
         if new:
             log.info("matching with %s: %d new hit(s)", peer, len(new))
             await draft_notices(self.service, self.watchlist, peer, new)
@@ -224,13 +247,17 @@ class Matcher:
             budget = self.service.trust.roster.matching_budget(peer)
             left = await self.store.open_answering(session, budget, now, audit)
         except NcpxError as exc:
-            await self._refused(peer, offer.session, offer.size, exc)
+            refused = Session(offer.session, Role.ANSWERER, peer, State.NEW, offer.expires_at, offer.size)
+            await self._refused(refused, exc)
             raise
         return Accept(session=offer.session, budget_left=left)
 
-    async def _refused(self, peer: str, session: str, size: int, error: NcpxError) -> None:
-        audit = self._audit("match_answer", peer, session, size, error.code)
-        await self.store.audit(audit)
+    async def _refused(self, session: Session, error: NcpxError) -> None:
+        """Audited, and counted as failed at the coordinator, with the size asked and the error's code."""
+        audit = self._audit("match_answer", session.peer, session.id, session.size, error.code)
+        now = self.service.clock()
+        await self.store.audit(audit, self._report(session, now, (session.size, 0, 0), error.code))
+        self.service.wake_coordinator()
 
     async def _answering(self, peer: str, session_id: str) -> Session:
         session = await self.store.get(peer, session_id, Role.ANSWERER)
@@ -252,7 +279,7 @@ class Matcher:
             digests = await self._spread(psi.digests, mine, own) if mine else []
             moved = step(moved, Message.ANSWER, Role.ANSWERER, self.service.clock(), count=len(answered))
         except NcpxError as exc:
-            await self._refused(peer, session.id, session.size, exc)
+            await self._refused(session, exc)
             raise
         audit = self._audit("match_answer", peer, session.id, session.size, f"answered against {len(mine)}")
         await self.store.move(session, moved, self.service.clock(), audit)
@@ -276,7 +303,14 @@ class Matcher:
         held = [(c.token, c.case, c.contact) for c in claims if c.token in mine]
         audit = self._audit("match_answer", peer, session.id, session.size, "done")
         await self.store.move(session, done, now, audit)
-        new = await self.store.record_hits(peer, held, "claimed", now)
+        new = await self.store.record_hits(
+            peer,
+            held,
+            "claimed",
+            now,
+            lambda fresh: self._report(session, now, (session.size, len(held), fresh)),
+        )
+        self.service.wake_coordinator()
         if new:
             log.info("%s reports %d new hit(s) on our items", peer, len(new))
             await draft_notices(self.service, self.watchlist, peer, new)

@@ -48,6 +48,7 @@ from protocol.errors import (
 from protocol.ids import RANDOM_BYTES, check_uuid, uuid7
 from protocol.lifecycle import ANSWERABLE, Folder
 from protocol.lifecycle import Event as LifecycleEvent
+from protocol.match_records import make_match_record
 from protocol.models import (
     EnquiryBody,
     Header,
@@ -157,12 +158,34 @@ class NodeService:
         )
         return [Enqueue(coordinator, "record", record.record_id, canonical(record.wire()), at)]
 
+    def match_record_rows(
+        self,
+        session: str,
+        parties: tuple[str, str],
+        opened_at: datetime,
+        counts: tuple[int, int, int],
+        code: str | None = None,
+    ) -> list[Effect]:
+        """The signed matching record of ``session`` between ``parties`` (asker, answerer) to queue for the
+        coordinator: ``counts`` are (items asked, matched, new hits), ``code`` the error that ended it. None when
+        no coordinator of a period both parties share would count it."""
+        coordinator = self.coordinator()
+        periods = self.trust.roster.signed.roster.periods or []
+        if coordinator is None or not shared_by(periods, coordinator, *parties):
+            return []
+        now = self.clock()
+        record = make_match_record(
+            self.trust.identity, now, self.random(RANDOM_BYTES), session, parties, opened_at, counts, code
+        )
+        return [Enqueue(coordinator, "match", record.record_id, canonical(record.wire()), now)]
+
     def _concerns(self, coordinator: str, header: Header) -> bool:
         """Whether the exchange ``header`` belongs to ``coordinator``: both parties share one of its periods."""
         periods = self.trust.roster.signed.roster.periods or []
         return shared_by(periods, coordinator, header.sender, header.recipient)
 
-    def _wake_coordinator(self) -> None:
+    def wake_coordinator(self) -> None:
+        """Tell the delivery worker that something waits for the coordinator (it sleeps until told)."""
         coordinator = self.coordinator()
         if coordinator is not None:
             self.on_queued([coordinator])
@@ -300,7 +323,7 @@ class NodeService:
         extra = [*records([item.envelope.header]), *answered]
         await self.mailbox.store_reply(item, message_id, officer, signer, now, extra)
         self.on_queued([request.sender])
-        self._wake_coordinator()
+        self.wake_coordinator()
         return item.envelope.header
 
     async def mark_read(self, message_id: str, sender: str | None = None) -> None:
@@ -317,7 +340,7 @@ class NodeService:
         ]
         if await self.mailbox.mark_read(message_id, view.sender, now, rows):
             self.on_queued([view.sender])
-            self._wake_coordinator()
+            self.wake_coordinator()
 
     async def acknowledge(self, message_id: str, sender: str | None = None) -> MessageView:
         """An officer acknowledged a received deconfliction notice: record it and tell the sender (the first time
@@ -335,7 +358,7 @@ class NodeService:
         ]
         if await self.mailbox.acknowledge(message_id, view.sender, now, rows):
             self.on_queued([view.sender])
-            self._wake_coordinator()
+            self.wake_coordinator()
         return await self.mailbox.get(message_id, self.clock(), view.sender)
 
     # -- draft notices --
@@ -489,7 +512,7 @@ class NodeService:
             stored = await self.mailbox.accept(
                 [a for _, a in checked], now, self.config.limits.peer_stored_bytes
             )
-            self._wake_coordinator()
+            self.wake_coordinator()
             for (index, accepted), kept in zip(checked, stored, strict=True):
                 if isinstance(kept, NcpxError):
                     results[index] = self._refuse(

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from node.coordinator.report import FORMATS, build, render
-from node.coordinator.service import CoordinatorService
+from node.coordinator.service import CoordinatorService, RecordResult
 from node.coordinator.store import Window
 from node.coordinator.tallies import compute, flags, open_enquiries
 from node.federation_api import authenticated
@@ -36,7 +36,17 @@ def _json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> web.Response:
 async def records(request: web.Request) -> web.Response:
     """POST /federation/v1/records: a batch of signed metadata records."""
     signed, payload = await authenticated(request)
-    results = await request.config_dict[COORDINATOR].receive_records(signed.sender, payload)
+    return _results(await request.config_dict[COORDINATOR].receive_records(signed.sender, payload))
+
+
+async def match_records(request: web.Request) -> web.Response:
+    """POST /federation/v1/match-records: a batch of signed matching records (counts, never items)."""
+    signed, payload = await authenticated(request)
+    return _results(await request.config_dict[COORDINATOR].receive_match_records(signed.sender, payload))
+
+
+def _results(results: list[RecordResult]) -> web.Response:
+    """Each record's outcome; a batch refused whole is answered with the first refusal's problem."""
     rendered = [
         {"record_id": r.record_id, "ok": True}
         if r.error is None
@@ -184,7 +194,11 @@ async def report_response(request: web.Request, period: Period) -> web.Response:
 
 def intake_routes() -> list[web.RouteDef]:
     """Record and outcome intake, mounted under ``/federation/v1``: what nodes call on the coordinator."""
-    return [web.post("/records", records), web.post("/outcomes", outcomes)]
+    return [
+        web.post("/records", records),
+        web.post("/match-records", match_records),
+        web.post("/outcomes", outcomes),
+    ]
 
 
 async def not_a_country_node(request: web.Request) -> web.Response:

@@ -419,6 +419,8 @@ def _progress(period: Period, now: datetime, tallies: Tallies) -> str:
         ("Unproven (one side only)", t.unproven),
         ("Deconfliction notices", t.notices),
         ("Notices acknowledged", t.notices_acknowledged),
+        ("Matching sessions", t.matching_sessions),
+        ("Matching hits", t.matching_hits),
         ("Countries active", t.countries_active),
     ]
     return (

@@ -287,6 +287,7 @@ def markdown(report: Report) -> str:
         "shown as unproven, counted in no other figure",
         f"- {t.unconfirmed} exchanges unconfirmed by one side, {t.disputed} disputed",
         f"- {t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged",
+        f"- {t.matching_sessions} private matching sessions, {t.matching_hits} hits found",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -305,6 +306,18 @@ def markdown(report: Report) -> str:
     lines += [
         f"| {n.sender} → {n.recipient} | {n.day} | {n.sent} | {n.acknowledged} |"
         for n in report.tallies.notices
+    ]
+    lines += [
+        "",
+        "## Private matching",
+        "",
+        "| Asking → answering | Day (UTC) | Sessions | Done | Failed | Items asked | Hits | Confirmed by answerer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m.asker} → {m.answerer} | {m.day} | {m.sessions} | {m.done} | {m.failed} | {m.items} | {m.hits} "
+        f"| {m.confirmed} |"
+        for m in report.tallies.matching
     ]
     lines += [
         "",
@@ -408,7 +421,8 @@ Outcome returns received from {report.returns_received} of {len(report.rows)} co
 (one per recipient); {t.answered} messages answered, {t.outstanding} outstanding, {t.overdue} overdue;
 {t.unproven} unproven (recipient's word only, counted in no other figure);
 {t.unconfirmed} unconfirmed, {t.disputed} disputed;
-{t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged.</p>
+{t.notices} deconfliction notices (one per recipient), {t.notices_acknowledged} acknowledged;
+{t.matching_sessions} private matching sessions, {t.matching_hits} hits found.</p>
 {table}
 <h2>Outcome returns not yet complete</h2><ul>{missing}</ul>
 <h2>Enquiry messages per day (one per recipient, {esc(report.timezone)} days)</h2>{days}

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from node.config import Limits
 from node.coordinator.store import CoordinatorStore, NodeReport
-from node.coordinator.verify import Bounds, check_batch, check_batch_in_worker
+from node.coordinator.verify import Bounds, check_batch, check_batch_in_worker, check_match_batch
 from node.delivery import REMINDERS_PATH, TransportError
 from node.service import Clock
 from node.trust import Trust
@@ -91,13 +91,14 @@ class CoordinatorService:
         busy = last_record is not None and now - parse_time(last_record) <= self.down_after
         return Liveness("up" if busy else "idle", None)
 
+    def _bounds(self, now: datetime) -> Bounds:
+        return Bounds(self.trust.identity.participant, now, self.skew, self.max_age)
+
     async def receive_records(self, signer: str, payload: Any) -> list[RecordResult]:
         """Verify and store a batch of records from ``signer``; note its queue lag."""
-        items = payload.get("records") if isinstance(payload, dict) else None
-        if not isinstance(items, list) or len(items) > 5000:
-            raise Malformed("expected {records: [0..5000 records], backlog, oldest_queued_at}")
+        items = _records(payload)
         now = self.clock()
-        bounds = Bounds(self.trust.identity.participant, now, self.skew, self.max_age)
+        bounds = self._bounds(now)
         if self.workers is None or not items:  # an empty batch (a heartbeat) is not worth a process hop
             checked = check_batch(signer, items, self.trust.roster, bounds)
         else:
@@ -122,6 +123,22 @@ class CoordinatorService:
         heard = self.clock()
         await self.store.note_node(_report(signer, payload, now + self.skew), heard, got_records=bool(good))
         return results
+
+    async def receive_match_records(self, signer: str, payload: Any) -> list[RecordResult]:
+        """Verify and store a batch of matching records from ``signer`` (few and small: checked in the loop)."""
+        items = _records(payload)
+        now = self.clock()
+        checked = check_match_batch(signer, items, self.trust.roster, self._bounds(now))
+        good = [record for _, record, _ in checked if record is not None]
+        if good:
+            await self.store.ingest_matches(good, now)
+        await self.store.note_node(
+            _report(signer, payload, now + self.skew), self.clock(), got_records=bool(good)
+        )
+        return [
+            RecordResult(record_id, error_for_code(code)() if code is not None else None)
+            for record_id, _, code in checked
+        ]
 
     async def remind(self, post: Post, period: Period, participant: str, officer: str) -> bool:
         """Remind ``participant``'s node of its missing outcome return, through the signed requests the
@@ -157,6 +174,14 @@ class CoordinatorService:
 
 MAX_BACKLOG = 100_000
 """Records a node may plausibly say it still has queued; a country's contact point writes a few thousand a day."""
+
+
+def _records(payload: Any) -> list[Any]:
+    """The records of a batch (metadata or matching records), within the batch limit."""
+    items = payload.get("records") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) > 5000:
+        raise Malformed("expected {records: [0..5000 records], backlog, oldest_queued_at}")
+    return items
 
 
 def _report(signer: str, payload: dict[str, Any], latest: datetime) -> NodeReport:

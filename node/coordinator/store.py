@@ -20,6 +20,7 @@ from node.storage.database import Database
 from node.storage.sessions import Session, Sessions
 from protocol.codes import Kind, due_at
 from protocol.encoding import canonical, format_time
+from protocol.match_records import MatchRecord
 from protocol.models import MetadataRecord
 from protocol.outcome import OutcomeReturn
 from protocol.period import Period
@@ -59,6 +60,25 @@ class Counted(NamedTuple):
     messages: int
     answered: int
     threads: int
+
+
+class MatchCounted(NamedTuple):
+    """Matching sessions of one pair and day: figures from the asker's records, confirmation from the answerer's."""
+
+    sessions: int
+    """Sessions either side reported."""
+    done: int
+    """Sessions the asker ran to their result."""
+    failed: int
+    """Sessions either side reports as failed (a spent budget, a malformed message)."""
+    items: int
+    """Items asked about in the sessions done, as the asker reports them."""
+    matched: int
+    """Items both sides held, as the asker found them (the same item counts again on every round)."""
+    new_hits: int
+    """Hits the asker had not known before: each hit is counted once, on the day it was first found."""
+    confirmed: int
+    """Sessions done that the answerer's own signed record also reports done."""
 
 
 class OpenRow(NamedTuple):
@@ -130,6 +150,14 @@ class CoordinatorStore(Protocol):
 
     async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
         """Store verified records idempotently and fold them into the exchange table; returns how many were new."""
+        ...
+
+    async def ingest_matches(self, records: Sequence[MatchRecord], now: datetime) -> int:
+        """Store verified matching records idempotently (one per session and side); how many were new."""
+        ...
+
+    async def match_counts(self, w: Window) -> dict[tuple[str, str, str], MatchCounted]:
+        """The window's matching sessions per (asker, answerer, UTC day the asker opened them)."""
         ...
 
     async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:
@@ -267,6 +295,33 @@ _ACKNOWLEDGED = (
 """A notice's recipient acknowledged it: for a notice, ``answered_at`` is that acknowledgement (the response its
 kind calls for), so the cells count acknowledged notices in their ``answered`` column, once the sender's record
 has brought the receipt. The acknowledgement is the recipient's own signed word, as only it can give it."""
+
+
+_INSERT_MATCH = (
+    "INSERT INTO match_reports (session, reporter, asker, answerer, opened_at, day, items, matched, new_hits, "
+    "outcome, code, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+_MATCH_COUNTS = """
+WITH sessions AS (
+    SELECT asker, answerer, session,
+        min(day) FILTER (WHERE reporter = asker) AS asker_day, min(day) AS any_day,
+        max(CASE WHEN reporter = asker AND outcome = 'done' THEN 1 ELSE 0 END) AS done,
+        max(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed,
+        max(CASE WHEN reporter = answerer AND outcome = 'done' THEN 1 ELSE 0 END) AS answerer_done,
+        sum(CASE WHEN reporter = asker AND outcome = 'done' THEN items ELSE 0 END) AS items,
+        sum(CASE WHEN reporter = asker AND outcome = 'done' THEN matched ELSE 0 END) AS matched,
+        sum(CASE WHEN reporter = asker AND outcome = 'done' THEN new_hits ELSE 0 END) AS new_hits
+    FROM match_reports
+    WHERE opened_at >= ? AND opened_at < ? AND asker IN ({marks}) AND answerer IN ({marks})
+    GROUP BY asker, answerer, session
+)
+SELECT asker, answerer, coalesce(asker_day, any_day) AS day, count(*), sum(done), sum(failed), sum(items),
+    sum(matched), sum(new_hits), sum(done * answerer_done)
+FROM sessions GROUP BY asker, answerer, day ORDER BY asker, answerer, day
+"""
+"""A session is counted once, on the day its asker opened it (the answerer's day when only it reported); its
+figures are the asker's, who learned the intersection; the answerer's record only confirms it."""
 
 
 class _Filter:
@@ -408,6 +463,41 @@ class SqliteStore:
             )
             await conn.executemany(_PAIR_ANSWER, [(message_id,) for message_id in touched])
         return new
+
+    async def ingest_matches(self, records: Sequence[MatchRecord], now: datetime) -> int:
+        """See :meth:`CoordinatorStore.ingest_matches`; a side's first record of a session is the one kept."""
+        rows = [
+            (
+                r.session,
+                r.reporter,
+                r.asker,
+                r.answerer,
+                format_time(r.opened_at),
+                format_time(r.opened_at)[:10],
+                r.items,
+                r.matched,
+                r.new_hits,
+                r.outcome,
+                r.code,
+                format_time(now),
+                r.model_dump_json(exclude_none=True).encode(),
+            )
+            for r in records
+        ]
+        async with self.db.transaction() as conn:
+            before = conn.total_changes
+            await conn.executemany(_INSERT_MATCH, rows)
+            return conn.total_changes - before
+
+    async def match_counts(self, w: Window) -> dict[tuple[str, str, str], MatchCounted]:
+        """See :meth:`CoordinatorStore.match_counts`."""
+        period = w.period
+        marks = ",".join("?" * len(period.participants))
+        rows = await self.db.fetchall(
+            _MATCH_COUNTS.format(marks=marks),
+            (format_time(period.start), format_time(period.end), *period.participants, *period.participants),
+        )
+        return {(r[0], r[1], r[2]): MatchCounted(*(int(v) for v in r[3:])) for r in rows}
 
     async def note_node(self, report: NodeReport, now: datetime, got_records: bool) -> None:
         """See :meth:`CoordinatorStore.note_node`."""

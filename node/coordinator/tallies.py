@@ -50,6 +50,25 @@ class NoticeCount(BaseModel):
     acknowledged: int
 
 
+class MatchCount(BaseModel):
+    """Private matching sessions one country ran against another on one UTC day, from the session records
+    (counts only: the coordinator never learns an item, a token or the size of the answerer's list)."""
+
+    asker: str
+    answerer: str
+    day: str
+    sessions: int
+    done: int
+    failed: int
+    """Ended without a result: refused by the answerer (a spent budget, say) or broken off."""
+    items: int
+    """Items asked about in the sessions done."""
+    hits: int
+    """New hits: items both hold, each counted once, on the day first found."""
+    confirmed: int
+    """Sessions done that the answerer's own record confirms."""
+
+
 class CountryFlow(BaseModel):
     """Per country: enquiries sent (threads and messages) and received, replies sent, answered, outstanding,
     overdue, and enquiries it alone says it received (unproven, counted in nothing else)."""
@@ -120,6 +139,10 @@ class Totals(BaseModel):
     notices: int
     """Deconfliction notices proven delivered (one per recipient)."""
     notices_acknowledged: int
+    matching_sessions: int = 0
+    """Private matching sessions between participants (either side reported)."""
+    matching_hits: int = 0
+    """New hits those sessions found."""
 
 
 class Tallies(BaseModel):
@@ -141,6 +164,8 @@ class Tallies(BaseModel):
     response_by_pair: list[ResponseTime]
     notices: list[NoticeCount]
     """Per pair and day."""
+    matching: list[MatchCount] = []
+    """Private matching sessions per pair (asker → answerer) and day."""
 
 
 async def _counts(store: CoordinatorStore, w: Window, by: Dimension) -> list[Count]:
@@ -177,6 +202,20 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
     )
     flagged = await flags(store, w, now, grace_s)
     notices = await notice_counts(store, w)
+    matching = [
+        MatchCount(
+            asker=k[0],
+            answerer=k[1],
+            day=k[2],
+            sessions=c.sessions,
+            done=c.done,
+            failed=c.failed,
+            items=c.items,
+            hits=c.new_hits,
+            confirmed=c.confirmed,
+        )
+        for k, c in sorted((await store.match_counts(w)).items())
+    ]
     totals = Totals(
         enquiry_threads=sum(c.threads_sent for c in countries),
         enquiries=sum(c.sent for c in countries),
@@ -190,6 +229,8 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         countries_active=sum(1 for c in countries if c.sent or c.received),
         notices=sum(n.sent for n in notices),
         notices_acknowledged=sum(n.acknowledged for n in notices),
+        matching_sessions=sum(m.sessions for m in matching),
+        matching_hits=sum(m.hits for m in matching),
     )
     return Tallies(
         period=period.name,
@@ -206,6 +247,7 @@ async def compute(store: CoordinatorStore, period: Period, now: datetime, grace_
         response_by_country=await _response(store, w, ("recipient",)),
         response_by_pair=await _response(store, w, ("sender", "recipient")),
         notices=notices,
+        matching=matching,
     )
 
 

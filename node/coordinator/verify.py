@@ -7,9 +7,10 @@ pickles, and each worker keeps the last roster it verified instead of re-checkin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -17,12 +18,15 @@ from keys.roster import Roster
 from node.intake import roster_in_worker
 from protocol.codes import Kind
 from protocol.errors import ImplausibleTime, Malformed, NcpxError, NotForUs, OutsidePeriods, StaleTimestamp
+from protocol.match_records import MatchRecord, verify_match_record
 from protocol.models import MetadataRecord
 from protocol.period import shared_by
 from protocol.receipts import verify_delivery_evidence, verify_record
 
 REPORTED_BY_SENDER = frozenset({"sent"})
 REPORTED_BY_RECIPIENT = frozenset({"received", "read", "answered", "acknowledged"})
+
+R = TypeVar("R", MetadataRecord, MatchRecord)
 
 Checked = tuple[str | None, MetadataRecord | None, str | None]
 """(record id if any, the record when accepted, the error code when refused)."""
@@ -79,21 +83,53 @@ def _check_times(record: MetadataRecord, receipt_at: datetime | None, bounds: Bo
         raise ImplausibleTime("the message's creation time is older than any node accepts; it was backdated")
 
 
-def check_batch(signer: str, items: list[Any], roster: Roster, bounds: Bounds) -> list[Checked]:
-    """Check every item of a batch; one refused record never refuses the others."""
-    checked: list[Checked] = []
+def check_match_record(record: MatchRecord, signer: str, roster: Roster, bounds: Bounds) -> None:
+    """Every rule a matching record must pass before it is counted; raises a named error."""
+    if record.reporter != signer:
+        raise NotForUs("a node can only submit records it signed itself")
+    verify_match_record(record, roster)
+    if not shared_by(roster.signed.roster.periods or [], bounds.coordinator, record.asker, record.answerer):
+        raise OutsidePeriods("the two parties share no period this coordinator serves; keep it between them")
+    if record.at > bounds.now + bounds.skew:
+        raise StaleTimestamp("the record's time lies in the future; check the node's clock")
+    if record.opened_at > record.at + bounds.skew:
+        raise ImplausibleTime("the session cannot have opened after it ended; report the true times")
+
+
+def _check_items(
+    signer: str,
+    items: list[Any],
+    roster: Roster,
+    bounds: Bounds,
+    model: type[R],
+    check: Callable[[R, str, Roster, Bounds], None],
+) -> list[tuple[str | None, R | None, str | None]]:
+    """Check every item of a batch as a ``model``; one refused record never refuses the others."""
+    checked: list[tuple[str | None, R | None, str | None]] = []
     for item in items:
         record_id = item.get("record_id") if isinstance(item, dict) else None
         try:
             try:
-                record = MetadataRecord.model_validate(item)
+                record = model.model_validate(item)
             except ValidationError as exc:
                 raise Malformed("record does not match its schema") from exc
-            check_record(record, signer, roster, bounds)
+            check(record, signer, roster, bounds)
             checked.append((record.record_id, record, None))
         except NcpxError as exc:
             checked.append((record_id if isinstance(record_id, str) else None, None, exc.code))
     return checked
+
+
+def check_batch(signer: str, items: list[Any], roster: Roster, bounds: Bounds) -> list[Checked]:
+    """Check every metadata record of a batch."""
+    return _check_items(signer, items, roster, bounds, MetadataRecord, check_record)
+
+
+def check_match_batch(
+    signer: str, items: list[Any], roster: Roster, bounds: Bounds
+) -> list[tuple[str | None, MatchRecord | None, str | None]]:
+    """Check every matching record of a batch."""
+    return _check_items(signer, items, roster, bounds, MatchRecord, check_match_record)
 
 
 def check_batch_in_worker(

@@ -8,14 +8,15 @@ never stored; a session whose process died simply expires.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosqlite
 
-from node.effects import Audit
+from node.effects import Audit, Effect
 from node.storage.database import Database
-from node.storage.effects import statement
+from node.storage.effects import statement, statements
 from protocol.encoding import format_time, parse_time
 from protocol.errors import OutOfOrder
 from protocol.matching import Role, Session, State, check_budget
@@ -64,9 +65,9 @@ class MatchStore:
             await conn.execute(*statement(audit))
         return left
 
-    async def audit(self, audit: Audit) -> None:
-        """A request refused before any session changed, audited all the same."""
-        await self.db.write([statement(audit)])
+    async def audit(self, audit: Audit, effects: Sequence[Effect] = ()) -> None:
+        """A request refused before any session changed, audited all the same (with what reports it)."""
+        await self.db.write(statements([audit, *effects]))
 
     async def open_asking(self, session: Session, now: datetime) -> None:
         """Store a session this node offers."""
@@ -103,9 +104,15 @@ class MatchStore:
         )
 
     async def move(
-        self, before: Session, after: Session, now: datetime, audit: Audit, matched: int | None = None
+        self,
+        before: Session,
+        after: Session,
+        now: datetime,
+        audit: Audit,
+        matched: int | None = None,
+        effects: Sequence[Effect] = (),
     ) -> None:
-        """``before`` -> ``after``, only if nobody moved it meanwhile; with its audit entry."""
+        """``before`` -> ``after``, only if nobody moved it meanwhile; with its audit entry and ``effects``."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE match_sessions SET state = ?, updated_at = ?, matched = coalesce(?, matched) "
@@ -122,7 +129,8 @@ class MatchStore:
             )
             if cursor.rowcount != 1:
                 raise OutOfOrder("the matching session moved on meanwhile")
-            await conn.execute(*statement(audit))
+            for effect in (audit, *effects):
+                await conn.execute(*statement(effect))
 
     async def expire(self, now: datetime) -> int:
         """Sessions past their expiry time become ``expired``; how many did."""
@@ -138,10 +146,16 @@ class MatchStore:
             return cursor.rowcount
 
     async def record_hits(
-        self, peer: str, found: list[tuple[str, str, str]], found_by: str, now: datetime
+        self,
+        peer: str,
+        found: list[tuple[str, str, str]],
+        found_by: str,
+        now: datetime,
+        report: Callable[[int], Sequence[Effect]] = lambda _: (),
     ) -> list[str]:
         """Keep hits (token, the peer's case, the peer's contact) with ``peer``; the tokens that are new. A
-        hit known already only gains the peer's case and contact when these arrive later."""
+        hit known already only gains the peer's case and contact when these arrive later. ``report`` gives, from
+        the number of new hits, what to store with them (the session's matching record)."""
         new: list[str] = []
         async with self.db.transaction() as conn:
             for token, case, contact in found:
@@ -157,6 +171,8 @@ class MatchStore:
                         "UPDATE hits SET peer_case = ?, peer_contact = ? WHERE peer = ? AND token = ?",
                         (case, contact, peer, token),
                     )
+            for effect in report(len(new)):
+                await conn.execute(*statement(effect))
         return new
 
     async def hits(self) -> list[Hit]:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from keys.roster import set_matching_budget
+from keys.roster import add_period, set_matching_budget
 from protocol import normalise, psi
 from protocol.encoding import b64e, canonical, format_time
+from protocol.period import Period
 from tests.coordinator.test_blindness import RecordingProxy, forms
 from tests.node.support import Federation, Node, post_signed, wait_for
 from tests.node.test_cli import ncpx
@@ -142,6 +143,9 @@ async def test_each_side_learns_exactly_the_intersection_and_a_third_nothing(
                 assert form not in received, token
     for text in (b"66812345678", b"AA1234567", b"9074729", b"Nguyen"):
         assert text not in received
+    # No period joins these countries to the coordinator: their sessions stay between them, unreported.
+    assert not th.rows("SELECT 1 FROM outbox WHERE item = 'match'")
+    assert not my.rows("SELECT 1 FROM outbox WHERE item = 'match'")
 
 
 async def test_a_peer_beyond_its_daily_budget_is_refused_and_audited_on_both_sides(
@@ -261,3 +265,54 @@ async def test_ncpx_match_and_ncpx_hits(
     refused = await ncpx(th, "match", "--with", "TH")
     assert refused.code == 5
     assert "[not_a_node]" in refused.err
+
+
+async def test_real_nodes_report_their_sessions_and_the_coordinator_counts_them(
+    federation: Callable[..., Federation],
+) -> None:
+    fed = federation(["TH", "MY", "XI-COORD"], coordinator="XI-COORD")
+    now = datetime.now(UTC)
+    period = Period(
+        name="jpa-match",
+        start=now - timedelta(days=1),
+        end=now + timedelta(days=29),
+        participants=["TH", "MY"],
+        coordinator="XI-COORD",
+    )
+    assert fed.body is not None
+    fed.body = add_period(fed.body, period, fed.epoch)
+    nodes: dict[str, Node] = {pid: await fed.start(pid) for pid in fed.ids}
+    th, my, coordinator = nodes["TH"], nodes["MY"], nodes["XI-COORD"]
+    for node, items in ((th, TH_LIST), (my, MY_LIST)):
+        for item in items:
+            await node.call("POST", "/v1/watchlist", body=item)
+    [session] = (await th.call("POST", "/v1/matching", body={"peer": "MY"}))["sessions"]
+    assert (session["matched"], session["new_hits"]) == (2, 2)
+
+    async def counted() -> dict[str, Any] | None:
+        tallies: dict[str, Any] = await coordinator.call("GET", "/v1/period/jpa-match/tallies")
+        return tallies if tallies["matching"] and tallies["matching"][0]["confirmed"] == 1 else None
+
+    tallies = await wait_for(counted, within=20, what="both sides' session records at the coordinator")
+    assert tallies["matching"] == [
+        {
+            "asker": "TH",
+            "answerer": "MY",
+            "day": format_time(now)[:10],
+            "sessions": 1,
+            "done": 1,
+            "failed": 0,
+            "items": 4,
+            "hits": 2,
+            "confirmed": 1,
+        }
+    ]
+    assert (tallies["totals"]["matching_sessions"], tallies["totals"]["matching_hits"]) == (1, 2)
+    # What the coordinator holds is counts: no entry, case or contact of either list.
+    raw = b"".join(r["raw"] for r in coordinator.rows("SELECT raw FROM match_reports"))
+    for text in (b"66812345678", b"TH-TIP-7", b"MY-ATIP-3", b"Somchai", b"Aziz", b"Nguyen"):
+        assert text not in raw
+    by_cli = (
+        await ncpx(coordinator, "tally", "--period", "jpa-match", "--view", "matching", "--json")
+    ).json()
+    assert by_cli == tallies["matching"]
