@@ -170,6 +170,9 @@ class Page(Model):
 
     items: list[MessageSummary]
     next: str | None = None
+    searched: int | None = None
+    """With ``q``: how many messages this page opened to search (a search reads a bounded number per page and
+    gives ``next`` to search further)."""
 
 
 class PeerView(Model):

@@ -288,6 +288,12 @@ AreaOpt = Annotated[str | None, typer.Option("--area")]
 KindOpt = Annotated[str | None, typer.Option("--kind", help="enquiry, reply or notice")]
 OverdueOpt = Annotated[bool, typer.Option("--overdue", help="Only unanswered past their deadline")]
 LimitOpt = Annotated[int, typer.Option("--limit")]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--search", help="Only messages holding these words (subject, text, note, subjects, file names)"
+    ),
+]
 
 
 def _print_notice(opened: dict[str, Any]) -> None:
@@ -375,12 +381,14 @@ def register_officer(app: typer.Typer) -> None:
         area: AreaOpt = None,
         kind: KindOpt = None,
         overdue: OverdueOpt = False,
+        search: SearchOpt = None,
         limit: LimitOpt = 50,
         wide: WideOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """List a folder, newest first, with each message's subject; listing never marks anything read."""
-        _listing(node, token, folder, peer, state, area, kind, overdue, limit, wide, as_json)
+        filters = {"peer": peer, "state": state, "area": area, "kind": kind, "q": search}
+        _listing(node, token, folder, filters, overdue, limit, wide, as_json)
 
     @app.command("sent")
     def sent(
@@ -391,21 +399,20 @@ def register_officer(app: typer.Typer) -> None:
         area: AreaOpt = None,
         kind: KindOpt = None,
         overdue: OverdueOpt = False,
+        search: SearchOpt = None,
         limit: LimitOpt = 50,
         wide: WideOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """List what this country sent, newest first, with each message's state (``inbox --folder sent``)."""
-        _listing(node, token, "sent", peer, state, area, kind, overdue, limit, wide, as_json)
+        filters = {"peer": peer, "state": state, "area": area, "kind": kind, "q": search}
+        _listing(node, token, "sent", filters, overdue, limit, wide, as_json)
 
     def _listing(
         node: str,
         token: str,
         folder: str,
-        peer: str | None,
-        state: str | None,
-        area: str | None,
-        kind: str | None,
+        filters: dict[str, str | None],
         overdue: bool,
         limit: int,
         wide: bool,
@@ -413,16 +420,21 @@ def register_officer(app: typer.Typer) -> None:
     ) -> None:
         query = {
             "folder": folder,
-            "peer": peer,
-            "state": state,
-            "area": area,
-            "kind": kind,
+            **filters,
             "overdue": "true" if overdue else None,
             "limit": limit,
             "subject": "true",
         }
         client = Client(node, token)
         page = client.json("GET", "/v1/messages", query=query)
+        while filters.get("q") and page.get("next") and len(page["items"]) < limit:
+            # A search opens a bounded number of messages per request: go on from where it stopped.
+            further = client.json("GET", "/v1/messages", query={**query, "cursor": page["next"]})
+            page = {
+                **further,
+                "items": page["items"] + further["items"],
+                "searched": page["searched"] + further["searched"],
+            }
         if as_json:
             out.print_json(json.dumps(page))
             return
@@ -446,6 +458,8 @@ def register_officer(app: typer.Typer) -> None:
             }
             table.add_row(*(cells[c] for c in columns))
         emit(out, table, wide)
+        if page.get("searched") is not None:
+            out.print(f"searched the {page['searched']} newest messages that fit the filters")
         if page.get("next"):
             out.print("more: repeat with a higher --limit")
 

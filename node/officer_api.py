@@ -42,6 +42,7 @@ from node.delivery import DeliveryWorker
 from node.effects import Audit, Effect, KeepAnswer
 from node.federation_api import LIMITER, SERVICE, WORKER
 from node.problems import read_body
+from node.search import search
 from node.service import NodeService, Records
 from node.storage.mailbox import MessageView
 from node.storage.officers import Officers
@@ -153,18 +154,40 @@ def _created(headers: list[Header]) -> Created:
 
 
 async def _create(request: web.Request, raw: bytes, action: str, submit: Submit) -> web.Response:
-    """Queue new messages; with an Idempotency-Key, a repeat of the same request returns the first answer.
-
-    The audit entry and the idempotency record are written in the same transaction as the messages, so a
-    crash can never leave a message without its record (and a retried request without its answer).
-    """
-    officer: str = request[OFFICER]
-    officers = request.config_dict[OFFICERS]
-    now = _service(request).clock()
+    """Queue new messages; with an Idempotency-Key, a repeat of the same request returns the first answer."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise Malformed("Idempotency-Key must be 1 to 200 characters")
     digest = hashlib.sha256(request.path.encode() + b"\0" + raw).hexdigest()
+    status, body = await submit_once(
+        request,
+        key,
+        digest,
+        action,
+        submit,
+        lambda h: (201, _created(h).model_dump_json(exclude_none=True).encode()),
+    )
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+async def submit_once(
+    request: web.Request,
+    key: str | None,
+    digest: str,
+    action: str,
+    submit: Submit,
+    answer: Callable[[list[Header]], tuple[int, bytes]],
+) -> tuple[int, bytes]:
+    """Run ``submit`` once per (officer, ``key``): a repeat gets the first ``answer`` (status, body) again,
+    a different request under the same key (another ``digest``) is a :class:`Conflict`.
+
+    The audit entry and the kept answer are written in the same transaction as the messages, so a crash can
+    never leave a message without its record (and a retried request without its answer). The console's forms
+    use it too, with a key written into each form, so that a double click or a resubmitted page sends once.
+    """
+    officer: str = request[OFFICER]
+    officers = request.config_dict[OFFICERS]
+    now = _service(request).clock()
     lock = _idempotency_locks.setdefault((officer, key), asyncio.Lock()) if key else asyncio.Lock()
     async with lock:
         if key is not None:
@@ -173,19 +196,18 @@ async def _create(request: web.Request, raw: bytes, action: str, submit: Submit)
                 request_hash, status, body = stored
                 if request_hash != digest:
                     raise Conflict("Idempotency-Key was used for a different request")
-                return web.Response(status=status, body=body, content_type="application/json")
-        answer: list[bytes] = []
+                return status, body
+        given: list[tuple[int, bytes]] = []
 
         def records(headers: list[Header]) -> list[Effect]:
-            body = _created(headers).model_dump_json(exclude_none=True).encode()
-            answer.append(body)
+            given.append(answer(headers))
             rows: list[Effect] = [Audit(now, officer, action, h.id, "ok") for h in headers]
             if key is not None:
-                rows.append(KeepAnswer(officer, key, digest, 201, body, now))
+                rows.append(KeepAnswer(officer, key, digest, *given[0], now))
             return rows
 
         await submit(records)
-        return web.Response(status=201, body=answer[0], content_type="application/json")
+        return given[0]
 
 
 async def create_enquiry(request: web.Request) -> web.Response:
@@ -284,7 +306,7 @@ async def create_reply(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    """GET /v1/messages?folder=&peer=&state=&area=&kind=&overdue=&limit=&cursor=&subject=."""
+    """GET /v1/messages?folder=&peer=&state=&area=&kind=&overdue=&limit=&cursor=&subject=&q=."""
     service = _service(request)
     query = request.query
     folder = query.get("folder", "inbox")
@@ -303,17 +325,24 @@ async def list_messages(request: web.Request) -> web.Response:
         raise Malformed("limit must be a number") from exc
     after = decode_cursor(query["cursor"]) if query.get("cursor") else None
     peer = query.get("peer")
-    rows = await service.mailbox.listing(
-        folder,
-        peer=peer.upper() if peer else None,
-        state=None if state == "overdue" else state,
-        area=query.get("area") or None,
-        kind=kind,
-        overdue=overdue,
-        after=after,
-        limit=limit + 1,
-        now=service.clock(),
-    )
+    filters: dict[str, Any] = {
+        "peer": peer.upper() if peer else None,
+        "state": None if state == "overdue" else state,
+        "area": query.get("area") or None,
+        "kind": kind,
+        "overdue": overdue,
+        "after": after,
+    }
+    if query.get("q"):
+        found = await search(service, folder, query["q"], limit, filters)
+        return _json(
+            Page(
+                items=[MessageSummary.model_validate(v.summary()) for v in found.views],
+                next=encode_cursor(found.last) if found.last else None,
+                searched=found.scanned,
+            )
+        )
+    rows = await service.mailbox.listing(folder, **filters, limit=limit + 1, now=service.clock())
     items = [MessageSummary.model_validate(r.summary()) for r in rows[:limit]]
     if query.get("subject", "").lower() in ("1", "true", "yes"):
         items = [

@@ -106,8 +106,10 @@ class LocalNode:
     def ready(self) -> bool:
         """Whether ``/readyz`` says ready (False while the process is down)."""
         if self.process is not None and self.process.poll() is not None:
+            lines = (self.folder / "node.log").read_text(errors="replace").splitlines()[-3:]
             raise RuntimeError(
-                f"node {self.id} exited with {self.process.returncode}; see {self.folder}/node.log"
+                f"node {self.id} exited with {self.process.returncode}; see {self.folder}/node.log, "
+                f"which ends: {' | '.join(lines)}"
             )
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:  # noqa: S310 - loopback URL

@@ -47,6 +47,7 @@ ENGLISH: dict[str, str] = {
     "sent.title": "Sent",
     "list.empty": "No messages match.",
     "list.more": "Older messages",
+    "list.searched": "Searched {n} messages, newest first, that fit the filters; Older messages searches further.",
     "list.live": "This list refreshes by itself while the page is open.",
     "col.state": "State",
     "col.subject": "Subject",
@@ -71,6 +72,8 @@ ENGLISH: dict[str, str] = {
     "filter.state": "State",
     "filter.overdue": "Overdue only",
     "filter.any": "Any",
+    "filter.search": "Words in the message",
+    "filter.search_hint": "Searches everything the sender wrote (subject, text, handling note, subjects, attachment names), newest first.",
     "filter.apply": "Apply filters",
     "filter.clear": "Clear filters",
     # thread

@@ -20,7 +20,6 @@ from node.console.views import (
     Signed,
     _form,
     _guarded,
-    _records,
     _redirect,
     _refused,
     _render,
@@ -137,9 +136,16 @@ async def send_draft(request: web.Request, signed: Signed) -> web.StreamResponse
     service = _service(request)
     await _form(request, signed)
     draft_id = officer_api.message_id_of(request)
-    records = _records(signed.officer, "send_notice", service.clock())
-    [header] = await service.send_draft(draft_id, signed.officer, records)
-    return _redirect(f"/messages/{header.id}")
+    # A draft is sent once by its own state (a second send is invalid_state): no form key is needed.
+    _, location = await officer_api.submit_once(
+        request,
+        None,
+        "",
+        "send_notice",
+        lambda records: service.send_draft(draft_id, signed.officer, records),
+        lambda headers: (303, f"/messages/{headers[0].id}".encode()),
+    )
+    return _redirect(location.decode())
 
 
 async def discard_draft(request: web.Request, signed: Signed) -> web.StreamResponse:

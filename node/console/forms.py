@@ -10,6 +10,7 @@ more empty row of that kind.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,12 @@ class Draft:
     )
     added: str | None = None
     """The row kind the officer asked one more row of (the form is shown again, nothing is sent)."""
+    submission: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    """Written into the form and kept while it is shown again: the form sends once, however often submitted."""
+
+
+SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""What a form's own submission key looks like (anything else is replaced by a fresh one)."""
 
 
 def _text(form: Form, name: str) -> str:
@@ -79,6 +86,8 @@ def _text(form: Form, name: str) -> str:
 def read_draft(form: Form) -> Draft:
     """The form as typed, with one more row where the officer asked for one."""
     draft = Draft(values={name: _text(form, name) for name in SCALARS})
+    if SUBMISSION.fullmatch(submission := _text(form, "submission")):
+        draft.submission = submission
     draft.recipients = [v for v in form.getall("recipients", []) if isinstance(v, str)]
     added = _text(form, "add")
     for kind, columns in ROWS.items():

@@ -39,9 +39,9 @@ from node.browser_sessions import (
 )
 from node.console import forms
 from node.console.catalogue import CATALOGUES, advice, translator
-from node.effects import Audit, Effect
 from node.federation_api import SERVICE, WORKER
 from node.officer_api import OFFICER, OFFICERS
+from node.search import search
 from node.service import NodeService
 from node.storage.mailbox import MessageView
 from node.storage.sessions import Sessions
@@ -60,7 +60,6 @@ from protocol.codes import (
 from protocol.encoding import format_time
 from protocol.errors import ForgedForm, Malformed, NcpxError, RequestTimeout, TooLarge, Unauthorized
 from protocol.lifecycle import ANSWERABLE, Folder, State
-from protocol.models import Header
 
 log = logging.getLogger("ncpx.console")
 
@@ -328,13 +327,20 @@ async def folder_page(request: web.Request, signed: Signed) -> web.StreamRespons
     service = _service(request)
     folder = "inbox" if request.path == "/inbox" else "sent"
     chosen = _filters(request)
-    views = await _listing(service, folder, **chosen, limit=PAGE + 1)
-    more = officer_api.encode_cursor(views[PAGE - 1]) if len(views) > PAGE else None
+    searched = None
+    if words := request.query.get("q", "").strip():
+        found = await search(service, folder, words, PAGE, chosen)
+        views, searched = found.views, found.scanned
+        more = officer_api.encode_cursor(found.last) if found.last else None
+    else:
+        views = await _listing(service, folder, **chosen, limit=PAGE + 1)
+        more = officer_api.encode_cursor(views[PAGE - 1]) if len(views) > PAGE else None
     query = {k: v for k, v in request.query.items() if k not in ("cursor", "part")}
     context = {
         "signed": signed,
         "folder": folder,
         "rows": await _rows(service, views[:PAGE]),
+        "searched": searched,
         "more": more,
         "query": query,
         "peers": service.trust.peers(role=None),
@@ -434,11 +440,6 @@ async def compose_page(request: web.Request, signed: Signed) -> web.StreamRespon
     return _render(request, "compose.html", _compose_context(request, signed, forms.Draft()))
 
 
-def _records(officer: str, action: str, now: datetime) -> Callable[[list[Header]], list[Effect]]:
-    """Audit entries written in the same transaction as the messages they are about."""
-    return lambda headers: [Audit(now, officer, action, h.id, "ok") for h in headers]
-
-
 async def compose(request: web.Request, signed: Signed) -> web.StreamResponse:
     """POST /compose: send the enquiry, or show the form again (one more row, or what to correct)."""
     service = _service(request)
@@ -451,17 +452,19 @@ async def compose(request: web.Request, signed: Signed) -> web.StreamResponse:
     if new is None:
         return _refused(request, "compose.html", context, Malformed(), problems)
     try:
-        headers = await service.submit_enquiry(
-            new.body(),
-            new.recipients,
-            new.area,
-            new.urgency,
-            signed.officer,
-            _records(signed.officer, "send_enquiry", service.clock()),
+        _, location = await officer_api.submit_once(
+            request,
+            "console:" + draft.submission,
+            "compose",
+            "send_enquiry",
+            lambda records: service.submit_enquiry(
+                new.body(), new.recipients, new.area, new.urgency, signed.officer, records
+            ),
+            lambda headers: (303, f"/messages/{headers[0].id}".encode()),
         )
     except NcpxError as exc:
         return _refused(request, "compose.html", context, exc, [])
-    return _redirect(f"/messages/{headers[0].id}")
+    return _redirect(location.decode())
 
 
 def _refused(
@@ -491,11 +494,16 @@ async def reply(request: web.Request, signed: Signed) -> web.StreamResponse:
     draft = forms.read_draft(form)
     new, problems = (None, []) if draft.added else forms.reply(draft, forms.files_of(form), t)
     if new is not None:
-        now = service.clock()
-        records = _records(signed.officer, "send_reply", now)
-        await service.submit_reply(message_id, new.body(), signed.officer, records, sender)
-        view = await service.mailbox.get(message_id, now, sender)
-        return _redirect(f"/messages/{message_id}?from={view.sender}")
+        view = await service.mailbox.get(message_id, service.clock(), sender)
+        _, location = await officer_api.submit_once(
+            request,
+            "console:" + draft.submission,
+            "reply",
+            "send_reply",
+            lambda records: service.submit_reply(message_id, new.body(), signed.officer, records, sender),
+            lambda _: (303, f"/messages/{message_id}?from={view.sender}".encode()),
+        )
+        return _redirect(location.decode())
     now = service.clock()
     view = await service.mailbox.get(message_id, now, sender)
     context = {

@@ -246,6 +246,35 @@ async def test_adding_a_row_shows_the_form_again_and_sends_nothing(
     assert th.count() == 0
 
 
+async def test_a_form_submitted_twice_sends_once_and_shows_the_first_message(
+    pair: tuple[Node, Node], browser: aiohttp.ClientSession
+) -> None:
+    th, _ = pair
+    csrf = await sign_in(browser, th)
+    status, page, _ = await get(browser, th.api_url + "/compose")
+    assert status == 200
+    submission = page.split('name="submission" value="')[1].split('"')[0]
+    assert len(submission) >= 16
+    locations = []
+    for _ in range(2):  # a double click, or the page sent again after the browser's back button
+        async with browser.post(
+            th.api_url + "/compose", data=enquiry(csrf, submission=submission), allow_redirects=False
+        ) as answer:
+            assert answer.status == 303
+            locations.append(answer.headers["Location"])
+    assert locations[0] == locations[1]
+    assert th.count() == 1
+    # A fresh form is a fresh enquiry.
+    async with browser.post(th.api_url + "/compose", data=enquiry(csrf), allow_redirects=False) as answer:
+        assert answer.headers["Location"] != locations[0]
+    assert th.count() == 2
+    # A refused form keeps its key, so correcting and sending it still sends once.
+    async with browser.post(
+        th.api_url + "/compose", data=enquiry(csrf, subject="", submission="k" * 20), allow_redirects=False
+    ) as answer:
+        assert 'name="submission" value="' + "k" * 20 + '"' in await answer.text()
+
+
 async def test_enquiry_read_and_reply_through_the_console_are_audited(
     pair: tuple[Node, Node], browser: aiohttp.ClientSession
 ) -> None:
