@@ -59,18 +59,26 @@ class CappedSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         handshaking: dict[RequestHandler, float] = {}
         """Connections still in their TLS handshake, which the application sees only once it succeeds."""
+        opening: set[RequestHandler] = set()
+        """Plain connections accepted but not yet made: several accepted in one turn of the loop are all made
+        only on the next, so each is counted here until then."""
 
         def factory() -> asyncio.Protocol:
             now, established = loop.time(), set(server.connections)
             for handler, since in list(handshaking.items()):
                 if handler in established or now - since > HANDSHAKE_TIMEOUT_S:
                     del handshaking[handler]
-            if len(established) + len(handshaking) >= self._limit:
+            if len(established) + len(handshaking) + len(opening - established) >= self._limit:
                 self.refused += 1
                 return _Refused()
             protocol: RequestHandler = server()
             if self._ssl_context is not None:
                 handshaking[protocol] = now
+            else:
+                # The transport schedules connection_made right after this returns; forgetting the handler two
+                # turns later is after it, when the handler counts among the server's connections if still open.
+                opening.add(protocol)
+                loop.call_soon(loop.call_soon, opening.discard, protocol)
             return protocol
 
         self._server = await loop.create_server(
