@@ -183,7 +183,8 @@ async def test_connections_beyond_the_cap_are_closed_at_once(
         sockets = [socket.create_connection(("127.0.0.1", fed.ports["MY"]), timeout=5) for _ in range(4)]
         extra = sockets[-1]
         assert await asyncio.to_thread(extra.recv, 1) == b""  # closed unread, not left waiting
-        assert my.server.sites[0].refused == 1
+        # At least: on a shared machine a stray process may knock at a reused port too.
+        assert my.server.sites[0].refused >= 1
         for sock in sockets:
             sock.close()
         response = await wait_for(lambda: _livez(session, my), what="a connection accepted again")
