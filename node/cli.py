@@ -17,6 +17,7 @@ from node.cli_coordinator import register_coordinator
 from node.cli_matching import register_matching
 from node.cli_officer import register_officer
 from node.cli_watch import register_watch
+from node.demo import register_demo
 from node.client import RemoteError
 from protocol.errors import (
     ConfigError,
@@ -40,6 +41,7 @@ register_officer(app)
 register_watch(app)
 register_matching(app)
 register_coordinator(app)
+register_demo(app)
 
 _err = Console(stderr=True)
 
