@@ -17,8 +17,8 @@ from node.cli_coordinator import register_coordinator
 from node.cli_matching import register_matching
 from node.cli_officer import register_officer
 from node.cli_watch import register_watch
-from node.demo import register_demo
 from node.client import RemoteError
+from node.demo import register_demo
 from protocol.errors import (
     ConfigError,
     KeyFileError,

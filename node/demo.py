@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -364,12 +365,13 @@ class Demo:
             for draft in sender.json("GET", "/v1/notices/drafts")["items"]:
                 [notice] = sender.json("POST", f"/v1/notices/drafts/{draft['id']}/send")["messages"]
                 self.notices += 1
-                wait_until(lambda: _state(receiver, notice["id"], "inbox", "received"), TIMEOUT, "the notice")  # noqa: B023
+                arrived = partial(_state, receiver, notice["id"], "inbox", "received")
+                wait_until(arrived, TIMEOUT, "the notice")
                 receiver.json("POST", f"/v1/messages/{notice['id']}/acknowledge")
                 acknowledged = wait_until(
-                    lambda: _state(sender, notice["id"], "sent", "acknowledged"),
+                    partial(_state, sender, notice["id"], "sent", "acknowledged"),
                     TIMEOUT,
-                    "the acknowledgement",  # noqa: B023
+                    "the acknowledgement",
                 )
                 self.check(
                     acknowledged is not None, "a notice drafted from the hit is delivered and acknowledged"
@@ -439,9 +441,10 @@ class Demo:
         want = expected(self.plan)
         tallies = report["tallies"]
         t = tallies["totals"]
-        got_pairs = [
-            {k: p[k] for k in ("sender", "recipient", "count", "answered")} for p in tallies["pairs"]
-        ]
+        got_pairs = sorted(
+            ({k: p[k] for k in ("sender", "recipient", "count", "answered")} for p in tallies["pairs"]),
+            key=lambda p: (p["sender"], p["recipient"]),
+        )
         check = self.check
         check(
             got_pairs == want["pairs"],
@@ -458,8 +461,8 @@ class Demo:
         check(t["unproven"] == 0, "every exchange rests on the receiver's signed receipt")
         for row in tallies["countries"]:
             c = row["country"]
-            sent = sum(p["count"] for p in want["pairs"] if p["sender"] == c)  # type: ignore[index,union-attr]
-            received = sum(p["count"] for p in want["pairs"] if p["recipient"] == c)  # type: ignore[index,union-attr]
+            sent = sum(p["count"] for p in want["pairs"] if p["sender"] == c)
+            received = sum(p["count"] for p in want["pairs"] if p["recipient"] == c)
             threads = sum(1 for p in self.plan if p.sender == c)
             got = (row["threads_sent"], row["sent"], row["received"])
             check(
@@ -485,6 +488,7 @@ class Demo:
             f"setting up: roster authority, {len(self.members)} nodes, the coordinator, one officer each"
         )
         self.set_up()
+        timings = {"setup_s": round(time.monotonic() - started, 1)}
         progress.update(task, advance=1, description="exchanging")
         down = victim(self.countries)
         hits: list[dict[str, Any]] = []
@@ -505,6 +509,7 @@ class Demo:
                 hits = self.deconfliction()
             self.settle()
             progress.update(task, advance=1)
+        timings["exchange_s"] = round(time.monotonic() - started - timings["setup_s"], 1)
         self.say(f"{len(self.sent)} enquiry messages sent; {down}'s node survived a SIGKILL")
         self.rule("outcome returns, signed by each country")
         shares = self.outcome_returns()
@@ -527,6 +532,7 @@ class Demo:
         return {
             "ok": not self.check.failures,
             "seconds": round(time.monotonic() - started, 1),
+            "timings": timings,
             "participants": self.members,
             "coordinator": COORDINATOR,
             "expected": want,

@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from protocol.codes import DEADLINES, CrimeArea, LabourSector, Urgency
 
@@ -135,7 +136,7 @@ def _step_after(hour: float) -> int | None:
     return next((step for step in STEPS if step >= hour), None)
 
 
-def expected(planned: list[Planned]) -> dict[str, object]:
+def expected(planned: list[Planned]) -> dict[str, Any]:
     """The exchange's figures the coordinator must report, as of the last step: totals, and per ordered pair
     the enquiry messages and how many were answered."""
     end = STEPS[-1]
