@@ -6,6 +6,7 @@ It drives the same commands an operator would (``ncpx roster create``, ``ncpx in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
@@ -20,6 +21,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,8 +68,18 @@ def command(*args: str, env: dict[str, str] | None = None) -> str:
 
     The same code as :func:`ncpx` without starting an interpreter each time (about a second of CPU per command):
     what lets :meth:`Topology.create` set up ten participants in a few seconds. Not for concurrent use: it
-    sets the environment and captures standard output of the whole process while the command runs.
+    sets the environment and captures standard output of the whole process while the command runs. Called from
+    a coroutine, it runs on a thread of its own, as commands that use asyncio must.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _command(args, env)
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(_command, args, env).result()
+
+
+def _command(args: tuple[str, ...], env: dict[str, str] | None) -> str:
     saved = {name: os.environ.get(name) for name in env or {}}
     output = io.StringIO()
     try:
