@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# `ncpx demo --help` lists its options (--countries, --enquiries, --seed, --serve, --json).
 demo: $(STAMP)
-	$(BIN)/python -m node.demo
+	@start=$$(date +%s.%N); $(BIN)/ncpx demo; status=$$?; \
+	echo "make demo: $$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$start }") s in total"; exit $$status
 
 test: lint typecheck unit
 

@@ -14,6 +14,9 @@ Prints, for one run on this machine:
   verifications, one X25519 + ChaCha20-Poly1305 seal and open of the body's size, no encoding) plus the CPU of
   one bare aiohttp POST in both processes; ``cpu_ratio`` is ncpx's CPU per message over that floor.
 
+With ``--nodes 8``, eight country nodes and the coordinator run instead, all sending to each other at once: the
+aggregate delivered/s across them and the coordinator's ingest lag (see :func:`federation`).
+
 With ``--profile-dir``, py-spy samples both nodes and the load generator during the full-load run, and each
 thread's CPU time is written beside the samples, for ``bench/profile_summary.py``.
 
@@ -52,6 +55,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from keys import Identity, Roster, add_participant, new_roster, sign_roster
 from keys.roster import Role
+from node.demo_plan import COUNTRIES_2015
 from node.topology import LocalNode, Topology, free_port, wait_until
 from protocol import (
     EnquiryBody,
@@ -67,6 +71,7 @@ from protocol import (
     verify_receipt,
     verify_request,
 )
+from protocol.encoding import format_time
 
 BODY_TEXT = "x" * 2048
 SIGNATURES_PER_MESSAGE = 3
@@ -89,9 +94,9 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 
-def enquiry(i: int) -> dict[str, object]:
+def enquiry(i: int, recipient: str = "MY") -> dict[str, object]:
     return {
-        "recipients": ["MY"],
+        "recipients": [recipient],
         "area": "people_smuggling",
         "urgency": "normal",
         "subject": f"Benchmark {i}",
@@ -152,8 +157,10 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def push(url: str, token: str, count: int, concurrency: int, offset: int) -> None:
-    """Submit ``count`` enquiries as fast as ``concurrency`` connections allow."""
+async def push(
+    url: str, token: str, count: int, concurrency: int, offset: int, recipients: tuple[str, ...] = ("MY",)
+) -> None:
+    """Submit ``count`` enquiries as fast as ``concurrency`` connections allow, to ``recipients`` in turn."""
     headers = {"Authorization": f"Bearer {token}"}
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
@@ -163,7 +170,8 @@ async def push(url: str, token: str, count: int, concurrency: int, offset: int) 
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
-                async with session.post(url + "/v1/enquiries", json=enquiry(i)) as response:
+                body = enquiry(i, recipients[i % len(recipients)])
+                async with session.post(url + "/v1/enquiries", json=body) as response:
                     if response.status != 201:
                         raise RuntimeError(f"submit failed: {response.status} {await response.text()}")
 
@@ -430,6 +438,113 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def proven_at_coordinator(node: LocalNode) -> int:
+    """Enquiries the coordinator holds the sender's receipt-backed record of."""
+    with sqlite3.connect(f"file:{node.folder / 'node.db'}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT count(*) FROM exchanges WHERE sent_receipt IS NOT NULL").fetchone()
+        return int(row[0])
+
+
+def reached(samples: list[tuple[float, int]], count: int) -> float:
+    """When a sampled count first reached ``count``."""
+    return next(t for t, n in samples if n >= count)
+
+
+async def federation(nodes: int, total: int, concurrency: int) -> None:
+    """``--nodes N``: N country nodes (the 2015 countries) and the coordinator, each its own process, all
+    sending at once, each to every other in turn. Prints the aggregate delivered/s (first submit to last receipt,
+    all senders together) and the coordinator's ingest lag: how long after the senders held the k-th receipt
+    the coordinator had k receipt-backed records (sampled every 50 ms; p50 and max over k), and how long it took
+    to catch up after the last receipt. Envelopes and records are checked in each node's own process
+    (``verify_workers = 0``): N nodes share this machine's cores, and pools would only add processes."""
+    countries = list(COUNTRIES_2015[:nodes])
+    if len(countries) != nodes:
+        raise SystemExit(f"--nodes takes 3 to {len(COUNTRIES_2015)}")
+    root = Path(tempfile.mkdtemp(prefix="ncpx-bench-"))
+    topology = Topology(
+        root,
+        [*countries, "XI-COORD"],
+        {"verify_workers": 0, "coordinator_verify_workers": 0},
+        coordinator="XI-COORD",
+    )
+    topology.create()
+    now = datetime.now(UTC)
+    topology.declare_period(
+        "bench", format_time(now - timedelta(days=1)), format_time(now + timedelta(days=1))
+    )
+    topology.start()
+    coordinator = topology.nodes["XI-COORD"]
+    senders = [topology.nodes[c] for c in countries]
+    per_node = total // nodes
+
+    def delivered() -> int:
+        return sum(delivered_count(n) for n in senders)
+
+    try:
+        for node in senders:  # connections and delivery tasks up before anything is measured
+            others = tuple(c for c in countries if c != node.id)
+            await push(node.url, node.token, len(others), 4, 0, others)
+        warm = delivered()
+        wait_until(
+            lambda: proven_at_coordinator(coordinator) >= warm, 120, "the warm-up's records", interval=0.1
+        )
+        print(
+            f"{nodes} nodes and the coordinator: {per_node * nodes} enquiries of 2 KiB, {concurrency} connections each"
+        )
+        samples: list[tuple[float, int, int]] = []
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            while not done.is_set():
+                samples.append((time.time(), delivered() - warm, proven_at_coordinator(coordinator) - warm))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        start = time.time()
+        await asyncio.gather(
+            *(
+                push(n.url, n.token, per_node, concurrency, 1000, tuple(c for c in countries if c != n.id))
+                for n in senders
+            )
+        )
+        expected = per_node * nodes
+        while samples[-1][2] < expected:
+            if time.time() - start > 600:
+                raise RuntimeError("the coordinator did not catch up within 10 minutes")
+            await asyncio.sleep(0.1)
+        done.set()
+        await sampler
+    finally:
+        topology.stop()
+    last_receipt = max(stamp(r[2]) for n in senders for r in sent_rows(n) if r[2] is not None)
+    delivered_per_s = expected / (last_receipt - start)
+    deliveries = [(t, d) for t, d, _ in samples]
+    ingests = [(t, c) for t, _, c in samples]
+    lags = sorted(
+        reached(ingests, k) - reached(deliveries, k)
+        for k in range(max(1, expected // 100), expected + 1, max(1, expected // 100))
+    )
+    catch_up = reached(ingests, expected) - reached(deliveries, expected)
+    print(
+        f"  delivered: {delivered_per_s:.0f} messages/s across {nodes} nodes (first submit to last receipt)"
+    )
+    print(
+        f"  coordinator ingest lag: p50 {percentile(lags, 0.5):.2f} s, max {lags[-1]:.2f} s; "
+        f"all records {catch_up:.2f} s after the last receipt"
+    )
+    print(
+        json.dumps(
+            {
+                "nodes": nodes,
+                "delivered_per_s": round(delivered_per_s, 1),
+                "ingest_lag_p50_s": round(percentile(lags, 0.5), 2),
+                "ingest_lag_max_s": round(lags[-1], 2),
+                "ingest_catch_up_s": round(catch_up, 2),
+            }
+        )
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -445,7 +560,17 @@ async def main() -> None:
         "sender.txt, receiver.txt and load.txt (collapsed stacks) here; sampling adds CPU, so take the "
         "figures from a run without it",
     )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=2,
+        help="with 3 or more: that many country nodes and the coordinator, all sending to each other; reports "
+        "the aggregate delivered/s and the coordinator's ingest lag (with --n and --concurrency) instead",
+    )
     args = parser.parse_args()
+    if args.nodes > 2:
+        await federation(args.nodes, args.n, args.concurrency)
+        return
 
     root = Path(tempfile.mkdtemp(prefix="ncpx-bench-"))
     topology = Topology(root, ["TH", "MY"])

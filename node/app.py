@@ -9,9 +9,10 @@ import multiprocessing
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from email.utils import format_datetime
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
@@ -223,6 +224,12 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
         app[LIMITER] = limiter
     federation[QUOTA] = PeerQuota(config.limits.peer_messages_per_minute, config.limits.peer_bytes_per_minute)
     federation[BODIES] = asyncio.Semaphore(config.limits.concurrent_bodies)
+
+    async def dated(_: web.Request, response: web.StreamResponse) -> None:
+        # Peers read our clock from this header (readiness compares it): it must be the clock we sign with.
+        response.headers[hdrs.DATE] = format_datetime(clock(), usegmt=True)
+
+    federation.on_response_prepare.append(dated)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         db, service = await open_service(config, clock)

@@ -18,6 +18,7 @@ from node.cli_matching import register_matching
 from node.cli_officer import register_officer
 from node.cli_watch import register_watch
 from node.client import RemoteError
+from node.demo import register_demo
 from protocol.errors import (
     ConfigError,
     KeyFileError,
@@ -40,6 +41,7 @@ register_officer(app)
 register_watch(app)
 register_matching(app)
 register_coordinator(app)
+register_demo(app)
 
 _err = Console(stderr=True)
 

@@ -21,6 +21,7 @@ from node.app import NodeApps, build_apps
 from node.config import NodeConfig
 from node.federation_api import SERVICE, TLS
 from node.service import Clock, NodeService, system_clock
+from node.stepped_clock import clock_from_environment
 
 log = logging.getLogger("ncpx.node")
 ACCESS_FORMAT = '%a "%r" %s %b %Tfs'
@@ -155,7 +156,7 @@ def serve(config: NodeConfig) -> None:
     os.umask(0o077)
 
     async def run() -> None:
-        server = NodeServer(config)
+        server = NodeServer(config, clock_from_environment() or system_clock)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

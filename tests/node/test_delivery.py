@@ -14,7 +14,7 @@ from node.config import Delivery, Limits
 from protocol.envelope import Envelope
 from protocol.models import Receipt
 from protocol.receipts import verify_receipt
-from tests.node.support import FAST_DELIVERY, Federation, Node, wait_for
+from tests.node.support import FAST_DELIVERY, Federation, Node, TestClock, wait_for
 
 
 def enquiry(to: str, **extra: Any) -> dict[str, Any]:
@@ -242,3 +242,18 @@ async def test_a_node_whose_clock_is_off_is_told_so(federation: Callable[..., Fe
         return (await th.request("GET", "/readyz", token=None)).status == 200
 
     await wait_for(green, what="readiness once the clock is right")
+
+
+async def test_peers_read_the_clock_a_node_signs_with(federation: Callable[..., Federation]) -> None:
+    """Both nodes run six hours ahead of the wall clock (a demo's compressed time): they agree with each other,
+    so the exchange works and readiness stays green, because the Date of an answer is the node's own clock."""
+    fed = federation(["TH", "MY"])
+    ahead = TestClock()
+    ahead.offset = timedelta(hours=6)
+    th = await fed.start("TH", clock=ahead)
+    await fed.start("MY", clock=ahead)
+    message_id = await send(th, "MY")
+    await wait_for(lambda: th.state_is(message_id, "sent", "delivered"), what="delivery")
+    ready = await th.request("GET", "/readyz", token=None)
+    assert ready.status == 200, ready.json()
+    assert abs(th.worker.clock_offsets()["MY"]) <= 2
