@@ -79,10 +79,22 @@ def postgres_cluster() -> Iterator[Cluster]:
         ),
         **run,
     )  # fmt: skip
-    options = f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    options = (
+        f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
     subprocess.run(
         _as_owner(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options, "start"],
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
             owner,
         ),
         **run,
@@ -91,7 +103,8 @@ def postgres_cluster() -> Iterator[Cluster]:
         yield Cluster(bin_dir, folder, itertools.count(1))
     finally:
         subprocess.run(
-            _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner), **run
+            _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner),
+            **run,
         )
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -100,4 +113,3 @@ def postgres_cluster() -> Iterator[Cluster]:
 def postgres_url(postgres_cluster: Cluster) -> str:
     """The URL of a fresh, empty database on the session's cluster."""
     return postgres_cluster.database()
-

@@ -145,6 +145,19 @@ class Coordinator:
 
 
 @contextlib.asynccontextmanager
+async def coordinator_store(db: Database, database_url: str | None) -> AsyncIterator[SqlStore]:
+    """The coordinator's store: in PostgreSQL at ``database_url`` when given, else beside ``db``'s tables."""
+    if database_url is None:
+        yield SqliteStore(db)
+        return
+    postgres = await PostgresDatabase.open(database_url)
+    try:
+        yield PostgresStore(postgres)
+    finally:
+        await postgres.close()
+
+
+@contextlib.asynccontextmanager
 async def open_coordinator(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Coordinator]:
     """A coordinator for the period ``jpa-2015`` of :data:`COUNTRIES`; NZ is in the roster but not the period.
 
@@ -162,11 +175,8 @@ async def open_coordinator(tmp_path: Path, database_url: str | None = None) -> A
     roster = Roster(sign_roster(body, authority), authority.public_key())
     trust = Trust(ids["XI-COORD"], roster, db)
     now = [END + timedelta(days=15)]
-    postgres = await PostgresDatabase.open(database_url) if database_url else None
-    store = SqliteStore(db) if postgres is None else PostgresStore(postgres)
     limits = Limits(clock_skew_s=int(SKEW.total_seconds()), max_message_age_s=int(MAX_AGE.total_seconds()))
-    service = CoordinatorService(trust, store, lambda: now[0], grace_s=3600, limits=limits)
-    yield Coordinator(service, store, period, ids, roster, now, random.Random(977))
-    if postgres is not None:
-        await postgres.close()
+    async with coordinator_store(db, database_url) as store:
+        service = CoordinatorService(trust, store, lambda: now[0], grace_s=3600, limits=limits)
+        yield Coordinator(service, store, period, ids, roster, now, random.Random(977))
     await db.close()
