@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -48,6 +49,14 @@ class Cluster:
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Drop the database of ``url`` (its open connections are ended): as if the server had gone away."""
+        name = urlsplit(url).path.lstrip("/")
+        subprocess.run(
+            [str(self.bin_dir / "dropdb"), "-h", str(self.socket), "-U", SUPERUSER, "--force", name],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
 
 
 def _as_owner(command: list[str], owner: str | None) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from tests.coordinator.support import Coordinator, open_coordinator
 from tests.postgres import postgres_cluster, postgres_url
 
-__all__ = ["coordinator", "database_url", "postgres_cluster", "postgres_url"]
+__all__ = ["coordinator", "database_url", "postgres_cluster", "postgres_url"]  # fixtures for every test here
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
