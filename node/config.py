@@ -224,7 +224,7 @@ def load_config(path: Path) -> NodeConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
-    if DATABASE_URL_ENV in os.environ:
+    if os.environ.get(DATABASE_URL_ENV):  # set and not empty (compose passes an unset variable as "")
         raw["coordinator_database_url"] = os.environ[DATABASE_URL_ENV]
     try:
         config = NodeConfig.model_validate(raw)

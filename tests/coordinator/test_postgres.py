@@ -4,7 +4,11 @@ that follows the database, and the URL taken from the configuration or the envir
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from node.storage.postgres import PostgresDatabase
 from tests.coordinator.support import START, open_coordinator
 from tests.node.support import Federation, http, wait_for
 from tests.postgres import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_the_coordinators_tables_are_in_postgres_and_migrated_once(
@@ -107,8 +113,28 @@ def test_the_database_url_comes_from_the_file_or_the_environment(
     path = asyncio.run(configure())
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     assert load_config(path).coordinator_database_url == "postgresql://ncpx@db.example/ncpx"
+    monkeypatch.setenv(DATABASE_URL_ENV, "")  # what compose passes for a variable the operator left unset
+    assert load_config(path).coordinator_database_url == "postgresql://ncpx@db.example/ncpx"
     monkeypatch.setenv(DATABASE_URL_ENV, "postgresql://ncpx:secret@db.internal:5432/ncpx")
     assert load_config(path).coordinator_database_url == "postgresql://ncpx:secret@db.internal:5432/ncpx"
     monkeypatch.setenv(DATABASE_URL_ENV, "mysql://ncpx@db.internal/ncpx")
     with pytest.raises(ConfigError, match="coordinator_database_url"):
         load_config(path)
+
+
+def test_compose_offers_postgres_as_a_profile_for_the_coordinator() -> None:
+    compose = [str(Path(sys.executable).parent / "docker-compose"), "-f", str(ROOT / "docker-compose.yml")]
+    plain = subprocess.run([*compose, "config", "--services"], capture_output=True, text=True, check=True)
+    assert "postgres" not in plain.stdout.split()
+    url = "postgresql://ncpx:pw@postgres:5432/ncpx"
+    env = {**os.environ, "NCPX_COORDINATOR_DATABASE_URL": url, "NCPX_POSTGRES_PASSWORD": "pw"}
+    profiled = subprocess.run(
+        [*compose, "--profile", "postgres", "config", "--format", "json"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    services = json.loads(profiled.stdout)["services"]
+    coordinator = services["ncpx-xi-coord"]
+    assert coordinator["environment"]["NCPX_COORDINATOR_DATABASE_URL"] == url
+    assert coordinator["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["postgres"]["read_only"] is True
+    assert "ports" not in services["postgres"]  # inside the compose network only
