@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ncpx-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit browser bench soak clean
+.PHONY: demo test lint typecheck unit browser postgres bench soak clean
 
 $(STAMP): pyproject.toml
 	@ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.' || { \
@@ -32,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser postgres
 	$(BIN)/pytest
 
 # The dashboard's and the console's browser tests drive Debian's chromium (Playwright never downloads a browser of its own here).
@@ -41,6 +41,14 @@ browser:
 		echo "installing Debian's chromium for the dashboard's and the console's browser tests"; \
 		$(SUDO) apt-get update -q >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
+# The coordinator's tests run on SQLite and on PostgreSQL: Debian's server binaries, for a throw-away cluster the
+# tests start in a temporary folder (tests/postgres.py). Set NCPX_SKIP_POSTGRES=1 to skip those variants locally.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql for the coordinator's tests on PostgreSQL"; \
+		$(SUDO) apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql >/dev/null; }
 
 # Long fault and fuzz runs, not part of `make test`: 100 random SIGKILLs during exchange, 10^5 inputs per parser.
 soak: $(STAMP)

@@ -23,7 +23,7 @@ from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
 from node.coordinator.api import COORDINATOR
 from node.coordinator.service import CoordinatorService
-from node.coordinator.store import SqliteStore
+from node.coordinator.store import PostgresStore, SqliteStore
 from node.delivery import DeliveryWorker
 from node.federation_api import BODIES, LIMITER, MATCHER, QUOTA, SERVICE, TLS, WORKER
 from node.matching import Matcher
@@ -36,6 +36,7 @@ from node.storage.database import Database
 from node.storage.mailbox import Mailbox
 from node.storage.matching import MatchStore
 from node.storage.officers import Officers
+from node.storage.postgres import PostgresDatabase
 from node.storage.watchlist import Watchlist
 from node.throttle import FailureLimiter, PeerQuota
 from node.tls import FederationTls
@@ -95,6 +96,8 @@ async def readyz(request: web.Request) -> web.Response:
     db = service.mailbox.db
     try:
         await db.ping()
+        if COORDINATOR in request.config_dict:
+            await request.config_dict[COORDINATOR].store.ping()
         Roster(service.trust.roster.signed, service.trust.roster.authority)
     except Exception:
         return web.json_response({"status": "not ready"}, status=503)
@@ -248,14 +251,17 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
         officers = Officers(db)
         verifiers = None
         coordinator = None
+        postgres = None
         if config.role == "coordinator":
+            if config.coordinator_database_url is not None:
+                postgres = await PostgresDatabase.open(config.coordinator_database_url)
             if config.coordinator_verify_workers:
                 verifiers = ProcessPoolExecutor(
                     config.coordinator_verify_workers, mp_context=multiprocessing.get_context("spawn")
                 )
             coordinator = CoordinatorService(
                 service.trust,
-                SqliteStore(db),
+                SqliteStore(db) if postgres is None else PostgresStore(postgres),
                 service.clock,
                 config.coordinator_grace_s,
                 verifiers,
@@ -293,6 +299,8 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
         if verifiers is not None:
             verifiers.shutdown(cancel_futures=True)
         service.close()
+        if postgres is not None:
+            await postgres.close()
         await db.close()
 
     federation.cleanup_ctx.append(lifecycle)

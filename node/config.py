@@ -167,6 +167,10 @@ class NodeConfig(BaseModel):
     coordinator_down_after_s: float = Field(default=90.0, gt=0)
     """Coordinator only: a node silent this long (no heartbeat, no records) is shown down; keep it above the
     nodes' ``delivery.heartbeat_s``."""
+    coordinator_database_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    """Coordinator only: keep the coordinator's tables in this PostgreSQL database (a libpq URL,
+    ``postgresql://user:password@host:5432/ncpx``) instead of the node's SQLite file; the environment variable
+    ``NCPX_COORDINATOR_DATABASE_URL`` overrides it, so the password need not be written in the file."""
     federation: FederationListener = FederationListener()
     officer: OfficerListener = OfficerListener()
     data_dir: Path = Path()
@@ -210,12 +214,18 @@ class NodeConfig(BaseModel):
         return value.encode("utf-8")
 
 
+DATABASE_URL_ENV = "NCPX_COORDINATOR_DATABASE_URL"
+"""Overrides ``coordinator_database_url`` (a URL with a password belongs in the environment, not the file)."""
+
+
 def load_config(path: Path) -> NodeConfig:
     """Read and validate a node configuration; relative paths resolve against the file's folder."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    if os.environ.get(DATABASE_URL_ENV):  # set and not empty (compose passes an unset variable as "")
+        raw["coordinator_database_url"] = os.environ[DATABASE_URL_ENV]
     try:
         config = NodeConfig.model_validate(raw)
         parse_authority_public(config.authority)

@@ -1,9 +1,11 @@
 """The coordinator's storage, behind a small repository interface.
 
-:class:`CoordinatorStore` is what the coordinator's ingest, API and dashboard use; :class:`SqliteStore` is the
-implementation every deployment has today. The SQL is kept to what PostgreSQL also runs (``ON CONFLICT``,
-window functions), so that a PostgreSQL store for a coordinator serving hundreds of participants is a second
-class with the same methods, not a rewrite.
+:class:`CoordinatorStore` is what the coordinator's ingest, API and dashboard use. :class:`SqlStore` holds
+every statement and all the folding and row mapping once; :class:`SqliteStore` runs it on the node's own SQLite
+file, :class:`PostgresStore` on a PostgreSQL database (``coordinator_database_url``) for a coordinator that
+serves many periods and participants or runs as several replicas. The statements are written in the SQL both
+engines run (``ON CONFLICT``, ``UPDATE ... FROM``, window functions); the few functions they spell differently
+(the larger of two values, seconds between two times) come from a :class:`Dialect`.
 
 Records are folded into one ``exchanges`` row per message as they arrive, so that every tally is an indexed
 aggregate over messages, never a load of records into Python.
@@ -11,12 +13,14 @@ aggregate over messages, never a load of records into Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
-from node.storage.database import Database
+from node.storage.database import Database, SqlDatabase
+from node.storage.postgres import PostgresDatabase, PostgresWriter
 from node.storage.sessions import Session, Sessions
 from protocol.codes import Kind, due_at
 from protocol.encoding import canonical, format_time
@@ -239,6 +243,34 @@ class CoordinatorStore(Protocol):
         """End a dashboard session."""
         ...
 
+    async def ping(self) -> None:
+        """Raise unless the store answers a query (the coordinator's readiness)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the two engines spell differently, as SQL expression templates."""
+
+    greatest: str
+    """The larger of two non-null values (``max`` as a scalar on SQLite, ``greatest`` on PostgreSQL)."""
+    seconds: str
+    """Seconds from ``{earlier}`` to ``{later}`` (two RFC 3339 texts), as a float."""
+    round3: str
+    """``{value}`` rounded to milliseconds, as a float."""
+
+
+SQLITE = Dialect(
+    greatest="max",
+    seconds="(julianday({later}) - julianday({earlier})) * 86400.0",
+    round3="round({value}, 3)",
+)
+POSTGRES = Dialect(
+    greatest="greatest",
+    seconds="extract(epoch FROM ({later})::text::timestamptz - ({earlier})::text::timestamptz)::float8",
+    round3="round(({value})::numeric, 3)::float8",
+)
+
 
 _UPSERT_EXCHANGE = (
     "INSERT INTO exchanges (message_id, thread, kind, sender, recipient, area, urgency, created_at, "
@@ -272,21 +304,24 @@ _FIRST_OF_THREAD = (
 )
 """Mark the first proven enquiry message of a (sender, thread): threads are what officers count as enquiries."""
 
-_PAIR_ANSWER = (
-    "UPDATE exchanges SET answered_at = r.receipt_at, "
-    "answer_s = max(0.0, round((julianday(r.receipt_at) - julianday(exchanges.receipt_at)) * 86400.0, 3)) "
-    "FROM exchanges AS r WHERE exchanges.message_id = ? AND exchanges.answered_at IS NULL "
-    "AND exchanges.receipt_at IS NOT NULL AND r.message_id = exchanges.reply_id "
-    "AND r.sent_digest = exchanges.reply_digest "
-    "AND r.in_reply_to = exchanges.message_id AND r.sender = exchanges.recipient "
-    "AND r.recipient = exchanges.sender"
-)
-"""An enquiry is answered when the reply its recipient named has arrived with the enquirer's signed receipt.
 
-The answer time is that receipt's time and the response time runs from the enquiry's own receipt, so both ends
-rest on signatures and no party's claimed creation time moves them. Records arrive in any order, so this runs
-for every enquiry a batch touches.
-"""
+def _pair_answer(d: Dialect) -> str:
+    """An enquiry is answered when the reply its recipient named has arrived with the enquirer's signed receipt.
+
+    The answer time is that receipt's time and the response time runs from the enquiry's own receipt, so both
+    ends rest on signatures and no party's claimed creation time moves them. Records arrive in any order, so
+    this runs for every enquiry a batch touches.
+    """
+    seconds = d.seconds.format(later="r.receipt_at", earlier="exchanges.receipt_at")
+    return (
+        "UPDATE exchanges SET answered_at = r.receipt_at, "  # noqa: S608 - the dialect's own expressions
+        f"answer_s = {d.greatest}(0.0, {d.round3.format(value=seconds)}) "
+        "FROM exchanges AS r WHERE exchanges.message_id = ? AND exchanges.answered_at IS NULL "
+        "AND exchanges.receipt_at IS NOT NULL AND r.message_id = exchanges.reply_id "
+        "AND r.sent_digest = exchanges.reply_digest "
+        "AND r.in_reply_to = exchanges.message_id AND r.sender = exchanges.recipient "
+        "AND r.recipient = exchanges.sender"
+    )
 
 
 _ACKNOWLEDGED = (
@@ -366,18 +401,35 @@ class _Filter:
 _CELL_COLUMN = {"created_day": "day"}
 
 
-class SqliteStore:
-    """:class:`CoordinatorStore` on the node's SQLite file."""
+_INSERT_RECORDS = (
+    "INSERT INTO records (record_id, reporter, event, message_id, at, received_at, raw) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
 
-    def __init__(self, db: Database) -> None:
+
+class SqlStore(ABC):
+    """:class:`CoordinatorStore` on either engine: every statement, the folding and the row mapping.
+
+    Subclasses say how their engine spells a few functions (:class:`Dialect`) and how it tells how many
+    records a batch added.
+    """
+
+    dialect: Dialect
+
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         self.sessions = Sessions(db)
+        self._pair_answer = _pair_answer(self.dialect)
+
+    @abstractmethod
+    async def _inserted(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run ``sql`` (an insert that skips conflicts) for each row inside a transaction; how many it added."""
 
     async def ingest(self, records: Sequence[MetadataRecord], now: datetime) -> int:
         """See :meth:`CoordinatorStore.ingest`.
 
         One statement per kind of row for the whole batch (``executemany``), so a batch of 500 records costs a
-        handful of round trips to SQLite, not thousands. Folding is idempotent and first-wins: a repeated record
+        handful of round trips to the database, not thousands. Folding is idempotent and first-wins: a repeated record
         changes nothing, and a side's first report of a digest is never overwritten by a later one.
         """
         stamp = format_time(now)
@@ -442,13 +494,7 @@ class SqliteStore:
                 replies.append((record.reply_id, record.reply_digest, record.message_id))
                 touched[record.message_id] = None
         async with self.db.transaction() as conn:
-            before = conn.total_changes
-            await conn.executemany(
-                "INSERT INTO records (record_id, reporter, event, message_id, at, received_at, raw) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                record_rows,
-            )
-            new = conn.total_changes - before
+            new = await self._inserted(conn, _INSERT_RECORDS, record_rows)
             await conn.executemany(_UPSERT_EXCHANGE, exchange_rows)
             await conn.executemany(_FOLD_SENT, sent)
             await conn.executemany(_FIRST_OF_THREAD, [(row[-1],) for row in sent])
@@ -461,7 +507,7 @@ class SqliteStore:
                 "UPDATE exchanges SET reply_id = ?, reply_digest = ? WHERE message_id = ? AND reply_id IS NULL",
                 replies,
             )
-            await conn.executemany(_PAIR_ANSWER, [(message_id,) for message_id in touched])
+            await conn.executemany(self._pair_answer, [(message_id,) for message_id in touched])
         return new
 
     async def ingest_matches(self, records: Sequence[MatchRecord], now: datetime) -> int:
@@ -503,12 +549,13 @@ class SqliteStore:
         """See :meth:`CoordinatorStore.note_node`."""
         stamp = format_time(now)
         oldest = format_time(report.oldest_queued_at) if report.oldest_queued_at else None
+        greatest = self.dialect.greatest
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at, "
+                "INSERT INTO node_status (participant, last_seen_at, last_record_at, backlog, oldest_queued_at, "  # noqa: S608
                 "backlog_implausible) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant) DO UPDATE SET "
-                "last_seen_at = max(excluded.last_seen_at, node_status.last_seen_at), "
-                "last_record_at = nullif(max(coalesce(excluded.last_record_at, ''), "
+                f"last_seen_at = {greatest}(excluded.last_seen_at, node_status.last_seen_at), "
+                f"last_record_at = nullif({greatest}(coalesce(excluded.last_record_at, ''), "
                 "coalesce(node_status.last_record_at, '')), ''), "
                 "backlog = excluded.backlog, oldest_queued_at = excluded.oldest_queued_at, "
                 "backlog_implausible = excluded.backlog_implausible",
@@ -518,7 +565,7 @@ class SqliteStore:
                     stamp if got_records else None,
                     report.backlog,
                     oldest,
-                    report.implausible,
+                    int(report.implausible),
                 ),
             )
 
@@ -642,9 +689,10 @@ class SqliteStore:
         """See :meth:`CoordinatorStore.open_enquiries`."""
         f = _Filter(w)
         extra = " AND deadline_at < ?" if overdue_only else ""
+        age = self.dialect.seconds.format(later="?", earlier="receipt_at")
         rows = await self.db.fetchall(
             "SELECT message_id, thread, sender, recipient, area, urgency, created_at, deadline_at, "  # noqa: S608
-            "(julianday(?) - julianday(receipt_at)) * 86400.0, deadline_at < ? FROM exchanges "
+            f"{age}, deadline_at < ? FROM exchanges "
             f"WHERE kind = 'enquiry' AND answered_at IS NULL AND receipt_at IS NOT NULL AND {f.where}{extra} "
             "ORDER BY created_at LIMIT ?",
             [f.now, f.now, *f.params, *([f.now] if overdue_only else []), limit],
@@ -690,7 +738,7 @@ class SqliteStore:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO reminders_sent (period, participant, officer, sent_at, delivered) VALUES (?, ?, ?, ?, ?)",
-                (period, participant, officer, format_time(at), delivered),
+                (period, participant, officer, format_time(at), int(delivered)),
             )
 
     async def last_reminders(self, period: str) -> dict[str, tuple[str, bool]]:
@@ -734,3 +782,34 @@ class SqliteStore:
     async def end_session(self, id_hash: str) -> None:
         """See :meth:`CoordinatorStore.end_session`."""
         await self.sessions.end_session(id_hash)
+
+    async def ping(self) -> None:
+        """See :meth:`CoordinatorStore.ping`."""
+        await self.db.ping()
+
+
+class SqliteStore(SqlStore):
+    """:class:`CoordinatorStore` on the node's SQLite file (the coordinator's tables beside its keys' records)."""
+
+    dialect = SQLITE
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+
+    async def _inserted(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        before: int = conn.total_changes
+        await conn.executemany(sql, rows)
+        after: int = conn.total_changes
+        return after - before
+
+
+class PostgresStore(SqlStore):
+    """:class:`CoordinatorStore` on a PostgreSQL database of its own (see :mod:`node.storage.postgres`)."""
+
+    dialect = POSTGRES
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        super().__init__(db)
+
+    async def _inserted(self, conn: PostgresWriter, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        return await conn.inserted(sql, rows)

@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -26,6 +26,27 @@ from protocol.matching import State as MatchState
 Row = aiosqlite.Row
 Statement = tuple[str, tuple[Any, ...]]
 """One SQL statement with its parameters, to be run inside a caller's transaction."""
+
+
+class SqlDatabase(Protocol):
+    """What a repository shared by SQLite and PostgreSQL (the coordinator's) needs of its database: statements
+    written with ``?`` placeholders, rows indexed by position."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        """A write transaction whose connection has ``execute(sql, params)`` and ``executemany(sql, rows)``."""
+        ...
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        """One row of a read query, or None."""
+        ...
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """All rows of a read query."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        ...
 
 
 def _quoted(values: Iterable[str]) -> str:

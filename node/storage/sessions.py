@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from node.storage.database import Database
+from node.storage.database import SqlDatabase
 from protocol.encoding import format_time, parse_time
 
 
@@ -20,9 +20,10 @@ class Session(NamedTuple):
 
 
 class Sessions:
-    """Repository of browser sessions (the ``sessions`` table)."""
+    """Repository of browser sessions (the ``sessions`` table, in a node's SQLite file or the coordinator's
+    PostgreSQL database)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     async def open_session(self, id_hash: str, officer: str, now: datetime, expires: datetime) -> None:

@@ -21,9 +21,10 @@ from keys.roster import Role, add_period
 from node.config import Limits
 from node.coordinator.report import build, render
 from node.coordinator.service import CoordinatorService
-from node.coordinator.store import SqliteStore
+from node.coordinator.store import PostgresStore, SqliteStore, SqlStore
 from node.coordinator.tallies import Tallies, compute
 from node.storage.database import Database
+from node.storage.postgres import PostgresDatabase
 from node.trust import Trust
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import compose_enquiry, compose_reply
@@ -48,7 +49,7 @@ class Coordinator:
     """
 
     service: CoordinatorService
-    store: SqliteStore
+    store: SqlStore
     period: Period
     ids: dict[str, Identity]
     roster: Roster
@@ -144,8 +145,23 @@ class Coordinator:
 
 
 @contextlib.asynccontextmanager
-async def open_coordinator(tmp_path: Path) -> AsyncIterator[Coordinator]:
-    """A coordinator for the period ``jpa-2015`` of :data:`COUNTRIES`; NZ is in the roster but not the period."""
+async def coordinator_store(db: Database, database_url: str | None) -> AsyncIterator[SqlStore]:
+    """The coordinator's store: in PostgreSQL at ``database_url`` when given, else beside ``db``'s tables."""
+    if database_url is None:
+        yield SqliteStore(db)
+        return
+    postgres = await PostgresDatabase.open(database_url)
+    try:
+        yield PostgresStore(postgres)
+    finally:
+        await postgres.close()
+
+
+@contextlib.asynccontextmanager
+async def open_coordinator(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Coordinator]:
+    """A coordinator for the period ``jpa-2015`` of :data:`COUNTRIES`; NZ is in the roster but not the period.
+
+    Its store is in ``database_url`` (PostgreSQL) when given, else in the node's SQLite file."""
     authority = Ed25519PrivateKey.generate()
     ids = {c: Identity.generate(c) for c in [*COUNTRIES, "NZ", "XI-COORD"]}
     epoch = START - timedelta(days=60)
@@ -159,8 +175,8 @@ async def open_coordinator(tmp_path: Path) -> AsyncIterator[Coordinator]:
     roster = Roster(sign_roster(body, authority), authority.public_key())
     trust = Trust(ids["XI-COORD"], roster, db)
     now = [END + timedelta(days=15)]
-    store = SqliteStore(db)
     limits = Limits(clock_skew_s=int(SKEW.total_seconds()), max_message_age_s=int(MAX_AGE.total_seconds()))
-    service = CoordinatorService(trust, store, lambda: now[0], grace_s=3600, limits=limits)
-    yield Coordinator(service, store, period, ids, roster, now, random.Random(977))
+    async with coordinator_store(db, database_url) as store:
+        service = CoordinatorService(trust, store, lambda: now[0], grace_s=3600, limits=limits)
+        yield Coordinator(service, store, period, ids, roster, now, random.Random(977))
     await db.close()

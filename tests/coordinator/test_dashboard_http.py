@@ -25,7 +25,7 @@ from tests.coordinator.support import Coordinator
 from tests.node.support import Federation, post_signed
 
 
-async def test_per_country_table_and_missing_returns(tmp_path: Path) -> None:
+async def test_per_country_table_and_missing_returns(tmp_path: Path, database_url: str | None) -> None:
     now = datetime.now(UTC)
     period = Period(
         name="jpa-http",
@@ -36,7 +36,13 @@ async def test_per_country_table_and_missing_returns(tmp_path: Path) -> None:
         timezone="Asia/Bangkok",
     )
     async with aiohttp.ClientSession() as session:
-        fed = Federation(tmp_path, session, ["TH", "MY", "ID", "XI-COORD"], coordinator="XI-COORD")
+        fed = Federation(
+            tmp_path,
+            session,
+            ["TH", "MY", "ID", "XI-COORD"],
+            coordinator="XI-COORD",
+            coordinator_database_url=database_url,
+        )
         assert fed.body is not None
         fed.body = add_period(fed.body, period, now)
         try:
@@ -96,7 +102,9 @@ async def test_per_country_table_and_missing_returns(tmp_path: Path) -> None:
     assert "(Asia/Bangkok)" in page
 
 
-async def test_outstanding_filters_drill_down_export_and_reminders(tmp_path: Path) -> None:
+async def test_outstanding_filters_drill_down_export_and_reminders(
+    tmp_path: Path, database_url: str | None
+) -> None:
     now = datetime.now(UTC)
     period = Period(
         name="jpa-chase",
@@ -107,7 +115,13 @@ async def test_outstanding_filters_drill_down_export_and_reminders(tmp_path: Pat
         timezone="Asia/Bangkok",
     )
     async with aiohttp.ClientSession() as session:
-        fed = Federation(tmp_path, session, ["TH", "MY", "ID", "XI-COORD"], coordinator="XI-COORD")
+        fed = Federation(
+            tmp_path,
+            session,
+            ["TH", "MY", "ID", "XI-COORD"],
+            coordinator="XI-COORD",
+            coordinator_database_url=database_url,
+        )
         assert fed.body is not None
         fed.body = add_period(fed.body, period, now)
         try:

@@ -17,12 +17,11 @@ from keys.roster import Role
 from node.config import Limits
 from node.coordinator.report import build, render
 from node.coordinator.service import CoordinatorService
-from node.coordinator.store import SqliteStore
 from node.storage.database import Database
 from node.trust import Trust
 from protocol.encoding import parse_time
 from protocol.outcome import FIGURES, Figures, make_return
-from tests.coordinator.support import Coordinator
+from tests.coordinator.support import Coordinator, coordinator_store
 
 COUNTRIES = ["AU", "ID", "MY", "MV", "NZ", "PH", "LK", "TH"]
 PARTICIPANTS = [*COUNTRIES, "XI-INTERPOL"]
@@ -75,16 +74,19 @@ def declared(tmp_path: Path) -> tuple[Roster, dict[str, Identity]]:
 
 
 @pytest.fixture
-async def replay(tmp_path: Path, declared: tuple[Roster, dict[str, Identity]]) -> AsyncIterator[Coordinator]:
-    """A coordinator on the declared 2015 roster, on the debrief day."""
+async def replay(
+    tmp_path: Path, declared: tuple[Roster, dict[str, Identity]], database_url: str | None
+) -> AsyncIterator[Coordinator]:
+    """A coordinator on the declared 2015 roster, on the debrief day (on each store)."""
     roster, ids = declared
     db = await Database.open(tmp_path / "coordinator.db")
     now = [DEBRIEF]
-    service = CoordinatorService(
-        Trust(ids["XI-COORD"], roster, db), SqliteStore(db), lambda: now[0], limits=Limits()
-    )
-    period = roster.period("jpa-2015")
-    yield Coordinator(service, SqliteStore(db), period, ids, roster, now, random.Random(2015))
+    async with coordinator_store(db, database_url) as store:
+        service = CoordinatorService(
+            Trust(ids["XI-COORD"], roster, db), store, lambda: now[0], limits=Limits()
+        )
+        period = roster.period("jpa-2015")
+        yield Coordinator(service, store, period, ids, roster, now, random.Random(2015))
     await db.close()
 
 

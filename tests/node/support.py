@@ -257,6 +257,8 @@ class Federation:
     """Which of ``ids`` the roster (and its configuration) makes the coordinator; the others are country nodes."""
     tls: bool = False
     """Mutual TLS between the nodes, with certificates made as ``ncpx init`` makes them and pinned in the roster."""
+    coordinator_database_url: str | None = None
+    """The coordinator's PostgreSQL database (None: its tables stay in its SQLite file)."""
 
     def __post_init__(self) -> None:
         body = new_roster(self.authority.public_key(), self.epoch)
@@ -325,6 +327,7 @@ class Federation:
             limits=limits or Limits(),
             delivery=delivery or FAST_DELIVERY,
             verify_workers=verify_workers,
+            coordinator_database_url=self.coordinator_database_url if pid == self.coordinator else None,
         )
 
     async def start(
