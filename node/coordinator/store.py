@@ -531,9 +531,7 @@ class SqlStore(ABC):
             for r in records
         ]
         async with self.db.transaction() as conn:
-            before = conn.total_changes
-            await conn.executemany(_INSERT_MATCH, rows)
-            return conn.total_changes - before
+            return await self._inserted(conn, _INSERT_MATCH, rows)
 
     async def match_counts(self, w: Window) -> dict[tuple[str, str, str], MatchCounted]:
         """See :meth:`CoordinatorStore.match_counts`."""
