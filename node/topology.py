@@ -17,7 +17,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,8 @@ from node.client import Client
 
 T = TypeVar("T")
 NCPX = [sys.executable, "-m", "node.cli"]
+PASSPHRASE_ENV = "NCPX_PASSPHRASE"
+"""Where a node with encrypted key files finds their passphrase (or ``NCPX_PASSPHRASE_FILE``, a file holding it)."""
 
 
 def free_port() -> int:
@@ -74,6 +76,8 @@ class LocalNode:
     """How peers reach it; loopback by default, a container name in docker-compose."""
     tls: bool = True
     """Mutual TLS between nodes, as ``ncpx init`` sets up by default."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of its ``ncpx`` commands, such as the key-file passphrase."""
 
     @property
     def url(self) -> str:
@@ -98,7 +102,10 @@ class LocalNode:
         """Start ``ncpx node serve`` and wait until ``/readyz`` answers."""
         log = (self.folder / "node.log").open("ab")
         self.process = subprocess.Popen(
-            [*NCPX, "node", "serve", "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            [*NCPX, "node", "serve", "-c", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
         )
         log.close()
         wait_until(self.ready, timeout, f"node {self.id} to become ready")
@@ -149,6 +156,7 @@ class Topology:
         url_template: str | None = None,
         coordinator: str | None = None,
         tls: bool = True,
+        passphrases: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.authority_key = root / "authority" / "authority.key"
@@ -162,6 +170,7 @@ class Topology:
                 officer_port or free_port(),
                 public_url=url_template.format(id=pid.lower()) if url_template else "",
                 tls=tls,
+                env={PASSPHRASE_ENV: passphrases[pid]} if passphrases else {},
             )
             for pid in ids
         }
@@ -179,6 +188,7 @@ class Topology:
                 "--officer-port", str(node.officer_port), "--role", self.role(node.id),
                 "--authority", str(self.authority_key.with_suffix(".pub")),
                 *([] if node.tls else ["--plain-federation"]),
+                *(["--passphrase-env", PASSPHRASE_ENV] if node.env else []), env=node.env,
             )  # fmt: skip
             if self.node_config:
                 self._extend_config(node)
