@@ -482,7 +482,7 @@ def register_admin(app: typer.Typer) -> None:
         if done.exists():
             out.print(f"{root} is already set up; leaving it as it is")
             return
-        if (root / "authority").exists():
+        if any((root / "authority").glob("*")):
             raise ConfigError(
                 f"an earlier setup of {root} stopped before it finished; remove {root / 'authority'} and the "
                 "node folders (or the compose volumes) and run it again"

@@ -215,11 +215,15 @@ def secret_from_environment(name: str) -> str:
         return value
     file = os.environ.get(f"{name}_FILE")
     if file is None:
-        raise ConfigError(f"environment variable {name} is not set, nor {name}_FILE naming a file that holds it")
+        raise ConfigError(
+            f"environment variable {name} is not set, nor {name}_FILE naming a file that holds it"
+        )
     try:
         return Path(file).read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
-        raise ConfigError(f"cannot read {name}_FILE {file}: {exc.strerror}; check the path and its owner") from exc
+        raise ConfigError(
+            f"cannot read {name}_FILE {file}: {exc.strerror}; check the path and its owner"
+        ) from exc
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -27,7 +27,7 @@ from node.client import Client
 
 T = TypeVar("T")
 NCPX = [sys.executable, "-m", "node.cli"]
-PASSPHRASE_ENV = "NCPX_PASSPHRASE"
+PASSPHRASE_ENV = "NCPX_PASSPHRASE"  # noqa: S105 - the name of a variable, not a passphrase
 """Where a node with encrypted key files finds their passphrase (or ``NCPX_PASSPHRASE_FILE``, a file holding it)."""
 
 
@@ -78,11 +78,17 @@ class LocalNode:
     """Mutual TLS between nodes, as ``ncpx init`` sets up by default."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment of its ``ncpx`` commands, such as the key-file passphrase."""
+    command: list[str] = field(default_factory=lambda: ["node", "serve"])
+    """The ``ncpx`` arguments it runs with (as a compose service's ``command``)."""
+    launcher: list[str] = field(default_factory=list)
+    """What it is started under, such as ``ip netns exec`` to give it a network of its own."""
+    address: str = "127.0.0.1"
+    """Where this machine reaches its officer listener."""
 
     @property
     def url(self) -> str:
         """Base URL of the officer listener (officer API, dashboard, health)."""
-        return f"http://127.0.0.1:{self.officer_port}"
+        return f"http://{self.address}:{self.officer_port}"
 
     @property
     def federation_url(self) -> str:
@@ -102,10 +108,10 @@ class LocalNode:
         """Start ``ncpx node serve`` and wait until ``/readyz`` answers."""
         log = (self.folder / "node.log").open("ab")
         self.process = subprocess.Popen(
-            [*NCPX, "node", "serve", "-c", str(self.config)],
+            [*self.launcher, *NCPX, *self.command],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env={**os.environ, "NCPX_CONFIG": str(self.config), **self.env},
         )
         log.close()
         wait_until(self.ready, timeout, f"node {self.id} to become ready")
