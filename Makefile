@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ncpx-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit browser postgres bench soak clean
+.PHONY: demo test lint typecheck unit browser postgres bench soak clean lock
 
 $(STAMP): pyproject.toml
 	@ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.' || { \
@@ -28,6 +28,15 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+# The image's dependencies, pinned with their hashes (the Dockerfile installs nothing else): what ncpx runs on, and
+# what builds the two that come as source (ncpx itself and pysodium). Run after changing the dependencies in
+# pyproject.toml; tests/test_deploy.py fails while the lock misses one of them.
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	$(LOCK) --output-file requirements.lock pyproject.toml
+	$(LOCK) --all-build-deps --only-build-deps --output-file requirements-build.lock pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,11 +39,21 @@ from keys.roster import (
 )
 from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
 from node.cli_tables import grid
-from node.config import FederationListener, NodeConfig, OfficerListener, load_config, write_config
+from node.config import (
+    FederationListener,
+    NodeConfig,
+    OfficerListener,
+    load_config,
+    secret_from_environment,
+    write_config,
+)
 from node.durations import parse_duration
 from protocol.encoding import format_time, parse_time
 from protocol.errors import ConfigError, KeyFileError, Malformed
 from protocol.period import Period, period_from
+
+LAB_DONE = "lab.done"
+"""Written last by ``ncpx lab``: a setup without it stopped half way."""
 
 out = Console()
 _err = Console(stderr=True)
@@ -69,10 +80,7 @@ def _now() -> datetime:
 def _passphrase(env: str | None) -> bytes | None:
     if env is None:
         return None
-    value = os.environ.get(env)
-    if value is None:
-        raise ConfigError(f"environment variable {env} is not set")
-    return value.encode()
+    return secret_from_environment(env).encode()
 
 
 def _authority_text(value: str) -> str:
@@ -450,21 +458,40 @@ def register_admin(app: typer.Typer) -> None:
         period: Annotated[
             str | None, typer.Option("--period", help="Declare a 30-day Period of Action starting yesterday")
         ] = None,
+        secrets_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--secrets",
+                help="Write each node's key passphrase (its keys are then encrypted) and officer token here, "
+                "as <id>.passphrase and <id>.officer-token, instead of the token in the node folder",
+            ),
+        ] = None,
+        owner: Annotated[
+            str | None,
+            typer.Option("--owner", help="uid:gid to hand every file to when run as root (containers' user)"),
+        ] = None,
     ) -> None:
         """Set up a whole multi-country exchange in one folder (authority, nodes, roster, officer tokens).
 
         For trying ncpx out with docker-compose; a real deployment has one authority and one operator per
-        country, each running 'ncpx init' on its own machine.
+        country, each running 'ncpx init' on its own machine. Run again, it leaves a finished setup as it is.
         """
-        from node.topology import Topology
+        from node.topology import PASSPHRASE_ENV, Topology
 
-        if (root / "authority" / "roster.json").exists():
+        done = root / "authority" / LAB_DONE
+        if done.exists():
             out.print(f"{root} is already set up; leaving it as it is")
             return
+        if any((root / "authority").glob("*")):
+            raise ConfigError(
+                f"an earlier setup of {root} stopped before it finished; remove {root / 'authority'} and the "
+                "node folders (or the compose volumes) and run it again"
+            )
         members = [i.strip().upper() for i in ids.split(",") if i.strip()]
         chosen = coordinator.upper() if coordinator else None
         if chosen:
             members.append(chosen)
+        passphrases = {pid: secrets.token_urlsafe(32) for pid in members} if secrets_dir else None
         # Inside a container the officer listener must bind every address for the published port to reach it;
         # compose publishes it on the host's loopback alone, which is what makes plain HTTP acceptable here.
         officer = {"officer": {"host": host, "plain_http": True}}
@@ -477,6 +504,7 @@ def register_admin(app: typer.Typer) -> None:
             officer_port=officer_port,
             url_template=url_template,
             coordinator=chosen,
+            passphrases=passphrases,
         )
         topology.create()
         if period:
@@ -486,9 +514,21 @@ def register_admin(app: typer.Typer) -> None:
             topology.declare_period(
                 period, format_time(now - timedelta(days=1)), format_time(now + timedelta(days=29))
             )
+        written = [root / "authority"]
         for node in topology.nodes.values():
-            write_secret_bytes(node.folder / "officer.token", node.token.encode() + b"\n")
-            out.print(f"{node.id}: {node.url}  officer token in {node.folder / 'officer.token'}")
+            if secrets_dir is None:
+                token_file = node.folder / "officer.token"
+            else:
+                token_file = secrets_dir / f"{node.id}.officer-token"
+                write_secret_bytes(secrets_dir / f"{node.id}.passphrase", node.env[PASSPHRASE_ENV].encode())
+            write_secret_bytes(token_file, node.token.encode() + b"\n")
+            written.append(node.folder)
+            out.print(f"{node.id}: {node.url}  officer token in {token_file}")
+        if secrets_dir is not None:
+            written.append(secrets_dir)
+        done.write_text(format_time(_now()) + "\n", encoding="utf-8")
+        if owner is not None and os.geteuid() == 0:
+            _hand_over(written, owner)
 
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
@@ -505,6 +545,19 @@ def _authority_and_roster(
     """The key an edit signs with and the roster body it edits, refused unless that key signed the file."""
     key = load_authority(authority_key, _passphrase(passphrase_env))
     return key, authority_roster(path.read_bytes(), key)
+
+
+def _hand_over(folders: list[Path], owner: str) -> None:
+    """Give every file under ``folders`` to ``owner`` (uid:gid): the lab runs as root only to write into fresh
+    volumes, which the engine creates owned by root, while the nodes run as an unprivileged user."""
+    try:
+        uid, gid = (int(part) for part in owner.split(":"))
+    except ValueError as exc:
+        raise ConfigError(f"--owner {owner} is not uid:gid, e.g. 10001:10001") from exc
+    for folder in folders:
+        os.chown(folder, uid, gid)
+        for path in folder.rglob("*"):
+            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _ids(text: str) -> list[str]:

@@ -208,10 +208,26 @@ class NodeConfig(BaseModel):
         """The key-file passphrase from the named environment variable, if one is configured."""
         if not self.passphrase_env:
             return None
-        value = os.environ.get(self.passphrase_env)
-        if value is None:
-            raise ConfigError(f"environment variable {self.passphrase_env} is not set")
-        return value.encode("utf-8")
+        return secret_from_environment(self.passphrase_env).encode("utf-8")
+
+
+def secret_from_environment(name: str) -> str:
+    """The value of environment variable ``name``, or else the contents of the file ``{name}_FILE`` names: how
+    Docker and Kubernetes hand over secrets, as files that ``docker inspect`` does not show."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    file = os.environ.get(f"{name}_FILE")
+    if file is None:
+        raise ConfigError(
+            f"environment variable {name} is not set, nor {name}_FILE naming a file that holds it"
+        )
+    try:
+        return Path(file).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {name}_FILE {file}: {exc.strerror}; check the path and its owner"
+        ) from exc
 
 
 DATABASE_URL_ENV = "NCPX_COORDINATOR_DATABASE_URL"

