@@ -123,8 +123,9 @@ async def current(request: web.Request, store: SessionStore, cookie: Cookie, now
         return None
     if session.expires_at < now:
         return None
-    if not await request.config_dict[OFFICERS].active(session.officer):
-        return None  # revoking an officer ends their sessions at once
+    issued = await request.config_dict[OFFICERS].issued_at(session.officer)
+    if issued is None or session.created_at < issued:
+        return None  # revoking an officer ends their sessions at once, and a new token does not revive them
     return session
 
 

@@ -17,7 +17,7 @@ import aiosqlite
 from node.effects import Audit
 from node.storage.database import Database
 from node.storage.effects import statement
-from protocol.encoding import format_time
+from protocol.encoding import format_time, parse_time
 from protocol.errors import Conflict, Malformed, NotFound
 
 TOKEN_PREFIX = "ncpx_"  # noqa: S105 - a prefix that makes leaked tokens easy to scan for, not a secret
@@ -45,14 +45,22 @@ class Officers:
             raise Malformed("officer name must be 1 to 100 characters on one line")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT 1 FROM officers WHERE name = ?", (name,)) as cursor:
-                if await cursor.fetchone():
-                    raise Conflict(f"officer {name!r} exists; revoke it first to issue a new token")
+            async with conn.execute("SELECT revoked_at FROM officers WHERE name = ?", (name,)) as cursor:
+                existing = await cursor.fetchone()
+            if existing is not None and existing[0] is None:
+                raise Conflict(
+                    f"officer {name!r} already holds a token; revoke it first (ncpx officer revoke {name!r}), "
+                    "then add the officer again for a new one"
+                )
+            # A revoked officer gets a new token under the same name (a lost token, a return from leave); the
+            # new issue time ends every session begun before it (see :meth:`issued_at`).
             await conn.execute(
-                "INSERT INTO officers (name, token_hash, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO officers (name, token_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, revoked_at = NULL",
                 (name, token_digest(token), format_time(now)),
             )
-            await self._audit(conn, now, "operator", "officer_add", name, "ok")
+            action = "officer_add" if existing is None else "officer_reissue"
+            await self._audit(conn, now, "operator", action, name, "ok")
         return token
 
     async def revoke(self, name: str, now: datetime) -> None:
@@ -67,10 +75,13 @@ class Officers:
                 raise NotFound(f"no active officer {name!r}")
             await self._audit(conn, now, "operator", "officer_revoke", name, "ok")
 
-    async def active(self, name: str) -> bool:
-        """Whether ``name`` is an officer whose token has not been revoked."""
-        row = await self.db.fetchone("SELECT 1 FROM officers WHERE name = ? AND revoked_at IS NULL", (name,))
-        return row is not None
+    async def issued_at(self, name: str) -> datetime | None:
+        """When ``name``'s current token was issued, or None when it has none (revoked, or no such officer): a
+        browser session begun before that time belongs to an earlier token and is over."""
+        row = await self.db.fetchone(
+            "SELECT created_at FROM officers WHERE name = ? AND revoked_at IS NULL", (name,)
+        )
+        return parse_time(row[0]) if row is not None else None
 
     async def names(self) -> list[tuple[str, str, str | None]]:
         """(name, created_at, revoked_at) of every officer."""

@@ -14,6 +14,7 @@ import pytest
 from yarl import URL
 
 from node.officer_api import OFFICERS
+from protocol.errors import Conflict
 from tests.node.support import Federation, Node, wait_for
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -176,9 +177,22 @@ async def test_revoking_the_officer_ends_their_session_at_once(
     th, _ = pair
     await sign_in(browser, th)
     assert (await get(browser, th.api_url + "/inbox"))[0] == 200
+    old_cookies = "; ".join(f"{c.key}={c.value}" for c in browser.cookie_jar)
     await th.app[OFFICERS].revoke("officer-th", datetime.now(UTC))
     status, _, headers = await get(browser, th.api_url + "/inbox")
     assert (status, headers["Location"]) == (303, "/signin")
+    # A new token for the same officer (a lost token replaced) does not bring the old session back.
+    new_token = await th.app[OFFICERS].add("officer-th", datetime.now(UTC))
+    async with (
+        aiohttp.ClientSession() as replay,
+        replay.get(th.api_url + "/inbox", headers={"Cookie": old_cookies}, allow_redirects=False) as answer,
+    ):
+        assert (answer.status, answer.headers["Location"]) == (303, "/signin")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as fresh:
+        await sign_in(fresh, th, new_token)
+        assert (await get(fresh, th.api_url + "/inbox"))[0] == 200
+    with pytest.raises(Conflict, match="revoke it first"):
+        await th.app[OFFICERS].add("officer-th", datetime.now(UTC))
 
 
 async def test_an_idle_session_ends_and_activity_keeps_it(
