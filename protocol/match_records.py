@@ -18,7 +18,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from protocol.encoding import canonical
 from protocol.errors import NotForUs
 from protocol.ids import RANDOM_BYTES, uuid7
 from protocol.models import PROTOCOL_VERSION, B64Bytes, KeyId, MessageId, Model, ParticipantId, UtcTime
@@ -67,12 +66,6 @@ class MatchRecord(Model):
         return self
 
 
-def _unsigned(record: MatchRecord) -> bytes:
-    data = record.wire()
-    data.pop("sig", None)
-    return canonical(data)
-
-
 def make_match_record(
     me: LocalKeys,
     at: datetime,
@@ -105,7 +98,7 @@ def make_match_record(
         outcome="failed" if code is not None else "done",
         code=code,
     )
-    return record.model_copy(update={"sig": sign(me.signing, "match-record", _unsigned(record))})
+    return record.model_copy(update={"sig": sign(me.signing, "match-record", record.unsigned_bytes())})
 
 
 def verify_match_record(record: MatchRecord, directory: KeyDirectory) -> None:
@@ -113,4 +106,4 @@ def verify_match_record(record: MatchRecord, directory: KeyDirectory) -> None:
     if record.reporter not in (record.asker, record.answerer):
         raise NotForUs("a matching record may only be made by a party to the session")
     key = directory.signing_key(record.reporter, record.reporter_key, record.at)
-    verify(key, "match-record", _unsigned(record), record.sig)
+    verify(key, "match-record", record.unsigned_bytes(), record.sig)

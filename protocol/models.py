@@ -37,7 +37,7 @@ from protocol.codes import (
     normalise_country,
     normalise_participant,
 )
-from protocol.encoding import b64d, b64e, format_time, parse_time
+from protocol.encoding import b64d, b64e, canonical, format_time, parse_time
 from protocol.ids import check_uuid
 from protocol.normalise import imo_check_digit_matches
 
@@ -94,6 +94,12 @@ class Model(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON-compatible dict that gets canonicalised and signed (``None`` fields omitted)."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def unsigned_bytes(self) -> bytes:
+        """What a signature over this model covers: its canonical form without its own ``sig`` field."""
+        data = self.wire()
+        data.pop("sig", None)
+        return canonical(data)
 
 
 class Header(Model):

@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import Field
 
-from protocol.encoding import canonical
 from protocol.errors import Malformed, NotForUs
 from protocol.models import B64Bytes, KeyId, Model, ParticipantId, UtcTime
 from protocol.period import PeriodName
@@ -68,12 +67,6 @@ class OutcomeReturn(Model):
     """Key id the highlights are sealed to."""
     reporter_key: KeyId
     sig: B64Bytes = b""
-
-    def unsigned_bytes(self) -> bytes:
-        """What the signature covers."""
-        data = self.wire()
-        data.pop("sig", None)
-        return canonical(data)
 
 
 def make_return(

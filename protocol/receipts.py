@@ -14,12 +14,6 @@ from protocol.models import MetadataRecord, Receipt, Refusal
 from protocol.signing import KeyDirectory, LocalKeys, sign, verify
 
 
-def _unsigned(model: Receipt | Refusal | MetadataRecord) -> bytes:
-    data = model.wire()
-    data.pop("sig", None)
-    return canonical(data)
-
-
 def make_receipt(
     envelope: Envelope, me: LocalKeys, received_at: datetime, envelope_digest: str | None = None
 ) -> Receipt:
@@ -39,7 +33,7 @@ def sign_receipt(receipt: Receipt, me: LocalKeys) -> Receipt:
     """``receipt`` signed by its receiver (for a receipt built from fields, as the coordinator benchmark does)."""
     if receipt.receiver != me.participant or receipt.receiver_key != me.signing_kid:
         raise ValueError("receipt names another receiver or key than the one signing it")
-    return receipt.model_copy(update={"sig": sign(me.signing, "receipt", _unsigned(receipt))})
+    return receipt.model_copy(update={"sig": sign(me.signing, "receipt", receipt.unsigned_bytes())})
 
 
 def verify_receipt(
@@ -52,7 +46,7 @@ def verify_receipt(
     if receipt.message_id != header.id or receipt.envelope_digest != (envelope_digest or envelope.digest()):
         raise Malformed("receipt is for another envelope")
     key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
-    verify(key, "receipt", _unsigned(receipt), receipt.sig)
+    verify(key, "receipt", receipt.unsigned_bytes(), receipt.sig)
 
 
 def make_refusal(
@@ -73,7 +67,7 @@ def make_refusal(
         refused_at=refused_at,
         receiver_key=me.signing_kid,
     )
-    return unsigned.model_copy(update={"sig": sign(me.signing, "refusal", _unsigned(unsigned))})
+    return unsigned.model_copy(update={"sig": sign(me.signing, "refusal", unsigned.unsigned_bytes())})
 
 
 def verify_refusal(
@@ -90,7 +84,7 @@ def verify_refusal(
     if refusal.message_id != message_id or refusal.envelope_digest != envelope_digest:
         raise Malformed("refusal is for another envelope")
     key = directory.signing_key(refusal.receiver, refusal.receiver_key, refusal.refused_at)
-    verify(key, "refusal", _unsigned(refusal), refusal.sig)
+    verify(key, "refusal", refusal.unsigned_bytes(), refusal.sig)
 
 
 def receipt_digest(receipt: Receipt) -> str:
@@ -102,7 +96,7 @@ def sign_record(record: MetadataRecord, me: LocalKeys) -> MetadataRecord:
     """``record`` signed by its reporter."""
     if record.reporter != me.participant or record.reporter_key != me.signing_kid:
         raise ValueError("record names another reporter or key than the one signing it")
-    return record.model_copy(update={"sig": sign(me.signing, "record", _unsigned(record))})
+    return record.model_copy(update={"sig": sign(me.signing, "record", record.unsigned_bytes())})
 
 
 def verify_record(record: MetadataRecord, directory: KeyDirectory) -> None:
@@ -110,7 +104,7 @@ def verify_record(record: MetadataRecord, directory: KeyDirectory) -> None:
     if record.reporter not in (record.sender, record.recipient):
         raise NotForUs("a record may only be made by a party to the exchange")
     key = directory.signing_key(record.reporter, record.reporter_key, record.at)
-    verify(key, "record", _unsigned(record), record.sig)
+    verify(key, "record", record.unsigned_bytes(), record.sig)
 
 
 def verify_delivery_evidence(record: MetadataRecord, directory: KeyDirectory) -> Receipt:
@@ -127,7 +121,7 @@ def verify_delivery_evidence(record: MetadataRecord, directory: KeyDirectory) ->
         raise Unproven("the receipt names another message, pair or envelope than the record; send its own")
     key = directory.signing_key(receipt.receiver, receipt.receiver_key, receipt.received_at)
     try:
-        verify(key, "receipt", _unsigned(receipt), receipt.sig)
+        verify(key, "receipt", receipt.unsigned_bytes(), receipt.sig)
     except BadSignature as exc:
         raise Unproven(
             "the receipt is not signed by the receiver's key; send the receipt it returned"
