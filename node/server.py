@@ -138,7 +138,7 @@ def _officer_tls(config: NodeConfig) -> ssl.SSLContext | None:
     if listener.tls_cert is None or listener.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(listener.tls_cert, listener.tls_key, password=config.passphrase())
+    context.load_cert_chain(listener.tls_cert, listener.tls_key, password=config.key_passphrase())
     return context
 
 
