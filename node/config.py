@@ -259,6 +259,12 @@ class Settings:
     config: NodeConfig
     sources: dict[str, str]
 
+    def shown(self) -> dict[str, tuple[Any, str]]:
+        """Each setting's value as JSON (secrets masked) and where it came from: an ``NCPX_*`` variable, the
+        TOML file, or ``default``."""
+        values = _leaves(self.config.model_dump(mode="json"))
+        return {".".join(s): (v, self.sources.get(".".join(s), "default")) for s, v in values.items()}
+
 
 def _secret_settings(model: type[BaseModel], prefix: Setting = ()) -> list[Setting]:
     """Every secret setting (a ``SecretStr``), which may come from a file and never from ``node.toml``."""
@@ -362,11 +368,11 @@ def _sentence(error: ErrorDetails, path: Path, sources: dict[str, str]) -> str:
     return f"{where} gives {name} an invalid value ({reason}): correct it"
 
 
-def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(path: Path) -> Settings:
     """Read ``node.toml``, apply secret files and ``NCPX_*`` variables over it, and validate the result;
     relative paths resolve against the TOML file's folder. Every refusal is one sentence naming the setting
     and where it was given, never a dump of the validator's report."""
-    env = dict(os.environ if environ is None else environ)
+    env = dict(os.environ)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
