@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from keys.tls import load_certificate
-from node.cli_tables import grid
 from node.config import OfficerListener, load_config, load_settings
 from protocol.errors import NcpxError
 
@@ -39,10 +38,8 @@ def register_ops(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps({name: {"value": v, "source": s} for name, (v, s) in shown.items()}))
             return
-        table = grid("setting", "value", "from")
         for name, (value, source) in shown.items():
-            table.add_row(name, json.dumps(value), source)
-        out.print(table, crop=False)
+            out.print(f"{name} = {json.dumps(value)}  # {source}", highlight=False, soft_wrap=True)
 
     @app.command("health")
     def health(
