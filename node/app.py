@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -41,8 +42,10 @@ from node.storage.watchlist import Watchlist
 from node.throttle import FailureLimiter, PeerQuota
 from node.tls import FederationTls
 from node.trust import Trust
+from node.version import VERSION
 from protocol.encoding import format_time
 from protocol.errors import ConfigError, NcpxError
+from protocol.models import PROTOCOL_VERSION
 
 log = logging.getLogger("ncpx.node")
 
@@ -60,7 +63,7 @@ async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple
     A configuration whose role differs from the roster's would mount the wrong surfaces (a coordinator taking
     envelopes, a country without its officer API), so it is refused here, before anything listens.
     """
-    identity = Identity.load(config.keys_dir, config.passphrase())
+    identity = Identity.load(config.keys_dir, config.key_passphrase())
     if identity.participant != config.id:
         raise NcpxError(f"key folder holds the identity of {identity.participant}, not {config.id}")
     db = await Database.open(config.database)
@@ -70,7 +73,7 @@ async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple
             parse_authority_public(config.authority),
             db,
             config.roster_file,
-            lambda: Identity.load(config.keys_dir, config.passphrase()),
+            lambda: Identity.load(config.keys_dir, config.key_passphrase()),
         )
         listed = trust.roster.get(config.id).role
         if listed != config.role:
@@ -78,10 +81,30 @@ async def open_service(config: NodeConfig, clock: Clock = system_clock) -> tuple
                 f"the configuration gives role {config.role} but the roster lists {config.id} as {listed}: "
                 f'set role = "{listed}" in node.toml or ask the roster authority to correct the roster'
             )
+        _check_listed_url(config, trust.roster.get(config.id).url)
     except BaseException:
         await db.close()
         raise
     return db, NodeService(config, trust, Mailbox(db), clock)
+
+
+def _check_listed_url(config: NodeConfig, url: str) -> None:
+    """Peers call the URL the roster lists: one they cannot reach this listener at (its scheme disagrees with
+    the listener's TLS, or it names no host) would fail every delivery to this node, far from here, as
+    handshake or protocol errors; so the node refuses to start on it."""
+    parts = urlsplit(url)
+    tls = config.federation.tls_cert is not None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"the roster lists {config.id} at {url}, which is not an http(s) URL with a host: ask the roster "
+            "authority to correct it (ncpx roster rotate --url)"
+        )
+    if (parts.scheme == "https") != tls:
+        has = "speaks TLS" if tls else "speaks plain HTTP (no [federation] tls_cert)"
+        raise ConfigError(
+            f"the roster lists {config.id} at {url} but its federation listener {has}, so peers could not "
+            "deliver to it: make the listener and the roster's URL agree"
+        )
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -125,6 +148,29 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def version(request: web.Request) -> web.Response:
+    """What runs here: release, protocol and database schema, for an operator planning an upgrade."""
+    db = request.config_dict[SERVICE].mailbox.db
+    return web.json_response(
+        {
+            "version": VERSION,
+            "protocol_version": PROTOCOL_VERSION,
+            "schema_version": await db.schema_version(),
+        }
+    )
+
+
+async def adopt_roster_file(service: NodeService) -> None:
+    """Adopt the roster in the roster file if it is newer (the operator drops one there and waits, or sends
+    SIGHUP); one that does not verify is logged and left aside."""
+    raw = _read_roster_file(service.config)
+    if raw is not None:
+        try:
+            await service.offer_roster(parse_roster(raw))
+        except NcpxError as exc:
+            log.warning("roster file not adopted: %s", exc.code)
+
+
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of the officer API."""
     return web.json_response(openapi_document())
@@ -137,12 +183,7 @@ async def _refresh_roster(app: web.Application) -> None:
     while True:
         await asyncio.sleep(service.config.delivery.roster_refresh_s)
         await app[OFFICERS].forget_answers(service.clock())
-        raw = _read_roster_file(service.config)
-        if raw is not None:
-            try:
-                await service.offer_roster(parse_roster(raw))
-            except NcpxError as exc:
-                log.warning("roster file not adopted: %s", exc.code)
+        await adopt_roster_file(service)
         for peer in service.trust.peers(role=None):
             await worker.fetch_roster(peer)
 
@@ -202,7 +243,7 @@ def _root(config: NodeConfig, *middlewares: Middleware) -> web.Application:
     app = web.Application(
         middlewares=[problems_middleware, *middlewares], client_max_size=config.limits.max_request_bytes
     )
-    app.add_routes([web.get("/livez", livez), web.get("/readyz", readyz)])
+    app.add_routes([web.get("/livez", livez), web.get("/readyz", readyz), web.get("/version", version)])
     return app
 
 
@@ -242,7 +283,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 config.id,
                 config.federation.tls_cert,
                 config.federation.tls_key,
-                config.passphrase(),
+                config.key_passphrase(),
                 lambda: service.trust.roster,
             )
             federation[TLS] = tls

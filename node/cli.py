@@ -7,6 +7,7 @@ Exit codes: 0 ok; 1 unexpected; 2 invalid input or configuration; 3 not authoris
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,9 +17,11 @@ from node.cli_admin import register_admin
 from node.cli_coordinator import register_coordinator
 from node.cli_matching import register_matching
 from node.cli_officer import register_officer
+from node.cli_ops import register_ops
 from node.cli_watch import register_watch
 from node.client import RemoteError
 from node.demo import register_demo
+from node.version import VERSION
 from protocol.errors import (
     ConfigError,
     KeyFileError,
@@ -28,6 +31,7 @@ from protocol.errors import (
     Unauthorized,
     UnverifiedRoster,
 )
+from protocol.models import PROTOCOL_VERSION
 
 app = typer.Typer(
     name="ncpx",
@@ -42,6 +46,24 @@ register_watch(app)
 register_matching(app)
 register_coordinator(app)
 register_demo(app)
+register_ops(app)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"ncpx {VERSION} (protocol version {PROTOCOL_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
+) -> None:
+    """National Contact Point eXchange: signed, end-to-end encrypted enquiries between contact points."""
+
 
 _err = Console(stderr=True)
 

@@ -536,7 +536,7 @@ def register_admin(app: typer.Typer) -> None:
         from node.server import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        serve(load_config(config))
+        serve(load_config(config), lambda: load_config(config))
 
 
 def _authority_and_roster(

@@ -1,23 +1,28 @@
-"""Node configuration: one TOML file per node, written by ``ncpx init`` and read by ``ncpx node serve``.
+"""Node configuration: one TOML file per node, written by ``ncpx init`` and read by ``ncpx node serve``,
+overridden by ``NCPX_*`` environment variables and secret files (twelve-factor, for containers).
 
-Paths in the file are relative to the file's own folder, so a node's folder can be moved or mounted into a
-container as a whole.
+Paths are relative to the TOML file's own folder (also paths given in the environment), so a node's folder can
+be moved or mounted into a container as a whole. Precedence: environment variable, then secret file
+(``NCPX_<NAME>_FILE``), then ``node.toml``, then the default.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from keys.roster import parse_authority_public
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, Malformed
 from protocol.models import ParticipantId
 
 MiB = 1024 * 1024
@@ -180,6 +185,10 @@ class NodeConfig(BaseModel):
     """Where the operator drops a new signed roster; read at start and on every refresh."""
     passphrase_env: str | None = None
     """Name of the environment variable holding the key-file passphrase, if the key file has one."""
+    passphrase: SecretStr | None = None
+    """The key-file passphrase itself: from ``NCPX_PASSPHRASE`` or, better (``docker inspect`` does not show
+    it), from the file ``NCPX_PASSPHRASE_FILE`` names, such as a Docker secret in ``/run/secrets``. Never in
+    ``node.toml``, which sits beside the key file it would unlock."""
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
     matching: Matching = Matching()
@@ -204,8 +213,11 @@ class NodeConfig(BaseModel):
         """Folder of ``identity.key`` and ``public.json``."""
         return self.data_dir / "keys"
 
-    def passphrase(self) -> bytes | None:
-        """The key-file passphrase from the named environment variable, if one is configured."""
+    def key_passphrase(self) -> bytes | None:
+        """The key-file passphrase: ``passphrase`` (environment or secret file) first, else the environment
+        variable ``passphrase_env`` names, else none."""
+        if self.passphrase is not None:
+            return self.passphrase.get_secret_value().encode("utf-8")
         if not self.passphrase_env:
             return None
         return secret_from_environment(self.passphrase_env).encode("utf-8")
@@ -234,19 +246,193 @@ DATABASE_URL_ENV = "NCPX_COORDINATOR_DATABASE_URL"
 """Overrides ``coordinator_database_url`` (a URL with a password belongs in the environment, not the file)."""
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Read and validate a node configuration; relative paths resolve against the file's folder."""
+ENV_PREFIX = "NCPX_"
+NESTED = "__"
+SECRET_FILE_SUFFIX = "_FILE"  # noqa: S105 - the suffix of a variable naming a file, not a secret
+
+RELOADABLE = frozenset(
+    {
+        "log_level",
+        "limits.max_attachment_bytes",
+        "limits.body_timeout_s",
+        "limits.peer_stored_bytes",
+        "limits.clock_skew_s",
+        "limits.max_message_age_s",
+    }
+)
+"""Settings a running node takes up on SIGHUP: read from its configuration at each request. The others are
+built into listeners, sockets, pools and schedules when the node starts, and change at its next restart."""
+
+
+class _Environment(BaseSettings, NodeConfig):
+    """NodeConfig as pydantic-settings sees it, only to read ``NCPX_*`` variables (never instantiated)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED, case_sensitive=False, extra="forbid"
+    )
+
+
+Setting = tuple[str, ...]
+"""A setting's place in the configuration, e.g. ``("federation", "port")``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """An effective configuration and, for each setting not left at its default, where its value came from."""
+
+    config: NodeConfig
+    sources: dict[str, str]
+
+    def shown(self) -> dict[str, tuple[Any, str]]:
+        """Each setting's value as JSON (secrets masked) and where it came from: an ``NCPX_*`` variable, the
+        TOML file, or ``default``."""
+        values = _leaves(self.config.model_dump(mode="json"))
+        return {".".join(s): (v, self.sources.get(".".join(s), "default")) for s, v in values.items()}
+
+
+def _secret_settings(model: type[BaseModel], prefix: Setting = ()) -> list[Setting]:
+    """Every secret setting (a ``SecretStr``), which may come from a file and never from ``node.toml``."""
+    found: list[Setting] = []
+    for name, field in model.model_fields.items():
+        kinds = get_args(field.annotation) or (field.annotation,)
+        if SecretStr in kinds:
+            found.append((*prefix, name))
+        found += [
+            setting
+            for kind in kinds
+            if isinstance(kind, type) and issubclass(kind, BaseModel)
+            for setting in _secret_settings(kind, (*prefix, name))
+        ]
+    return found
+
+
+def env_name(setting: Setting) -> str:
+    """The environment variable of a setting: ``NCPX_FEDERATION__PORT``."""
+    return ENV_PREFIX + NESTED.join(setting).upper()
+
+
+def _leaves(values: dict[str, Any], prefix: Setting = ()) -> dict[Setting, Any]:
+    flat: dict[Setting, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_leaves(value, (*prefix, key)))
+        else:
+            flat[(*prefix, key)] = value
+    return flat
+
+
+def _nest(flat: dict[Setting, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for setting, value in flat.items():
+        branch = nested
+        for key in setting[:-1]:
+            branch = branch.setdefault(key, {})
+        branch[setting[-1]] = value
+    return nested
+
+
+def _secret_files(environ: dict[str, str]) -> dict[Setting, tuple[str, str]]:
+    """Secrets read from the files ``NCPX_<NAME>_FILE`` names, with that variable's name."""
+    found: dict[Setting, tuple[str, str]] = {}
+    for setting in _secret_settings(NodeConfig):
+        variable = env_name(setting) + SECRET_FILE_SUFFIX
+        file = environ.get(variable)
+        if file is None:
+            continue
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable text"
+            raise ConfigError(f"cannot read the secret file {file} named by {variable} ({reason})") from exc
+        found[setting] = (text.removesuffix("\n").removesuffix("\r"), variable)
+    return found
+
+
+def _from_environment(environ: dict[str, str]) -> dict[Setting, tuple[Any, str]]:
+    """``NCPX_*`` variables, nested with ``__`` (a whole section may also be given as JSON)."""
+    try:
+        values = EnvSettingsSource(
+            _Environment,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=NESTED,
+            case_sensitive=False,
+            env_ignore_empty=True,  # compose passes a variable the operator left unset as empty
+        )()
+    except SettingsError as exc:
+        section = str(exc).split('"')[1] if '"' in str(exc) else ""
+        raise ConfigError(
+            f"environment variable {env_name((section,))} is not valid JSON: correct or unset it"
+        ) from exc
+    upper = {name.upper() for name in environ}
+    found: dict[Setting, tuple[Any, str]] = {}
+    for setting, value in _leaves(values).items():
+        given = next(
+            (env_name(setting[:n]) for n in range(len(setting), 0, -1) if env_name(setting[:n]) in upper),
+            env_name(setting),
+        )
+        found[setting] = (value, given)
+    return found
+
+
+def _sentence(error: ErrorDetails, path: Path, sources: dict[str, str]) -> str:
+    """One pydantic error as one sentence that names the setting and where it was given."""
+    setting = tuple(str(part) for part in error["loc"])
+    name = ".".join(setting)
+    origin = next(
+        (
+            sources[".".join(setting[:n])]
+            for n in range(len(setting), 0, -1)
+            if ".".join(setting[:n]) in sources
+        ),
+        str(path),
+    )
+    where = f"environment variable {origin}" if origin.startswith(ENV_PREFIX) else origin
+    reason = error["msg"].removeprefix("Value error, ")
+    reason = reason[:1].lower() + reason[1:]
+    if error["type"] == "missing":
+        return f"the setting {name} is missing: set it in {path} or in {env_name(setting)}"
+    if error["type"] == "extra_forbidden":
+        return f"{where} sets {name}, which is not a setting of ncpx: remove it or correct its name"
+    return f"{where} gives {name} an invalid value ({reason}): correct it"
+
+
+def load_settings(path: Path) -> Settings:
+    """Read ``node.toml``, apply secret files and ``NCPX_*`` variables over it, and validate the result;
+    relative paths resolve against the TOML file's folder. Every refusal is one sentence naming the setting
+    and where it was given, never a dump of the validator's report."""
+    env = dict(os.environ)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
-    if os.environ.get(DATABASE_URL_ENV):  # set and not empty (compose passes an unset variable as "")
-        raw["coordinator_database_url"] = os.environ[DATABASE_URL_ENV]
+    toml = _leaves(raw)
+    for setting in _secret_settings(NodeConfig):
+        if setting in toml:
+            raise ConfigError(
+                f"{path} must not hold {'.'.join(setting)}, since it sits beside what it protects: "
+                f"give it in the file {env_name(setting)}{SECRET_FILE_SUFFIX} names (a Docker secret)"
+            )
+    merged = dict(toml)
+    sources = {".".join(setting): str(path) for setting in toml}
+    for layer in (_secret_files(env), _from_environment(env)):
+        for setting, (value, origin) in layer.items():
+            merged = {s: v for s, v in merged.items() if s[: len(setting)] != setting}
+            merged[setting] = value
+            sources = {k: v for k, v in sources.items() if not k.startswith(".".join(setting) + ".")}
+            sources[".".join(setting)] = origin
     try:
-        config = NodeConfig.model_validate(raw)
+        config = NodeConfig.model_validate(_nest(merged))
+    except ValidationError as exc:
+        raise ConfigError(_sentence(exc.errors()[0], path, sources)) from exc
+    except Malformed as exc:  # the participant id's own check, which pydantic lets through unwrapped
+        raise ConfigError(f"the id in {sources.get('id', path)} is not valid: {exc.detail}") from exc
+    try:
         parse_authority_public(config.authority)
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"invalid configuration {path}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(
+            f"the authority key in {sources.get('authority', path)} is not a valid ncpx-authority key: "
+            "copy it again from the roster authority's .pub file"
+        ) from exc
     base = path.parent.resolve()
     data_dir = (base / config.data_dir).resolve()
 
@@ -264,10 +450,31 @@ def load_config(path: Path) -> NodeConfig:
     )
     config.federation.check()
     config.officer.check()
-    return config
+    return Settings(config, sources)
+
+
+def load_config(path: Path) -> NodeConfig:
+    """The effective configuration of the node whose ``node.toml`` is ``path`` (see :func:`load_settings`)."""
+    return load_settings(path).config
+
+
+def reloaded(current: NodeConfig, new: NodeConfig) -> tuple[NodeConfig, list[str], list[str]]:
+    """What a running node adopts from ``new``: the configuration to run with, the settings taken up, and the
+    settings that changed but wait for a restart."""
+    before, after = _leaves(current.model_dump()), _leaves(new.model_dump())
+    changed = sorted(".".join(s) for s in before.keys() | after.keys() if before.get(s) != after.get(s))
+    live = [name for name in changed if name in RELOADABLE]
+    adopted = {**before, **{s: after[s] for s in after if ".".join(s) in live}}
+    return (
+        NodeConfig.model_validate(_nest(adopted)),
+        live,
+        [name for name in changed if name not in RELOADABLE],
+    )
 
 
 def write_config(path: Path, config: NodeConfig) -> None:
     """Write ``config`` as TOML (paths as given, relative ones stay relative)."""
-    data = config.model_dump(mode="json", exclude_none=True)
+    data = config.model_dump(
+        mode="json", exclude_none=True, exclude=_nest(dict.fromkeys(_secret_settings(NodeConfig), True))
+    )
     path.write_text(tomli_w.dumps(data), encoding="utf-8")

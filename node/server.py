@@ -8,25 +8,33 @@ idle ones exhaust the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from node.app import NodeApps, build_apps
-from node.config import NodeConfig
+from node.app import NodeApps, adopt_roster_file, build_apps
+from node.config import NodeConfig, reloaded
+from node.coordinator.api import COORDINATOR
 from node.federation_api import SERVICE, TLS
 from node.service import Clock, NodeService, system_clock
 from node.stepped_clock import clock_from_environment
+from protocol.errors import NcpxError
 
 log = logging.getLogger("ncpx.node")
 ACCESS_FORMAT = '%a "%r" %s %b %Tfs'
 HANDSHAKE_TIMEOUT_S = 10.0
 """A TLS handshake slower than this is dropped (asyncio's default of 60 s lets idle sockets pile up)."""
+SHUTDOWN_GRACE_S = 3.0
+"""How long requests in flight on each listener may take to finish once the node is told to stop; the rest are
+cancelled. Both listeners and closing storage then stay within the 8 s that leaves a margin below the 10 s
+Docker and Kubernetes wait before SIGKILL (aiohttp's default, 60 s, let a slow client outlast them)."""
 
 
 class _Refused(asyncio.Protocol):
@@ -99,7 +107,11 @@ class NodeServer:
         self.config = config
         self.apps: NodeApps = build_apps(config, clock)
         logger = logging.getLogger("ncpx.access") if access_log else None
-        options: dict[str, Any] = {"access_log": logger, "access_log_format": ACCESS_FORMAT}
+        options: dict[str, Any] = {
+            "access_log": logger,
+            "access_log_format": ACCESS_FORMAT,
+            "shutdown_timeout": SHUTDOWN_GRACE_S,
+        }
         self._federation = web.AppRunner(self.apps.federation, **options)
         self._officer = web.AppRunner(self.apps.officer, **options)
         self.sites: list[CappedSite] = []
@@ -137,9 +149,28 @@ class NodeServer:
             )
 
     async def stop(self) -> None:
-        """Stop accepting, finish what runs, close storage last."""
+        """Stop accepting on both listeners at once, give what runs its grace, close storage last."""
+        for site in self.sites:
+            await site.stop()
         await self._officer.cleanup()
         await self._federation.cleanup()
+
+    async def reload(self, config: NodeConfig) -> None:
+        """Take up a changed configuration without closing a connection (SIGHUP): the settings in
+        :data:`node.config.RELOADABLE` and the roster file; a change to any other setting is logged as waiting
+        for a restart, and the node keeps running as it was started for that setting."""
+        effective, adopted, waiting = reloaded(self.config, config)
+        for name in waiting:
+            log.warning("%s changed in the configuration; it takes effect when the node restarts", name)
+        self.config = self.service.config = effective
+        coordinator = self.apps.federation.get(COORDINATOR)
+        if coordinator is not None:
+            coordinator.skew, coordinator.max_age = effective.skew, effective.max_age
+        level = effective.model_dump().get("log_level")
+        if "log_level" in adopted and level:
+            logging.getLogger().setLevel(level)
+        log.info("configuration reloaded: %s", ", ".join(adopted) or "no setting changed that applies live")
+        await adopt_roster_file(self.service)
 
 
 def _officer_tls(config: NodeConfig) -> ssl.SSLContext | None:
@@ -147,25 +178,41 @@ def _officer_tls(config: NodeConfig) -> ssl.SSLContext | None:
     if listener.tls_cert is None or listener.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(listener.tls_cert, listener.tls_key, password=config.passphrase())
+    context.load_cert_chain(listener.tls_cert, listener.tls_key, password=config.key_passphrase())
     return context
 
 
-def serve(config: NodeConfig) -> None:
-    """Run a node until SIGTERM or SIGINT; files it creates (database, WAL, logs) are private to its user."""
+def serve(config: NodeConfig, load: Callable[[], NodeConfig]) -> None:
+    """Run a node until SIGTERM or SIGINT, reloading with ``load`` on SIGHUP; files it creates (database, WAL,
+    logs) are private to its user."""
     os.umask(0o077)
 
     async def run() -> None:
         server = NodeServer(config, clock_from_environment() or system_clock)
         stop = asyncio.Event()
+        reloads: asyncio.Queue[None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reloads.put_nowait, None)
         await server.start()
+
+        async def reloader() -> None:
+            while True:
+                await reloads.get()
+                try:
+                    await server.reload(load())
+                except NcpxError as exc:
+                    log.error("configuration not reloaded, the node runs on as before: %s", exc.detail)
+
+        reloading = asyncio.create_task(reloader())
         try:
             await stop.wait()
         finally:
             log.info("stopping")
+            reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reloading
             await server.stop()
 
     asyncio.run(run())

@@ -123,14 +123,18 @@ class Database:
 
     async def _migrate(self) -> None:
         await self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = await self.fetchone("SELECT max(version) AS v FROM schema_version")
-        current = row["v"] if row and row["v"] is not None else 0
+        current = await self.schema_version()
         for number, script in _migrations():
             if number <= current:
                 continue
             await self.conn.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;"
             )
+
+    async def schema_version(self) -> int:
+        """The number of the last migration applied to this database."""
+        row = await self.fetchone("SELECT max(version) AS v FROM schema_version")
+        return int(row["v"]) if row and row["v"] is not None else 0
 
     async def close(self) -> None:
         """Close the connections (a clean shutdown; a kill is also safe)."""
