@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -493,10 +492,16 @@ def register_admin(app: typer.Typer) -> None:
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
         """Run the node (federation and officer API) until interrupted."""
+        from node import logs
         from node.server import serve
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        serve(load_config(config))
+        loaded = load_config(config)
+        try:
+            level = logs.level_of(loaded.log_level)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        logs.configure(level)
+        serve(loaded)
 
 
 def _authority_and_roster(
