@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -200,6 +201,45 @@ async def test_metrics_are_local_only_or_need_the_metrics_token(
     assert "ncpx_messages" in await scrape(th, Authorization=f"Bearer {secret}")
     # The metrics token opens nothing else.
     (await th.request("GET", "/v1/messages", token=secret)).problem("unauthorized", 401)
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana-ncpx.json"
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+
+
+def expressions(node: Any) -> Iterator[str]:
+    """Every PromQL expression of a Grafana dashboard: panel targets and template variable queries."""
+    if isinstance(node, dict):
+        for key, item in node.items():
+            if key in ("expr", "definition") and isinstance(item, str):
+                yield item
+            else:
+                yield from expressions(item)
+    elif isinstance(node, list):
+        for item in node:
+            yield from expressions(item)
+
+
+async def test_the_grafana_dashboard_graphs_only_metrics_that_participants_expose(
+    federation: Callable[..., Federation],
+) -> None:
+    nodes = await start_period(federation, ["TH"])
+    exposed: set[str] = set()
+    for node in nodes.values():
+        for family in text_string_to_metric_families(await scrape(node)):
+            exposed |= {family.name, *(family.name + s for s in SUFFIXES.get(family.type, ()))}
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    found = list(expressions(dashboard))
+    named = {name for expr in found for name in re.findall(r"\bncpx_[a-z_]+", expr)}
+    assert len(found) >= 20
+    assert named - exposed == set()
+    # Every metric of a participant is on the dashboard (the _created series are Prometheus' own).
+    graphed = {n for n in exposed if not n.endswith("_created")}
+    assert {n.removesuffix("_total") for n in graphed} - {n.removesuffix("_total") for n in named} <= {
+        "ncpx_delivery_latency_seconds",  # graphed through its _bucket series
+        "ncpx_delivery_latency_seconds_sum",
+        "ncpx_delivery_latency_seconds_count",
+    }
 
 
 @pytest.fixture
