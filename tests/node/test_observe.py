@@ -28,7 +28,17 @@ from node import logs
 from node.config import OfficerListener
 from node.topology import Topology, wait_until
 from protocol.period import Period
-from tests.node.support import Federation, Node, Response, free_port, http, wait_for
+from tests.node.support import (
+    ENVELOPES,
+    Federation,
+    Node,
+    Response,
+    batch,
+    free_port,
+    http,
+    post_signed,
+    wait_for,
+)
 
 COORD = "XI-COORD"
 PERIOD = "jpa-observe"
@@ -178,6 +188,33 @@ async def test_a_peer_down_shows_as_queued_and_failed_attempts(
     assert (value(samples, "ncpx_outbox_oldest_age_seconds", peer="MY") or 0) > 0
     assert value(samples, "ncpx_messages", folder="sent", kind="enquiry", state="queued") == 1
     assert value(samples, "ncpx_delivered_total", peer="MY") is None
+
+
+async def test_envelopes_refused_by_a_node_are_counted_by_peer_and_code(
+    federation: Callable[..., Federation], json_logs: io.StringIO
+) -> None:
+    fed = federation(["TH", "MY"])
+    my = await fed.start("MY")
+    stale = fed.envelope("TH", "MY", now=datetime.now(UTC) - timedelta(days=2))
+    fresh = fed.envelope("TH", "MY")
+    answer = await post_signed(my.session, my, ENVELOPES, batch(stale, fresh), fed.identities["TH"])
+    assert answer.status == 200
+    [refused, taken] = answer.json()["results"]
+    assert (refused["problem"]["code"], "receipt" in taken) == ("stale_timestamp", True)
+    alone = await post_signed(my.session, my, ENVELOPES, batch(stale), fed.identities["TH"])
+    alone.problem("stale_timestamp")
+
+    samples = parse(await scrape(my))
+    assert value(samples, "ncpx_envelopes_refused_total", peer="TH", code="stale_timestamp") == 2
+    assert value(samples, "ncpx_refusals_total", listener="federation", code="stale_timestamp") == 1
+    assert value(samples, "ncpx_messages", folder="inbox", kind="enquiry", state="received") == 1
+    warned = [e for e in lines(json_logs) if e["event"] == "envelopes refused"]
+    assert [(e["level"], e["peer"], e["code"], e["count"]) for e in warned] == [
+        ("warning", "TH", "stale_timestamp", 1),
+        ("warning", "TH", "stale_timestamp", 1),
+    ]
+    # A refused envelope leaves no trace, not even its id in the log.
+    assert stale.header.id not in json_logs.getvalue()
 
 
 async def test_metrics_are_local_only_or_need_the_metrics_token(
