@@ -496,11 +496,7 @@ def register_admin(app: typer.Typer) -> None:
         from node.server import serve
 
         loaded = load_config(config)
-        try:
-            level = logs.level_of(loaded.log_level)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        logs.configure(level)
+        logs.configure(logs.level_of(loaded.log_level))
         serve(loaded)
 
 

@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from node.problems import REFUSED, Handler
+from protocol.errors import ConfigError
 
 log = logging.getLogger("ncpx.http")
 
@@ -40,22 +41,15 @@ def level_of(configured: str) -> str:
     otherwise the configuration's ``log_level``."""
     chosen = os.environ.get(LEVEL_ENV, "").strip().upper() or configured.upper()
     if chosen not in LEVELS:
-        raise ValueError(f"log level {chosen!r} is not one of {', '.join(LEVELS)}: set {LEVEL_ENV} to one")
+        raise ConfigError(f"log level {chosen!r} is not one of {', '.join(LEVELS)}: set {LEVEL_ENV} to one")
     return chosen
 
 
-def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Route every log record of the process to ``stream`` (standard error by default): JSON lines, or the
-    console layout when ``stream`` is a terminal. Returns the handler installed on the root logger (the only
-    one: earlier handlers are removed, so a record is never written twice)."""
+    console layout when ``stream`` is a terminal. The root logger's earlier handlers are removed, so that a
+    record is never written twice."""
     out = stream if stream is not None else sys.stderr
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(),
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     renderer: Any = (
         structlog.dev.ConsoleRenderer()
         if out.isatty()
@@ -64,7 +58,13 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Hand
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
@@ -77,13 +77,6 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Hand
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    return handler
 
 
 def bind(**fields: str) -> None:

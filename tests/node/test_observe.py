@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from keys.roster import add_period
 from node import logs
 from node.config import OfficerListener
 from node.topology import Topology, wait_until
+from protocol.errors import ConfigError
 from protocol.period import Period
 from tests.node.support import (
     ENVELOPES,
@@ -292,7 +292,6 @@ def json_logs() -> Iterator[io.StringIO]:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
@@ -416,5 +415,5 @@ def test_a_terminal_gets_the_console_layout_and_the_level_is_configurable(
     monkeypatch.setenv(logs.LEVEL_ENV, "debug")
     assert logs.level_of("INFO") == "DEBUG"
     monkeypatch.setenv(logs.LEVEL_ENV, "chatty")
-    with pytest.raises(ValueError, match="NCPX_LOG_LEVEL"):
+    with pytest.raises(ConfigError, match="NCPX_LOG_LEVEL"):
         logs.level_of("INFO")
