@@ -27,7 +27,10 @@ from node.coordinator.service import CoordinatorService
 from node.coordinator.store import PostgresStore, SqliteStore
 from node.delivery import DeliveryWorker
 from node.federation_api import BODIES, LIMITER, MATCHER, QUOTA, SERVICE, TLS, WORKER
+from node.logs import request_ids
 from node.matching import Matcher
+from node.metrics import METRICS, NodeMetrics
+from node.metrics_api import count_refusals, metrics
 from node.officer_api import OFFICERS, auth_middleware
 from node.openapi import openapi_document
 from node.problems import problems_middleware
@@ -239,9 +242,10 @@ class NodeApps:
     officer: web.Application
 
 
-def _root(config: NodeConfig, *middlewares: Middleware) -> web.Application:
+def _root(config: NodeConfig, listener: str, *middlewares: Middleware) -> web.Application:
     app = web.Application(
-        middlewares=[problems_middleware, *middlewares], client_max_size=config.limits.max_request_bytes
+        middlewares=[request_ids, count_refusals(listener), problems_middleware, *middlewares],
+        client_max_size=config.limits.max_request_bytes,
     )
     app.add_routes([web.get("/livez", livez), web.get("/readyz", readyz), web.get("/version", version)])
     return app
@@ -255,17 +259,17 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
     through ``request.config_dict``. Problem+json is each root's middleware, so it also answers paths no
     surface knows.
     """
-    federation = _root(config)
+    federation = _root(config, "federation")
     federation.add_subapp(FEDERATION, _federation_surface(config))
-    officer = _root(config, forwarded_middleware(config.officer.trusted_proxies))
-    officer.add_routes([web.get(f"{API}/openapi.json", openapi)])
+    officer = _root(config, "officer", forwarded_middleware(config.officer.trusted_proxies))
+    officer.add_routes([web.get(f"{API}/openapi.json", openapi), web.get("/metrics", metrics)])
     for prefix, surface in _officer_surfaces(config).items():
         officer.add_subapp(prefix, surface)
     if config.role == "node":
         console.mount(officer)  # at the root: the first page an officer's browser opens
-    limiter = FailureLimiter()
+    limiter, observed = FailureLimiter(), NodeMetrics()
     for app in (federation, officer):
-        app[LIMITER] = limiter
+        app[LIMITER], app[METRICS] = limiter, observed
     federation[QUOTA] = PeerQuota(config.limits.peer_messages_per_minute, config.limits.peer_bytes_per_minute)
     federation[BODIES] = asyncio.Semaphore(config.limits.concurrent_bodies)
 
@@ -288,7 +292,7 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
             )
             federation[TLS] = tls
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4))
-        worker = DeliveryWorker(service, session, tls)
+        worker = DeliveryWorker(service, session, tls, observed)
         officers = Officers(db)
         verifiers = None
         coordinator = None

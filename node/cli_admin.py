@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -533,10 +532,12 @@ def register_admin(app: typer.Typer) -> None:
     @node_app.command("serve")
     def node_serve(config: ConfigOpt) -> None:
         """Run the node (federation and officer API) until interrupted."""
+        from node import logs
         from node.server import serve
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        serve(load_config(config), lambda: load_config(config))
+        loaded = load_config(config)
+        logs.configure(logs.level_of(loaded.log_level))
+        serve(loaded, lambda: load_config(config))
 
 
 def _authority_and_roster(

@@ -133,6 +133,8 @@ class OfficerListener(BaseModel):
     trusted_proxies: list[IPvAnyAddress] = []
     """Reverse proxies (for TLS) whose ``X-Forwarded-For/-Proto/-Host`` headers are believed."""
     max_connections: int = Field(default=256, ge=1, le=65_536)
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    """Bearer token a Prometheus scrape of ``/metrics`` must present; without one only this machine may scrape."""
 
     def check(self) -> None:
         """Refuse an officer listener that would carry tokens and contents in clear off this machine."""
@@ -192,6 +194,8 @@ class NodeConfig(BaseModel):
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
     matching: Matching = Matching()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """How much ``ncpx node serve`` logs (``NCPX_LOG_LEVEL`` overrides it for one run)."""
 
     @property
     def skew(self) -> timedelta:

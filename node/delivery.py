@@ -30,6 +30,8 @@ from aiohttp.abc import AbstractStreamWriter
 
 from keys.roster import MAX_ROSTER_BYTES, parse_roster
 from node import effects as stored
+from node.logs import fresh
+from node.metrics import NodeMetrics, known_code
 from node.service import NodeService
 from node.storage.mailbox import Mailbox, OutboxItem
 from node.tls import FederationTls
@@ -107,6 +109,23 @@ def _unreachable(exc: BaseException, timeout_s: float) -> str:
     return "the connection to the peer's node broke before it answered"
 
 
+def failure_code(exc: TransportError) -> str:
+    """A failed attempt as a short code for logs and metrics: the problem the peer named (if this release knows
+    it), else what went wrong on the way."""
+    if exc.code is not None:
+        return known_code(exc.code)
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    if isinstance(cause, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+        return "tls_failed"
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return "unreachable"
+    if cause is not None:
+        return "connection_broken"
+    return "unexpected_answer"
+
+
 def _jitter() -> float:
     """Uniform in [0, 1): spreads retries of nodes that failed together (not a secret, but no global state)."""
     return secrets.randbelow(1 << 30) / (1 << 30)
@@ -173,9 +192,14 @@ class DeliveryWorker:
     the effects, re-arm the timer."""
 
     def __init__(
-        self, service: NodeService, session: aiohttp.ClientSession, tls: FederationTls | None = None
+        self,
+        service: NodeService,
+        session: aiohttp.ClientSession,
+        tls: FederationTls | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.service = service
+        self.metrics = metrics or NodeMetrics()
         self.mailbox: Mailbox = service.mailbox
         self.session = session
         self.tls = tls
@@ -244,7 +268,10 @@ class DeliveryWorker:
 
     async def _loop(self, peer: str) -> None:
         """Run this peer's turns for as long as the node runs: a turn that fails in any way (the disk, a bug)
-        is logged and counted as a failed attempt, and the loop goes on after the backoff, never dying quietly."""
+        is logged and counted as a failed attempt, and the loop goes on after the backoff, never dying quietly.
+
+        Its log lines name the peer, and not the request that happened to start the loop."""
+        fresh(peer=peer)
         schedule = self.schedule(peer)
         while True:
             try:
@@ -253,6 +280,7 @@ class DeliveryWorker:
                 raise
             except Exception:
                 log.exception("delivery to %s failed unexpectedly; it will be retried", peer)
+                self.metrics.failures.labels(peer, "internal").inc()
                 schedule.on_failure(self._now(), "internal error", _jitter())
 
     async def _turn(self, peer: str, schedule: PeerSchedule) -> None:
@@ -269,9 +297,13 @@ class DeliveryWorker:
             waiting = await self.mailbox.next_due(peer)
             await self._sleep(peer, IDLE_S if waiting is None else max(0.0, waiting - self._now()))
             return
+        self.metrics.attempts.labels(peer).inc()
         try:
             await self._send(peer, schedule, items)
         except TransportError as exc:
+            code = failure_code(exc)
+            self.metrics.failures.labels(peer, code).inc()
+            log.warning("delivery attempt failed; will retry", extra={"code": code, "items": len(items)})
             schedule.on_failure(self._now(), str(exc), _jitter())
             await self.mailbox.record_delivery_error(
                 [i.ref for i in items if i.item == "envelope"],
@@ -280,11 +312,13 @@ class DeliveryWorker:
 
     async def _persist(
         self,
+        peer: str,
         effects: list[Effect],
         extra: Sequence[stored.Effect] = (),
         headers: dict[str, Header] | None = None,
     ) -> None:
-        """Store what the schedule decided, in one transaction; ``headers`` of delivered envelopes, by id."""
+        """Store what the schedule decided about items for ``peer``, in one transaction; ``headers`` of
+        delivered envelopes, by id. Counted and logged once stored."""
         delivered = [
             (e.item.seq, e.item.ref, e.receipt, _deadline((headers or {}).get(e.item.ref), e.receipt))
             for e in effects
@@ -294,6 +328,27 @@ class DeliveryWorker:
         failed = [(e.item.seq, e.item.ref, e.code) for e in effects if isinstance(e, GiveUp)]
         retry = [(e.item.seq, e.item.ref, e.code, e.not_before) for e in effects if isinstance(e, Retry)]
         await self.mailbox.settle(delivered, done, failed, retry, self.service.clock(), extra)
+        self._observe(peer, effects)
+
+    def _refused_for_good(self, peer: str, ref: str, code: str) -> None:
+        """A record or outcome return the coordinator will never take: dropped (retrying cannot help), but
+        counted and logged, since the period's figures now lack it."""
+        code = known_code(code)
+        self.metrics.failures.labels(peer, code).inc()
+        log.warning("coordinator refused an item for good", extra={"code": code, "ref": ref})
+
+    def _observe(self, peer: str, effects: list[Effect]) -> None:
+        """Metrics and warnings for what a peer answered about each item (its id and code, never its bytes)."""
+        now = self._now()
+        for e in effects:
+            if isinstance(e, Deliver):
+                self.metrics.delivered.labels(peer).inc()
+                self.metrics.latency.labels(peer).observe(max(0.0, now - e.item.queued_at))
+            elif isinstance(e, Retry | GiveUp):
+                code = known_code(e.code)
+                self.metrics.failures.labels(peer, code).inc()
+                outcome = "will retry" if isinstance(e, Retry) else "given up"
+                log.warning(f"item not delivered; {outcome}", extra={"code": code, "ref": e.item.ref})
 
     async def post(
         self,
@@ -364,7 +419,7 @@ class DeliveryWorker:
             envelopes = [items[r.seq] for r in rows if r.item == "envelope"]
             others = [items[r.seq] for r in rows if r.item != "envelope"]
             log.warning("%s was revoked: %d queued message(s) end undeliverable", peer, len(envelopes))
-            await self._persist(schedule.withdrawn(envelopes, others))
+            await self._persist(peer, schedule.withdrawn(envelopes, others))
             return
         action = {
             r.seq: key_action(keys, _recipient_key(r.payload), r.handed) for r in rows if r.item == "envelope"
@@ -383,7 +438,7 @@ class DeliveryWorker:
         withdrawn = [items[s] for s, a in action.items() if a is KeyAction.WITHDRAW]
         ended = [*schedule.withdrawn(withdrawn, []), *expired]
         if ended:
-            await self._persist(ended)
+            await self._persist(peer, ended)
         gone = {e.item.seq for e in ended}
         live = [r for r in rows if r.seq not in gone]
         by_kind: dict[str, list[OutboxItem]] = {}
@@ -406,7 +461,7 @@ class DeliveryWorker:
                 raise TransportError(f"peer answered {status}")
             # A notice refused as a whole (the message is unknown there) is dropped: retrying cannot help.
             await self._persist(
-                schedule.on_items([(items[r.seq], None) for r in statuses], self._now(), _jitter())
+                peer, schedule.on_items([(items[r.seq], None) for r in statuses], self._now(), _jitter())
             )
 
     async def _send_records(
@@ -426,9 +481,9 @@ class DeliveryWorker:
         for row, result in zip(rows, results, strict=True):
             code = _problem_code(result)
             if code is not None and is_final(code):
-                log.warning("coordinator refused record %s: %s", row.ref, code)
+                self._refused_for_good(peer, row.ref, code)
             answers.append((Item(row.seq, row.ref, row.queued_at, row.attempts), code))
-        await self._persist(schedule.on_items(answers, self._now(), _jitter()))
+        await self._persist(peer, schedule.on_items(answers, self._now(), _jitter()))
 
     async def _heartbeats(self) -> None:
         """Every ``delivery.heartbeat_s``, an empty batch on the record channel to the coordinator.
@@ -471,9 +526,10 @@ class DeliveryWorker:
         code = (data.get("code") if isinstance(data, dict) else None) if status >= 400 else None
         if status >= 400:
             code = code if isinstance(code, str) else NcpxError.code
-            log.warning("coordinator refused outcome return %s: %s", row.ref, code)
+            if is_final(code):
+                self._refused_for_good(peer, row.ref, code)
         item = Item(row.seq, row.ref, row.queued_at, row.attempts)
-        await self._persist(schedule.on_items([(item, code)], self._now(), _jitter()))
+        await self._persist(peer, schedule.on_items([(item, code)], self._now(), _jitter()))
 
     def _chunks(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
         """``items`` in requests no larger than our own request limit (which a peer configured like us accepts)."""
@@ -507,7 +563,7 @@ class DeliveryWorker:
                 [row] = rows
                 item = Item(row.seq, row.ref, row.queued_at, row.attempts)
                 refused = Refused(TooLarge.code, signed=False)
-                await self._persist(schedule.on_answer([(item, refused)], self._now(), _jitter()))
+                await self._persist(peer, schedule.on_answer([(item, refused)], self._now(), _jitter()))
             return
         # Per-envelope results decide, whatever the status (a batch refused as a whole still lists why);
         # without them, the answer says nothing about the envelopes and the batch is retried.
@@ -536,7 +592,9 @@ class DeliveryWorker:
                 parsed[e.item.ref].header, "sent", digests[e.item.ref], now, e.receipt
             )
         ]
-        await self._persist(effects, records, {ref: envelope.header for ref, envelope in parsed.items()})
+        await self._persist(
+            peer, effects, records, {ref: envelope.header for ref, envelope in parsed.items()}
+        )
         if records:
             coordinator = self.service.coordinator()
             if coordinator is not None:

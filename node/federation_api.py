@@ -7,12 +7,16 @@ return the signed receipt. A refused envelope changes nothing stored.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from node.delivery import DeliveryWorker
+from node.logs import bind
 from node.matching import Matcher
+from node.metrics import METRICS
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
 from node.storage.reminders import Reminder, Reminders
@@ -35,6 +39,8 @@ from protocol.errors import (
 from protocol.match_messages import Blinded, Done, Offer, Result
 from protocol.models import Model
 from protocol.requests import SENDER, SignedRequest, check_body, verify_request_head
+
+log = logging.getLogger("ncpx.federation")
 
 SERVICE = web.AppKey("service", NodeService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
@@ -98,6 +104,7 @@ async def authenticated_bytes(request: web.Request) -> tuple[SignedRequest, byte
         # not know yet, a clock off) retries with its own backoff and is not counted.
         limiter.failed(address, now)
         raise
+    bind(peer=signed.sender)
     _check_certificate(request, signed.sender)
     async with request.config_dict[BODIES]:
         body = await read_body(request, service.config.limits)
@@ -129,15 +136,21 @@ async def envelopes(request: web.Request) -> web.Response:
     request.config_dict[QUOTA].take(signed.sender, len(items), len(body), service.clock())
     results = await service.receive(signed.sender, items)
     rendered: list[dict[str, Any]] = []
+    refused: Counter[str] = Counter()
     for result in results:
         if result.receipt is not None:
             rendered.append({"id": result.id, "receipt": result.receipt.wire()})
         else:
             assert result.error is not None
+            refused[result.error.code] += 1
             item: dict[str, Any] = {"id": result.id, "problem": problem_body(result.error)}
             if result.refusal is not None:
                 item["refusal"] = result.refusal.wire()
             rendered.append(item)
+    # Counted and logged by code only: a refused envelope leaves no trace here, not even its id in the log.
+    for code, count in sorted(refused.items()):
+        request.config_dict[METRICS].envelopes_refused.labels(signed.sender, code).inc(count)
+        log.warning("envelopes refused", extra={"code": code, "count": count})
     if all(r.receipt is None for r in results):
         first = results[0].error
         assert first is not None

@@ -41,6 +41,7 @@ from node.api_models import (
 from node.delivery import DeliveryWorker
 from node.effects import Audit, Effect, KeepAnswer
 from node.federation_api import LIMITER, SERVICE, WORKER
+from node.logs import bind
 from node.problems import read_body
 from node.search import search
 from node.service import NodeService, Records
@@ -127,9 +128,11 @@ def _service(request: web.Request) -> NodeService:
 def message_id_of(request: web.Request) -> str:
     """The message id of the path; one that is not a UUID names no message."""
     try:
-        return check_uuid(request.match_info["id"])
+        message_id = check_uuid(request.match_info["id"])
     except Malformed as exc:
         raise NotFound from exc
+    bind(message_id=message_id)
+    return message_id
 
 
 def sender_of(request: web.Request) -> str | None:

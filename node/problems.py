@@ -21,6 +21,9 @@ log = logging.getLogger("ncpx.http")
 
 PROBLEM_JSON = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REFUSED = web.ResponseKey("refused", str)
+"""On a problem response: the code it carries, for the refusal's log line and metric (never parsed back from the
+body)."""
 
 
 def problem_body(error: NcpxError) -> dict[str, Any]:
@@ -37,7 +40,9 @@ def problem_body(error: NcpxError) -> dict[str, Any]:
 def problem_response(error: NcpxError, **extra: Any) -> web.Response:
     """An HTTP response carrying ``error``."""
     body = problem_body(error) | extra
-    return web.Response(status=error.status, text=json.dumps(body), content_type=PROBLEM_JSON)
+    response = web.Response(status=error.status, text=json.dumps(body), content_type=PROBLEM_JSON)
+    response[REFUSED] = error.code
+    return response
 
 
 @web.middleware
@@ -53,9 +58,11 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem_response(NotFound())
     except web.HTTPMethodNotAllowed:
         error = Malformed("method not allowed")
-        return web.Response(
+        response = web.Response(
             status=405, text=json.dumps(problem_body(error) | {"status": 405}), content_type=PROBLEM_JSON
         )
+        response[REFUSED] = error.code
+        return response
     except web.HTTPException:
         raise
     except Exception:
@@ -66,7 +73,9 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             "status": 500,
             "code": "internal",
         }
-        return web.Response(status=500, text=json.dumps(body), content_type=PROBLEM_JSON)
+        response = web.Response(status=500, text=json.dumps(body), content_type=PROBLEM_JSON)
+        response[REFUSED] = "internal"
+        return response
 
 
 def too_large(limit: int) -> TooLarge:

@@ -6,6 +6,8 @@ federation route. ``/v1/period/...`` needs a coordinator officer token, like the
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +18,7 @@ from node.coordinator.service import CoordinatorService, RecordResult
 from node.coordinator.store import Window
 from node.coordinator.tallies import compute, flags, open_enquiries
 from node.federation_api import authenticated
+from node.metrics import METRICS
 from node.problems import problem_body, problem_response
 from protocol.encoding import format_time
 from protocol.errors import Malformed, NotANode
@@ -23,6 +26,7 @@ from protocol.outcome import OutcomeReturn, open_highlights
 from protocol.period import Period
 
 COORDINATOR = web.AppKey("coordinator", CoordinatorService)
+log = logging.getLogger("ncpx.coordinator")
 
 
 def _json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> web.Response:
@@ -54,9 +58,20 @@ def _results(results: list[RecordResult]) -> web.Response:
         for r in results
     ]
     errors = [r.error for r in results if r.error is not None]
+    _count(request, signed.sender, len(results) - len(errors), Counter(e.code for e in errors))
     if results and len(errors) == len(results):
         return problem_response(errors[0], results=rendered)
     return web.json_response({"results": rendered})
+
+
+def _count(request: web.Request, node: str, accepted: int, refused: Counter[str]) -> None:
+    """Metrics of one batch, and a warning per code refused (with how many: a batch holds up to 5000)."""
+    metrics = request.config_dict[METRICS]
+    if accepted:
+        metrics.records_accepted.labels(node).inc(accepted)
+    for code, count in sorted(refused.items()):
+        metrics.records_refused.labels(node, code).inc(count)
+        log.warning("records refused", extra={"code": code, "count": count})
 
 
 async def outcomes(request: web.Request) -> web.Response:
