@@ -40,17 +40,20 @@ def _json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> web.Response:
 async def records(request: web.Request) -> web.Response:
     """POST /federation/v1/records: a batch of signed metadata records."""
     signed, payload = await authenticated(request)
-    return _results(await request.config_dict[COORDINATOR].receive_records(signed.sender, payload))
+    results = await request.config_dict[COORDINATOR].receive_records(signed.sender, payload)
+    return _results(request, signed.sender, results)
 
 
 async def match_records(request: web.Request) -> web.Response:
     """POST /federation/v1/match-records: a batch of signed matching records (counts, never items)."""
     signed, payload = await authenticated(request)
-    return _results(await request.config_dict[COORDINATOR].receive_match_records(signed.sender, payload))
+    results = await request.config_dict[COORDINATOR].receive_match_records(signed.sender, payload)
+    return _results(request, signed.sender, results)
 
 
-def _results(results: list[RecordResult]) -> web.Response:
-    """Each record's outcome; a batch refused whole is answered with the first refusal's problem."""
+def _results(request: web.Request, sender: str, results: list[RecordResult]) -> web.Response:
+    """Each record's outcome, counted in the metrics; a batch refused whole is answered with the first
+    refusal's problem."""
     rendered = [
         {"record_id": r.record_id, "ok": True}
         if r.error is None
@@ -58,7 +61,7 @@ def _results(results: list[RecordResult]) -> web.Response:
         for r in results
     ]
     errors = [r.error for r in results if r.error is not None]
-    _count(request, signed.sender, len(results) - len(errors), Counter(e.code for e in errors))
+    _count(request, sender, len(results) - len(errors), Counter(e.code for e in errors))
     if results and len(errors) == len(results):
         return problem_response(errors[0], results=rendered)
     return web.json_response({"results": rendered})
