@@ -30,6 +30,7 @@ from node.officer_api import OFFICERS, auth_middleware
 from node.openapi import openapi_document
 from node.problems import problems_middleware
 from node.proxies import forwarded_middleware
+from node.resync import Resyncer
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.storage.mailbox import Mailbox
@@ -266,6 +267,8 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 shared[MATCHER] = matcher
         await worker.start()
         tasks = [asyncio.create_task(_refresh_roster(app))]
+        if config.role == "node":  # after a restore: ask the peers for what the backup lacks
+            tasks.append(asyncio.create_task(Resyncer(service, worker).run(), name="resync"))
         if matcher is not None:
             chosen = config.matching
             tasks.append(
