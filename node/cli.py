@@ -14,6 +14,7 @@ from rich.text import Text
 
 from node.cli_admin import register_admin
 from node.cli_coordinator import register_coordinator
+from node.cli_data import register_data
 from node.cli_matching import register_matching
 from node.cli_officer import register_officer
 from node.cli_watch import register_watch
@@ -40,6 +41,7 @@ register_officer(app)
 register_watch(app)
 register_matching(app)
 register_coordinator(app)
+register_data(app)
 
 _err = Console(stderr=True)
 

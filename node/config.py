@@ -90,6 +90,18 @@ class Matching(BaseModel):
         return list(nodes) if "*" in self.auto else [p for p in nodes if p in self.auto]
 
 
+class Retention(BaseModel):
+    """How long message bodies are kept (data-protection rules for police data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages_days: int | None = Field(default=None, ge=1)
+    """Bodies and attachments of messages created longer ago than this are purged (their metadata, what the
+    period report counts, stays); None keeps them for ever."""
+    interval_s: float = Field(default=3600.0, ge=1.0)
+    """How often the node purges what has passed the limit."""
+
+
 class FederationListener(BaseModel):
     """Where peers reach this node: the only listener other countries need to see."""
 
@@ -179,6 +191,7 @@ class NodeConfig(BaseModel):
     limits: Limits = Limits()
     delivery: Delivery = Delivery()
     matching: Matching = Matching()
+    retention: Retention = Retention()
 
     @property
     def skew(self) -> timedelta:

@@ -179,7 +179,10 @@ class Resyncer:
                     receipts[digest] = receipt
                 except NcpxError:
                     pass  # a new receipt is made instead
-            read_at, acknowledged_at = self._stamp(item.get("read_at")), self._stamp(item.get("acknowledged_at"))
+            read_at, acknowledged_at = (
+                self._stamp(item.get("read_at")),
+                self._stamp(item.get("acknowledged_at")),
+            )
             if read_at is not None:
                 read.append((envelope.header.id, read_at))
             if acknowledged_at is not None:

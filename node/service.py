@@ -41,6 +41,7 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
+    Purged,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
@@ -419,6 +420,11 @@ class NodeService:
 
     def open_message(self, view: MessageView) -> SealedBody:
         """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
+        if view.purged_at is not None:
+            raise Purged(
+                f"this message's body was removed on {view.purged_at[:10]} under the node's retention policy: "
+                "only its metadata is kept"
+            )
         envelope = Envelope.model_validate_json(view.envelope)
         identity = self.trust.identity
         signer = ed25519_public(view.signer_key)

@@ -153,6 +153,11 @@ class Database:
         await asyncio.to_thread(partial.chmod, 0o600)
         await asyncio.to_thread(partial.replace, target)
 
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file and truncate it: after a purge, no old page stays in the log."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         """Close the connections (a clean shutdown; a kill is also safe)."""
         if self.reader is not None:

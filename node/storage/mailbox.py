@@ -40,7 +40,7 @@ from protocol.models import Receipt
 SUMMARY_COLUMNS = (
     "id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, due_at, in_reply_to, "
     "state, queued_at, sent_at, delivered_at, read_at, answered_at, acknowledged_at, last_error, officer, "
-    "envelope_digest"
+    "envelope_digest, purged_at"
 )
 STORED_COLUMNS = "envelope, local_sealed, signer_key, receipt"
 """What a full view adds to a summary: the sealed message as stored, and its proof of delivery."""
@@ -87,6 +87,8 @@ class MessageView:
     last_error: str | None
     officer: str | None
     envelope_digest: str
+    purged_at: str | None
+    """When the body was removed under the retention policy (the metadata stays)."""
     overdue: bool
     envelope: bytes = b""
     """The envelope exactly as sent or received (full views only)."""
@@ -285,7 +287,9 @@ def outgoing_rows(
 def _inbox_row(item: Accepted, stamp: str) -> tuple[Any, ...]:
     """Parameters of the row that stores a received envelope as received, with its receipt."""
     header = item.envelope.header
-    received = item.receipt.received_at  # now, or the first arrival's for an envelope recovered after a restore
+    received = (
+        item.receipt.received_at
+    )  # now, or the first arrival's for an envelope recovered after a restore
     due = deadline(header.kind, header.urgency, received)
     return (
         header.id,

@@ -102,9 +102,7 @@ class ResyncStore:
         )
         return [Pending(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] else None) for r in rows]
 
-    async def advance(
-        self, peer: str, part: str, after: tuple[str, str, str] | None, now: datetime
-    ) -> None:
+    async def advance(self, peer: str, part: str, after: tuple[str, str, str] | None, now: datetime) -> None:
         """The page ending at ``after`` of ``part`` is stored (``after`` None: the part is complete)."""
         async with self.db.transaction() as conn:
             if after is None:
