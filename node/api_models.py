@@ -116,6 +116,8 @@ class MessageSummary(Model):
     last_error: str | None = None
     officer: str | None = None
     envelope_digest: str
+    purged_at: str | None = None
+    """When the body was purged under the node's retention policy (only the metadata is left)."""
     subject: str | None = None
     """An enquiry's subject, in listings asked for with ``subject=true`` (it is sealed: each costs a decryption)."""
 

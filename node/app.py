@@ -18,7 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from keys.identity import Identity
 from keys.roster import Roster, parse_authority_public, parse_roster
-from node import console, federation_api, matching_api, officer_api, watch_api
+from node import audit_api, console, federation_api, matching_api, officer_api, retention, watch_api
 from node.config import NodeConfig
 from node.coordinator import api as coordinator_api
 from node.coordinator import dashboard
@@ -35,6 +35,7 @@ from node.officer_api import OFFICERS, auth_middleware
 from node.openapi import openapi_document
 from node.problems import problems_middleware
 from node.proxies import forwarded_middleware
+from node.resync import Resyncer
 from node.service import Clock, NodeService, system_clock
 from node.storage.database import Database
 from node.storage.mailbox import Mailbox
@@ -221,11 +222,14 @@ def _officer_surfaces(config: NodeConfig) -> dict[str, web.Application]:
     """What this participant's own people use: the officer API, and on the coordinator the dashboard."""
     if config.role == "coordinator":
         return {
-            API: _surface(coordinator_api.api_routes(), auth_middleware),
+            API: _surface([*coordinator_api.api_routes(), *audit_api.routes()], auth_middleware),
             DASHBOARD: _surface(dashboard.routes(), dashboard.dashboard_headers),
         }
     return {
-        API: _surface([*officer_api.routes(), *watch_api.routes(), *matching_api.routes()], auth_middleware)
+        API: _surface(
+            [*officer_api.routes(), *watch_api.routes(), *matching_api.routes(), *audit_api.routes()],
+            auth_middleware,
+        )
     }
 
 
@@ -324,6 +328,12 @@ def build_apps(config: NodeConfig, clock: Clock = system_clock) -> NodeApps:
                 shared[MATCHER] = matcher
         await worker.start()
         tasks = [asyncio.create_task(_refresh_roster(app))]
+        if config.role == "node":  # after a restore: ask the peers for what the backup lacks
+            tasks.append(asyncio.create_task(Resyncer(service, worker).run(), name="resync"))
+        if config.retention.messages_days is not None:
+            tasks.append(
+                asyncio.create_task(retention.run(db, config.retention, service.clock), name="purge")
+            )
         if matcher is not None:
             chosen = config.matching
             tasks.append(

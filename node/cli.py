@@ -15,6 +15,7 @@ from rich.text import Text
 
 from node.cli_admin import register_admin
 from node.cli_coordinator import register_coordinator
+from node.cli_data import register_data
 from node.cli_matching import register_matching
 from node.cli_officer import register_officer
 from node.cli_ops import register_ops
@@ -47,6 +48,7 @@ register_matching(app)
 register_coordinator(app)
 register_demo(app)
 register_ops(app)
+register_data(app)
 
 
 def _print_version(asked: bool) -> None:

@@ -95,6 +95,18 @@ class Matching(BaseModel):
         return list(nodes) if "*" in self.auto else [p for p in nodes if p in self.auto]
 
 
+class Retention(BaseModel):
+    """How long message bodies are kept (data-protection rules for police data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages_days: int | None = Field(default=None, ge=1)
+    """Bodies and attachments of messages created longer ago than this are purged (their metadata, what the
+    period report counts, stays); None keeps them for ever."""
+    interval_s: float = Field(default=3600.0, ge=1.0)
+    """How often the node purges what has passed the limit."""
+
+
 class FederationListener(BaseModel):
     """Where peers reach this node: the only listener other countries need to see."""
 
@@ -196,6 +208,7 @@ class NodeConfig(BaseModel):
     matching: Matching = Matching()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """How much ``ncpx node serve`` logs (``NCPX_LOG_LEVEL`` overrides it for one run)."""
+    retention: Retention = Retention()
 
     @property
     def skew(self) -> timedelta:

@@ -69,6 +69,7 @@ RECORDS_PATH = "/federation/v1/records"
 OUTCOMES_PATH = "/federation/v1/outcomes"
 MATCH_RECORDS_PATH = "/federation/v1/match-records"
 REMINDERS_PATH = "/federation/v1/reminders"
+RESYNC_PATH = "/federation/v1/resync"
 
 _LOCAL = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - wildcard names, not binding
 """Where to reach our own server when it listens on every address."""
@@ -357,8 +358,10 @@ class DeliveryWorker:
         payload: dict[str, Any] | bytes,
         content_type: str = "application/json",
         before: Callable[[], Awaitable[None]] | None = None,
+        answer_limit: int = MAX_ANSWER_BYTES,
     ) -> tuple[int, Any]:
-        """POST signed ``payload`` to ``peer``; ``before`` runs once connected, before the body goes."""
+        """POST signed ``payload`` to ``peer``; ``before`` runs once connected, before the body goes; an answer
+        longer than ``answer_limit`` bytes is refused."""
         body = payload if isinstance(payload, bytes) else canonical(payload)
         service = self.service
         headers = sign_request("POST", path, peer, body, service.trust.identity, service.clock())
@@ -375,7 +378,7 @@ class DeliveryWorker:
                 allow_redirects=False,
                 ssl=self._tls_for(peer),
             ) as response:
-                data = await read_capped(response, MAX_ANSWER_BYTES)
+                data = await read_capped(response, answer_limit)
                 status = response.status
                 self._note_clock(peer, response.headers.get("Date"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

@@ -7,6 +7,7 @@ return the signed receipt. A refused envelope changes nothing stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from typing import Any, TypeVar
@@ -19,7 +20,9 @@ from node.matching import Matcher
 from node.metrics import METRICS
 from node.problems import problem_body, problem_response, read_body
 from node.service import NodeService
+from node.storage.officers import Officers
 from node.storage.reminders import Reminder, Reminders
+from node.storage.resync import PARTS, ResyncStore
 from node.throttle import FailureLimiter, PeerQuota
 from node.tls import FederationTls
 from protocol.codes import normalise_participant
@@ -242,10 +245,59 @@ def matching_routes() -> list[web.RouteDef]:
     ]
 
 
+RESYNC_PAGE = 500
+"""Most messages in one page of a re-sync answer (fewer when their envelopes pass the byte budget)."""
+
+
+async def resync(request: web.Request) -> web.Response:
+    """A peer restored from a backup asks what we hold for it since a time (:mod:`node.resync`): a page of
+    ``sent_by_us`` (its envelopes we received, our receipts, when our officers read or acknowledged them) or
+    of ``sent_to_us`` (our envelopes to it, with its receipts). Only the signer's own messages are ever
+    returned, and envelopes as they are stored: sealed, readable by their recipient alone."""
+    signed, payload = await authenticated(request)
+    service = request.config_dict[SERVICE]
+    shape = "expected {part: sent_by_us or sent_to_us, since, after: null or [delivered_at, sender, id]}"
+    if not isinstance(payload, dict) or payload.get("part") not in PARTS:
+        raise Malformed(shape)
+    after = payload.get("after")
+    if after is not None and not (
+        isinstance(after, list) and len(after) == 3 and all(isinstance(v, str) for v in after)
+    ):
+        raise Malformed(shape)
+    since = format_time(parse_time(str(payload.get("since"))))
+    page = await ResyncStore(service.mailbox.db).held_for(
+        signed.sender,
+        payload["part"],
+        since,
+        tuple(after) if after is not None else None,
+        RESYNC_PAGE,
+        service.config.limits.max_request_bytes,
+    )
+    await Officers(service.mailbox.db).audit(
+        f"peer {signed.sender}", "resync_answer", payload["part"], f"ok: {len(page)}", service.clock()
+    )
+    items = [
+        {
+            "envelope": held.envelope.decode("utf-8"),
+            "receipt": json.loads(held.receipt) if held.receipt else None,
+            "read_at": held.read_at,
+            "acknowledged_at": held.acknowledged_at,
+        }
+        for held in page
+    ]
+    # The asker pages on until an empty page: one request more than needed, and no count to get wrong.
+    return web.json_response({"items": items, "next": list(page[-1].cursor) if page else None})
+
+
 def envelope_routes() -> list[web.RouteDef]:
     """Where messages, read notices and the coordinator's reminders arrive: mounted on country nodes only, so
     the coordinator cannot take one."""
-    return [web.post("/envelopes", envelopes), web.post("/status", status), web.post("/reminders", reminder)]
+    return [
+        web.post("/envelopes", envelopes),
+        web.post("/status", status),
+        web.post("/reminders", reminder),
+        web.post("/resync", resync),
+    ]
 
 
 def member_routes() -> list[web.RouteDef]:

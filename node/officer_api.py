@@ -50,7 +50,7 @@ from node.storage.officers import Officers
 from node.storage.reminders import Reminders
 from protocol.codes import Kind, normalise_participant
 from protocol.encoding import format_time, parse_json
-from protocol.errors import Conflict, Malformed, NotFound, Unauthorized
+from protocol.errors import CannotOpen, Conflict, Malformed, NotFound, Purged, Unauthorized
 from protocol.ids import check_uuid
 from protocol.models import EnquiryBody, Header, NoticeBody, Receipt
 from protocol.validation import explain
@@ -362,7 +362,10 @@ async def _subject(service: NodeService, view: MessageView) -> str | None:
     if view.kind is Kind.REPLY:
         return None
     full = await service.mailbox.get(view.id, service.clock(), view.sender)
-    body = await asyncio.to_thread(service.open_message, full)
+    try:
+        body = await asyncio.to_thread(service.open_message, full)
+    except (Purged, CannotOpen):  # purged under retention, or recovered after a restore without its body
+        return None
     return body.subject if isinstance(body, EnquiryBody | NoticeBody) else None
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keys.roster import Roster, SignedRoster
@@ -41,6 +41,7 @@ from protocol.errors import (
     NcpxError,
     NotANode,
     NoUsableKey,
+    Purged,
     StaleTimestamp,
     TooLarge,
     UnknownRecipient,
@@ -83,6 +84,20 @@ STATUS_EVENTS = {"read": LifecycleEvent.READ_NOTICE, "acknowledged": LifecycleEv
 def system_clock() -> datetime:
     """The wall clock, in UTC."""
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Envelopes a peer hands back after our restore (:mod:`node.resync`), taken through the normal intake.
+
+    They may be older than ``limits.max_message_age_s``: ``max_age`` reaches back to the backup's time, and
+    no further. Our own receipt for an envelope, when the peer kept it and it verifies, is stored again instead
+    of a new one, so that the message's deadline still runs from when it first arrived.
+    """
+
+    max_age: timedelta
+    receipts: dict[str, Receipt]
+    """Our verified receipts, by envelope digest."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +443,11 @@ class NodeService:
 
     def open_message(self, view: MessageView) -> SealedBody:
         """Open a stored message's body: received ones with our key, sent ones from our own sealed copy."""
+        if view.purged_at is not None:
+            raise Purged(
+                f"this message's body was removed on {view.purged_at[:10]} under the node's retention policy: "
+                "only its metadata is kept"
+            )
         envelope = Envelope.model_validate_json(view.envelope)
         identity = self.trust.identity
         signer = ed25519_public(view.signer_key)
@@ -479,8 +499,11 @@ class NodeService:
 
     # -- federation --
 
-    async def receive(self, sender: str, envelopes: Sequence[bytes]) -> list[IncomingResult]:
-        """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated).
+    async def receive(
+        self, sender: str, envelopes: Sequence[bytes], recovery: Recovery | None = None
+    ) -> list[IncomingResult]:
+        """Verify, store and receipt a batch of envelopes from ``sender`` (already request-authenticated, or
+        asked for by us after a restore: ``recovery``).
 
         Each envelope is kept, digested and receipted as the bytes that arrived: nothing is encoded again. The
         batch is taken chunk by chunk (see :mod:`node.intake`): the checks (parsing, signatures, opening) run in
@@ -493,7 +516,7 @@ class NodeService:
         results: list[IncomingResult] = [IncomingResult(id=None)] * len(envelopes)
         for indexes in chunks(envelopes):
             async with self._turns.setdefault(sender, asyncio.Lock()):
-                outcomes = await self._check(sender, [envelopes[i] for i in indexes], now)
+                outcomes = await self._check(sender, [envelopes[i] for i in indexes], now, recovery)
             checked: list[tuple[int, Accepted]] = []
             for index, outcome in zip(indexes, outcomes, strict=True):
                 if isinstance(outcome, Refused):
@@ -502,7 +525,8 @@ class NodeService:
                     )
                     continue
                 envelope, digest = outcome.envelope, outcome.digest
-                receipt = make_receipt(envelope, self.trust.identity, now, digest)
+                kept_receipt = recovery.receipts.get(digest) if recovery is not None else None
+                receipt = kept_receipt or make_receipt(envelope, self.trust.identity, now, digest)
                 rows = self.record_rows(envelope.header, "received", digest, now, receipt)
                 checked.append(
                     (index, Accepted(envelope, envelopes[index], digest, receipt, outcome.signer_key, rows))
@@ -522,15 +546,16 @@ class NodeService:
                     results[index] = IncomingResult(id=accepted.envelope.header.id, receipt=kept)
         return results
 
-    async def _check(self, sender: str, envelopes: list[bytes], now: datetime) -> list[Outcome]:
+    async def _check(
+        self, sender: str, envelopes: list[bytes], now: datetime, recovery: Recovery | None
+    ) -> list[Outcome]:
         """Every check of a chunk, without storage. Envelopes sealed to a key we do not hold are checked again
         if the key folder, read again, holds new keys (keys rotated on disk are taken up without a restart);
         still lacking it, they are refused for now: the sender keeps the message and tries again until its
         give-up age, so a rotation done in the wrong order loses nothing."""
         limits = self.config.limits
-        bounds = Bounds(
-            now, self.config.skew, self.config.max_age, limits.max_attachment_bytes, limits.max_request_bytes
-        )
+        max_age = max(self.config.max_age, recovery.max_age) if recovery is not None else self.config.max_age
+        bounds = Bounds(now, self.config.skew, max_age, limits.max_attachment_bytes, limits.max_request_bytes)
         identity = self.trust.identity
         outcomes = await self._checked_off_loop(sender, envelopes, bounds)
         lacking = [

@@ -479,6 +479,36 @@ class ConfigError(LocalError):
     title = "Configuration error"
 
 
+class SchemaTooNew(LocalError):
+    """The database was written by a later release: this code does not know what its newer tables mean."""
+
+    code = "schema_too_new"
+    title = "Database schema is newer than this release"
+
+
+class BackupUnusable(LocalError):
+    """A backup folder lacks its manifest or database, or its database does not match the manifest."""
+
+    code = "backup_unusable"
+    title = "Backup cannot be used"
+
+
+class RestoreRefused(LocalError):
+    """A restore would overwrite a database that holds data (without ``--force``), or another node's."""
+
+    code = "restore_refused"
+    title = "Restore refused"
+
+
+class Purged(NcpxError):
+    """The message's body was removed under the node's retention policy; its metadata is all that is left."""
+
+    code = "purged"
+    title = "Message body purged"
+    status = 410
+    retryable = False
+
+
 ALL_ERRORS: tuple[type[NcpxError], ...] = (
     Malformed,
     WrongCertificate,
@@ -532,6 +562,10 @@ ALL_ERRORS: tuple[type[NcpxError], ...] = (
     UnverifiedRoster,
     ConfigError,
     StorageFull,
+    SchemaTooNew,
+    BackupUnusable,
+    RestoreRefused,
+    Purged,
 )
 
 _BY_CODE = {cls.code: cls for cls in ALL_ERRORS}

@@ -58,7 +58,16 @@ from protocol.codes import (
     due_at,
 )
 from protocol.encoding import format_time
-from protocol.errors import ForgedForm, Malformed, NcpxError, RequestTimeout, TooLarge, Unauthorized
+from protocol.errors import (
+    CannotOpen,
+    ForgedForm,
+    Malformed,
+    NcpxError,
+    Purged,
+    RequestTimeout,
+    TooLarge,
+    Unauthorized,
+)
 from protocol.lifecycle import ANSWERABLE, Folder, State
 
 log = logging.getLogger("ncpx.console")
@@ -254,7 +263,10 @@ async def _subject(service: NodeService, view: MessageView) -> str | None:
     key = (service.me, view.folder.value, view.sender, view.id)
     if key not in _subjects:
         full = await service.mailbox.get(view.id, service.clock(), view.sender)
-        body = await asyncio.to_thread(service.open_message, full)
+        try:
+            body: object = await asyncio.to_thread(service.open_message, full)
+        except (Purged, CannotOpen):  # purged under retention, or recovered after a restore without its body
+            body = None
         _subjects[key] = getattr(body, "subject", "") or ""
         if len(_subjects) > SUBJECTS_KEPT:
             _subjects.popitem(last=False)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from protocol.errors import StorageFull
+from protocol.errors import SchemaTooNew, StorageFull
 from protocol.lifecycle import Folder, State
 from protocol.matching import Role as MatchRole
 from protocol.matching import State as MatchState
@@ -113,28 +113,71 @@ class Database:
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
+        # Freed pages are zeroed: a purged body (retention) leaves no copy in the file's free space.
+        await conn.execute("PRAGMA secure_delete=ON")
         db = cls(conn)
-        await db._migrate()
+        try:
+            await db._migrate(path)
+        except BaseException:
+            await conn.close()
+            raise
         await asyncio.to_thread(path.chmod, 0o600)
         db.reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         db.reader.row_factory = aiosqlite.Row
         await db.reader.execute("PRAGMA busy_timeout=5000")
         return db
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, path: Path) -> None:
+        """Bring the file to this release's schema, copying it first; refuse a schema this release does not know.
+
+        A newer schema comes from a later release: its tables may mean things this code would get wrong, so
+        the node does not start on it. Before the first migration of an existing file a copy is taken beside it
+        (``node.db.before-<version>``), the way back if the new release has to be withdrawn.
+        """
         await self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = await self.schema_version()
-        for number, script in _migrations():
-            if number <= current:
-                continue
+        known = _migrations()
+        latest = known[-1][0]
+        if current > latest:
+            raise SchemaTooNew(
+                f"the database {path.name} has schema version {current} but this release knows only up to "
+                f"{latest}: run the release that wrote it (or a later one), or restore a backup made for this one"
+            )
+        pending = [(number, script) for number, script in known if number > current]
+        if pending and current > 0:
+            await self.backup_to(path.with_name(f"{path.name}.before-{pending[0][0]:04d}"))
+        for number, script in pending:
             await self.conn.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;"
             )
 
     async def schema_version(self) -> int:
-        """The number of the last migration applied to this database."""
+        """The last migration applied to this file (0: a new file)."""
         row = await self.fetchone("SELECT max(version) AS v FROM schema_version")
         return int(row["v"]) if row and row["v"] is not None else 0
+
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the whole database at ``target`` (mode 0600), taken while writers go on.
+
+        SQLite's online backup reads one snapshot of the file and its WAL, which a plain file copy does not:
+        commits still in the WAL would be lost. The copy is written beside ``target`` and renamed into place,
+        so an interrupted backup never leaves a half file under the final name.
+        """
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        copy = await aiosqlite.connect(partial)
+        try:
+            await self.conn.backup(copy)
+            await copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            await copy.close()
+        await asyncio.to_thread(partial.chmod, 0o600)
+        await asyncio.to_thread(partial.replace, target)
+
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file and truncate it: after a purge, no old page stays in the log."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         """Close the connections (a clean shutdown; a kill is also safe)."""

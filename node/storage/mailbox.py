@@ -40,7 +40,7 @@ from protocol.models import Receipt
 SUMMARY_COLUMNS = (
     "id, thread, folder, kind, sender, recipient, peer, area, urgency, created_at, due_at, in_reply_to, "
     "state, queued_at, sent_at, delivered_at, read_at, answered_at, acknowledged_at, last_error, officer, "
-    "envelope_digest"
+    "envelope_digest, purged_at"
 )
 STORED_COLUMNS = "envelope, local_sealed, signer_key, receipt"
 """What a full view adds to a summary: the sealed message as stored, and its proof of delivery."""
@@ -87,6 +87,8 @@ class MessageView:
     last_error: str | None
     officer: str | None
     envelope_digest: str
+    purged_at: str | None
+    """When the body was removed under the retention policy (the metadata stays)."""
     overdue: bool
     envelope: bytes = b""
     """The envelope exactly as sent or received (full views only)."""
@@ -282,10 +284,13 @@ def outgoing_rows(
     return statements + queued  # like statements together, so that they run as one call each
 
 
-def _inbox_row(item: Accepted, now: datetime, stamp: str) -> tuple[Any, ...]:
+def _inbox_row(item: Accepted, stamp: str) -> tuple[Any, ...]:
     """Parameters of the row that stores a received envelope as received, with its receipt."""
     header = item.envelope.header
-    due = deadline(header.kind, header.urgency, now)
+    received = (
+        item.receipt.received_at
+    )  # now, or the first arrival's for an envelope recovered after a restore
+    due = deadline(header.kind, header.urgency, received)
     return (
         header.id,
         header.thread,
@@ -305,7 +310,7 @@ def _inbox_row(item: Accepted, now: datetime, stamp: str) -> tuple[Any, ...]:
         INITIAL[Folder.INBOX].value,
         canonical(item.receipt.wire()),
         stamp,
-        stamp,
+        format_time(received),
     )
 
 
@@ -551,7 +556,7 @@ class Mailbox:
                     item.raw,
                     canonical(item.receipt.wire()),
                 )
-                rows.append(_inbox_row(item, now, stamp))
+                rows.append(_inbox_row(item, stamp))
                 if header.in_reply_to:
                     replies.setdefault(header.sender, []).append(header.in_reply_to)
                 records.extend(item.records)
@@ -582,6 +587,31 @@ class Mailbox:
                 )
                 taken += sum(a.error is None for a in applied)
         return taken
+
+    async def recovered_inbox(
+        self, peer: str, read: Sequence[tuple[str, str]], acknowledged: Sequence[tuple[str, str]]
+    ) -> None:
+        """After a restore, what our officers did with messages from ``peer`` comes back through the lifecycle:
+        reads and acknowledgements as the peer learnt them (id, time), and answers from the replies recovered
+        into our sent folder. Nothing is queued: the peer knows all of it already."""
+        async with self.db.transaction() as conn:
+            for message_id, at in read:
+                await _transition(conn, Folder.INBOX, Event.OFFICER_READ, [message_id], at, peer)
+            for message_id, at in acknowledged:
+                await _transition(
+                    conn, Folder.INBOX, Event.OFFICER_ACKNOWLEDGED, [message_id], at, peer, ACKNOWLEDGEABLE
+                )
+            async with conn.execute(
+                "SELECT i.id, min(r.created_at) FROM messages i JOIN messages r ON r.folder = ? "
+                "AND r.peer = i.peer AND r.in_reply_to = i.id WHERE i.folder = ? AND i.peer = ? "
+                "AND i.answered_at IS NULL GROUP BY i.id",
+                (Folder.SENT.value, Folder.INBOX.value, peer),
+            ) as cursor:
+                answered = list(await cursor.fetchall())
+            for message_id, at in answered:
+                await _transition(
+                    conn, Folder.INBOX, Event.REPLY_SENT, [message_id], at, peer, kinds=ANSWERABLE
+                )
 
     async def mark_read(
         self, message_id: str, sender: str, now: datetime, extra: Sequence[Effect] = ()

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -30,6 +31,17 @@ def token_digest(token: str) -> str:
 
 ANSWERS_KEPT = timedelta(hours=24)
 """How long the answer to a request with an Idempotency-Key is given again for a repeat of it."""
+
+
+class AuditEntry(NamedTuple):
+    """One line of the audit trail: who did what to which target, when, and how it ended."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    outcome: str
 
 
 class Officers:
@@ -112,10 +124,38 @@ class Officers:
 
     async def audit_trail(self, limit: int = 100) -> list[tuple[str, str, str, str | None, str]]:
         """The newest audit entries."""
+        return [(e.at, e.actor, e.action, e.target, e.outcome) for e in await self.search_audit(limit=limit)]
+
+    async def search_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first, filtered (times are RFC 3339 texts; ``since`` inclusive, ``until``
+        exclusive); ``before``: only entries older than that sequence number (the next page)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("actor = ?", actor),
+            ("action = ?", action),
+            ("at >= ?", since),
+            ("at < ?", until),
+            ("seq < ?", before),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
         rows = await self.db.fetchall(
-            "SELECT at, actor, action, target, outcome FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
+            "SELECT seq, at, actor, action, target, outcome FROM audit "  # noqa: S608 - fixed fragments
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
         )
-        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [AuditEntry._make(tuple(r)) for r in rows]
 
     async def idempotent_response(
         self, officer: str, key: str, now: datetime
