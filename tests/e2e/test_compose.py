@@ -1,9 +1,11 @@
 """docker-compose.yml without a Docker engine: every service's command, environment, volumes and secrets, as the
 real compose binary resolves them, run as local processes, each node in a network namespace of its own where the
-service names resolve, as uid 10001 like the containers; then an enquiry crosses it.
+service names resolve (on loopback, with the names in /etc/hosts for the test's duration, where namespaces cannot
+be made), as uid 10001 like the containers; then an enquiry crosses it: TH sends it, MY's officer reads it with
+the token compose hands MY as a secret, and the coordinator's tally counts it.
 
-Needs root (namespaces, ``setpriv``); elsewhere it is skipped, and the compose file is still checked by
-``tests/test_deploy.py``.
+Needs root (namespaces or /etc/hosts, ``setpriv``); elsewhere it is skipped, and the compose file is still
+checked by ``tests/test_deploy.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from node.client import Client
 from node.topology import NCPX, LocalNode, wait_until
@@ -97,8 +101,10 @@ class Host:
         return option + sep + str(root) + path
 
 
-class Network:
+class Namespaces:
     """A bridge and one network namespace per service, with a hosts file naming every service."""
+
+    kind = "network namespaces"
 
     def __init__(self, base: Path, names: list[str]) -> None:
         tag = str(os.getpid() % 100000)
@@ -128,6 +134,9 @@ class Network:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
 
+    def place(self, name: str, config: Path) -> None:
+        """Nothing to change: each node has its namespace's addresses to itself, as in its container."""
+
     def launcher(self, name: str, user: str) -> list[str]:
         """Run in ``name``'s namespace, with the hosts file in place and as the service's ``user``."""
         uid, gid = user.split(":")
@@ -135,6 +144,58 @@ class Network:
             'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$1" --regid="$2" --clear-groups "${@:3}"'
         )
         return ["ip", "netns", "exec", self.namespaces[name], "bash", "-c", script, str(self.hosts), uid, gid]
+
+
+class Loopback:
+    """Where namespaces cannot be made (no CAP_NET_ADMIN, say): every service on this machine's loopback at an
+    address of its own, its name in /etc/hosts while the test runs, its listeners bound to that address."""
+
+    kind = "loopback"
+    HOSTS = Path("/etc/hosts")
+
+    def __init__(self, base: Path, names: list[str]) -> None:
+        self.addresses = {name: f"127.0.12.{10 + i}" for i, name in enumerate(names)}
+        self.saved: bytes | None = None
+
+    def up(self) -> None:
+        self.saved = self.HOSTS.read_bytes()
+        lines = "".join(f"{ip} {name}\n" for name, ip in self.addresses.items())
+        # In place, not replaced: /etc/hosts may be a bind mount (as in a container), which a rename would break.
+        self.HOSTS.write_bytes(self.saved.rstrip(b"\n") + b"\n" + lines.encode())
+
+    def down(self) -> None:
+        if self.saved is not None:
+            self.HOSTS.write_bytes(self.saved)
+            self.saved = None
+
+    def place(self, name: str, config: Path) -> None:
+        """Bind both of the node's listeners to its own address rather than every address of the machine, where
+        the nine nodes' equal ports would collide (the copied node.toml in its volume; the service's is kept)."""
+        settings = tomllib.loads(config.read_text())
+        for listener in ("federation", "officer"):
+            settings[listener]["host"] = self.addresses[name]
+        config.write_text(tomli_w.dumps(settings))
+
+    def launcher(self, name: str, user: str) -> list[str]:
+        """Run as the service's ``user``."""
+        uid, gid = user.split(":")
+        return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+
+
+def network_up(base: Path, names: list[str]) -> Namespaces | Loopback:
+    """Namespaces when they can be made here, loopback otherwise (or when ``NCPX_COMPOSE_NETWORK=loopback``
+    asks for it, to run that variant on a machine where namespaces work)."""
+    if os.environ.get("NCPX_COMPOSE_NETWORK") != "loopback":
+        namespaces = Namespaces(base, names)
+        try:
+            namespaces.up()
+        except subprocess.CalledProcessError:
+            namespaces.down()
+        else:
+            return namespaces
+    loopback = Loopback(base, names)
+    loopback.up()
+    return loopback
 
 
 def interpreter(base: Path) -> str:
@@ -209,14 +270,15 @@ def test_compose_services_as_processes_exchange_an_enquiry(base: Path) -> None:
     assert "already set up" in " ".join(again.stdout.split())
 
     python = interpreter(base)
-    network = Network(base, list(nodes))
-    network.up()
+    network = network_up(base, list(nodes))
+    print(f"the services run on {network.kind}")  # shown with -rP, and with a failure's captured output
     running: dict[str, LocalNode] = {}
     try:
         for name, service in nodes.items():
             root = host.root(name, service)
             assert service["user"] == "10001:10001"
             assert all(path.stat().st_uid == 10001 for path in host.mounts(service).values())
+            network.place(name, root / "data" / "node.toml")
             running[name] = LocalNode(
                 name,
                 root / "data",
