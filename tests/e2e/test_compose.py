@@ -210,10 +210,10 @@ def interpreter(base: Path) -> str:
     """
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [
-        sys._base_executable,
+        str(Path(sys.base_prefix, "bin", version)),
         *(shutil.which(version, path=p) for p in ("/usr/local/bin", "/usr/bin")),
     ]
-    usable = [c for c in candidates if c and open_to_all(Path(c).resolve())]
+    usable = [c for c in candidates if c and Path(c).exists() and open_to_all(Path(c).resolve())]
     if not usable:
         pytest.skip(f"no {version} that uid 10001 may execute")
     venv = base / "python"
