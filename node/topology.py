@@ -134,6 +134,9 @@ class LocalNode:
     """What it is started under, such as ``ip netns exec`` to give it a network of its own."""
     address: str = "127.0.0.1"
     """Where this machine reaches its officer listener."""
+    python: str = sys.executable
+    """The interpreter it runs under: one the launcher's user may execute, as its own processes (the checking
+    pool, multiprocessing's resource tracker) start that interpreter again."""
 
     @property
     def url(self) -> str:
@@ -163,7 +166,7 @@ class LocalNode:
         """Start ``ncpx node serve`` without waiting for it (``env`` added to this process's environment)."""
         log = (self.folder / "node.log").open("ab")
         self.process = subprocess.Popen(
-            [*self.launcher, *NCPX, *self.command],
+            [*self.launcher, self.python, *NCPX[1:], *self.command],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "NCPX_CONFIG": str(self.config), **self.env, **(env or {})},
