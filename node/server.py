@@ -25,7 +25,7 @@ from node.coordinator.api import COORDINATOR
 from node.federation_api import SERVICE, TLS
 from node.service import Clock, NodeService, system_clock
 from node.stepped_clock import clock_from_environment
-from protocol.errors import NcpxError
+from protocol.errors import ConfigError, NcpxError
 
 log = logging.getLogger("ncpx.node")
 ACCESS_FORMAT = '%a "%r" %s %b %Tfs'
@@ -140,7 +140,13 @@ class NodeServer:
             ),
         ]
         for site in self.sites:
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {site.name}: {exc.strerror or exc}; another program (or another node) "
+                    "may hold that port: stop it, or choose another host or port in node.toml"
+                ) from exc
             log.info("listening on %s", site.name)
         if tls is None:
             log.warning(
@@ -195,7 +201,12 @@ def serve(config: NodeConfig, load: Callable[[], NodeConfig]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reloads.put_nowait, None)
-        await server.start()
+        try:
+            await server.start()
+        except BaseException:
+            # Storage and workers opened before the failure must close, or their threads keep the process alive.
+            await server.stop()
+            raise
 
         async def reloader() -> None:
             while True:

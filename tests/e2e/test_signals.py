@@ -112,3 +112,21 @@ def test_sighup_reloads_roster_and_limits_and_keeps_the_connections(node: LocalN
     wait_until(lambda: log_has(node, "configuration not reloaded, the node runs on as before"), 10, "refusal")
     assert process.poll() is None
     assert readyz(node)["status"] == "ready"
+
+
+def test_a_port_already_taken_stops_the_node_at_once_with_a_sentence(tmp_path: Path) -> None:
+    """The listener cannot bind: the node says so and exits, instead of hanging on the storage it had opened."""
+    topology = Topology(tmp_path, ["TH"], tls=False)
+    topology.create()
+    node = topology.nodes["TH"]
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", node.officer_port))
+        taken.listen()
+        node.launch()
+        assert node.process is not None
+        assert node.process.wait(timeout=30) == 2
+    log = " ".join((node.folder / "node.log").read_text().split())  # the sentence is wrapped for a terminal
+    assert "cannot listen on" in log
+    assert "choose another host or port in node.toml" in log
+    assert "Traceback" not in log
