@@ -10,6 +10,7 @@ checked by ``tests/test_deploy.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -245,8 +246,28 @@ def base() -> Iterator[Path]:
     # Not pytest's tmp_path: its folders are private to root, and the nodes run as uid 10001.
     folder = Path(tempfile.mkdtemp(prefix="ncpx-compose-"))
     folder.chmod(0o755)
-    yield folder
+    with searchable(ROOT / "node", Path(sysconfig.get_path("purelib"))):
+        yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def searchable(*paths: Path) -> Iterator[None]:
+    """Let other users pass through the folders above ``paths`` (the checkout and its packages, which uid 10001
+    imports) for the duration of the test: a clean clone may sit in a folder private to root, as CI's does.
+    Only the search bit of the folders lacking it is added, and each is given back its mode afterwards."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in (path, *path.parents):
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & stat.S_IXOTH:
+                changed[folder] = stat.S_IMODE(mode)
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
 
 
 @pytest.mark.timeout(600)
