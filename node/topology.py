@@ -11,6 +11,7 @@ import contextlib
 import functools
 import io
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -36,12 +37,32 @@ PASSPHRASE_ENV = "NCPX_PASSPHRASE"  # noqa: S105 - the name of a variable, not a
 """Where a node with encrypted key files finds their passphrase (or ``NCPX_PASSPHRASE_FILE``, a file holding it)."""
 
 
+FIRST_PORT = 20_000
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing uses right now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for port 0 is also one it may give any outgoing connection as its local port in
+    the moment between this check and the node's bind, which then fails; ports below the ephemeral range are
+    never handed out that way. Chosen at random so that parallel runs rarely try the same one.
+    """
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32_768
+    for _ in range(100):
+        port = FIRST_PORT + secrets.randbelow(max(ephemeral - FIRST_PORT, 1))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def ncpx(*args: str, env: dict[str, str] | None = None) -> str:

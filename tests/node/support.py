@@ -11,7 +11,6 @@ import asyncio
 import inspect
 import json
 import os
-import socket
 import sqlite3
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
@@ -42,6 +41,7 @@ from node.federation_api import SERVICE, WORKER
 from node.officer_api import OFFICERS
 from node.server import NodeServer
 from node.service import NodeService
+from node.topology import free_port
 from protocol.codes import CrimeArea, Urgency
 from protocol.compose import Outgoing, compose_enquiry
 from protocol.encoding import canonical
@@ -60,14 +60,6 @@ ROSTER = "/federation/v1/roster"
 PROBLEM_JSON = "application/problem+json"
 
 FAST_DELIVERY = Delivery(backoff_initial_s=0.05, backoff_cap_s=0.5, request_timeout_s=5.0)
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_for(
