@@ -122,7 +122,15 @@ class NodeServer:
         return self.apps.federation[SERVICE]
 
     async def start(self) -> None:
-        """Open storage (federation application first: it owns it), then listen on both addresses."""
+        """Open storage (federation application first: it owns it), then listen on both addresses. If any of it
+        fails, what was opened is closed again: storage threads left open would keep the process from exiting."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         await self._federation.setup()
         await self._officer.setup()
         federation, officer = self.config.federation, self.config.officer
@@ -201,12 +209,7 @@ def serve(config: NodeConfig, load: Callable[[], NodeConfig]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reloads.put_nowait, None)
-        try:
-            await server.start()
-        except BaseException:
-            # Storage and workers opened before the failure must close, or their threads keep the process alive.
-            await server.stop()
-            raise
+        await server.start()
 
         async def reloader() -> None:
             while True:

@@ -12,6 +12,7 @@ import asyncio
 import socket
 import sqlite3
 import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,6 +192,30 @@ async def test_connections_beyond_the_cap_are_closed_at_once(
         assert response == 200
     finally:
         await fed.stop_all()
+
+
+async def test_a_listener_that_cannot_bind_closes_what_the_node_had_opened(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fed = Federation(tmp_path / "taken", session, ["MY"])
+    before = _lasting_threads()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        officer = OfficerListener(port=taken.getsockname()[1])
+        server = NodeServer(fed.config("MY", officer=officer))
+        with pytest.raises(ConfigError, match="cannot listen on"):
+            await server.start()
+    # Storage was opened first; left open, its thread would keep the process from ever exiting.
+    assert _lasting_threads() == before
+    again = await fed.start("MY")  # the same folder serves at once
+    assert (await again.call("GET", "/v1/peers")) is not None
+    await fed.stop_all()
+
+
+def _lasting_threads() -> set[int | None]:
+    """Threads that keep a process alive, but for the event loop's own executor (closed with the loop)."""
+    return {t.ident for t in threading.enumerate() if not t.daemon and not t.name.startswith("asyncio_")}
 
 
 async def _livez(session: aiohttp.ClientSession, node: Node) -> int | None:
