@@ -217,7 +217,8 @@ async def test_resync_only_hands_a_peer_its_own_messages(federation: Callable[..
     to_id = await send(th, "ID", "for ID only")
     to_my = await send(th, "MY", "for MY")
     await wait_for(lambda: id_.state_is(to_id, "inbox", "received"), what="at ID")
-    await wait_for(lambda: my.state_is(to_my, "inbox", "received"), what="at MY")
+    # TH keeps a message for a re-sync once it holds the receipt, which it stores after MY has the message.
+    await wait_for(lambda: th.state_is(to_my, "sent", "delivered"), what="MY's receipt at TH")
     answered = await my.worker.post(
         "TH", "/federation/v1/resync", {"part": "sent_to_us", "since": "2000-01-01T00:00:00Z", "after": None}
     )
