@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from keys.keyfile import read_private, write_private, write_secret_bytes
 from node.config import NodeConfig
+from node.storage.database import copy_database, holds_data
 from protocol.encoding import b64d, b64e, format_time, parse_time
 from protocol.errors import BackupUnusable, ConfigError, RestoreRefused
 
@@ -63,23 +63,6 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
-
-
-def copy_database(source: Path, target: Path) -> int:
-    """A consistent copy of the SQLite file ``source`` at ``target`` (mode 0600); returns its schema version."""
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        copy = sqlite3.connect(target)
-        try:
-            reader.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")
-            row = copy.execute("SELECT max(version) FROM schema_version").fetchone()
-        finally:
-            copy.close()
-    finally:
-        reader.close()
-    target.chmod(0o600)
-    return int(row[0]) if row and row[0] is not None else 0
 
 
 def take_backup(config: NodeConfig, out: Path, now: datetime, passphrase: bytes | None) -> Manifest:
@@ -125,22 +108,6 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
-def _holds_data(path: Path) -> bool:
-    """Whether a database file exists and holds anything a node stored (a schema alone does not count)."""
-    if not path.exists():
-        return False
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return any(
-            conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone()  # noqa: S608 - names from the schema
-            for name in tables
-            if name not in ("schema_version", "sqlite_sequence")
-        )
-    finally:
-        conn.close()
-
-
 def restore_backup(config: NodeConfig, folder: Path, passphrase: bytes | None, force: bool) -> Manifest:
     """Put the backup in ``folder`` in place for the node of ``config`` (which must not be running).
 
@@ -154,7 +121,7 @@ def restore_backup(config: NodeConfig, folder: Path, passphrase: bytes | None, f
             f"this backup is of {manifest.node} ({manifest.role}), not of {config.id} ({config.role}): "
             "restore it with that node's configuration"
         )
-    if _holds_data(config.database) and not force:
+    if holds_data(config.database) and not force:
         raise RestoreRefused(
             f"{config.database} already holds data: restore into a fresh folder, or add --force to replace it"
         )

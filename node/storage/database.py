@@ -145,7 +145,9 @@ class Database:
             )
         pending = [(number, script) for number, script in known if number > current]
         if pending and current > 0:
-            await self.backup_to(path.with_name(f"{path.name}.before-{pending[0][0]:04d}"))
+            await asyncio.to_thread(
+                copy_database, path, path.with_name(f"{path.name}.before-{pending[0][0]:04d}")
+            )
         for number, script in pending:
             await self.conn.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;"
@@ -155,24 +157,6 @@ class Database:
         """The last migration applied to this file (0: a new file)."""
         row = await self.fetchone("SELECT max(version) AS v FROM schema_version")
         return int(row["v"]) if row and row["v"] is not None else 0
-
-    async def backup_to(self, target: Path) -> None:
-        """A consistent copy of the whole database at ``target`` (mode 0600), taken while writers go on.
-
-        SQLite's online backup reads one snapshot of the file and its WAL, which a plain file copy does not:
-        commits still in the WAL would be lost. The copy is written beside ``target`` and renamed into place,
-        so an interrupted backup never leaves a half file under the final name.
-        """
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
-        copy = await aiosqlite.connect(partial)
-        try:
-            await self.conn.backup(copy)
-            await copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            await copy.close()
-        await asyncio.to_thread(partial.chmod, 0o600)
-        await asyncio.to_thread(partial.replace, target)
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the file and truncate it: after a purge, no old page stays in the log."""
@@ -292,3 +276,45 @@ class Database:
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """All rows of a read query (committed data only), in one call to the reader's thread."""
         return list(await (self.reader or self.conn).execute_fetchall(sql, tuple(params)))
+
+
+def copy_database(source: Path, target: Path) -> int:
+    """A consistent copy of the SQLite file ``source`` at ``target`` (mode 0600), taken while writers go on;
+    returns the copy's schema version.
+
+    SQLite's online backup reads one snapshot of the file and its WAL, which a plain file copy does not: commits
+    still in the WAL would be lost. The copy is written beside ``target`` and renamed into place, so an
+    interrupted copy never leaves a half file under the final name.
+    """
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            reader.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            row = copy.execute("SELECT max(version) FROM schema_version").fetchone()
+        finally:
+            copy.close()
+    finally:
+        reader.close()
+    partial.chmod(0o600)
+    partial.replace(target)
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def holds_data(path: Path) -> bool:
+    """Whether a database file exists and holds anything a node stored (a schema alone does not count)."""
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return any(
+            conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone()  # noqa: S608 - names from the schema
+            for name in tables
+            if name not in ("schema_version", "sqlite_sequence")
+        )
+    finally:
+        conn.close()
