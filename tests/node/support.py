@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import ssl as ssl_module
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,23 @@ ROSTER = "/federation/v1/roster"
 PROBLEM_JSON = "application/problem+json"
 
 FAST_DELIVERY = Delivery(backoff_initial_s=0.05, backoff_cap_s=0.5, request_timeout_s=5.0)
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``python -m node.cli`` in its own process, while the test's event loop keeps serving its nodes: exit code,
+    standard output, standard error. ``NCPX_CONFIG`` from the test's own environment is never passed on."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "node.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if k != "NCPX_CONFIG"}, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 async def wait_for(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.node.support import Federation, Node, free_port, wait_for
+from tests.node.support import Federation, Node, free_port, run_cli, wait_for
 
 
 @dataclass
@@ -28,26 +25,10 @@ class Run:
 
 
 async def ncpx(node: Node | str, *args: str, token: str | None = None) -> Run:
-    """Run ``python -m node.cli`` in a subprocess (the event loop keeps serving the nodes meanwhile)."""
+    """Run ``python -m node.cli`` in a subprocess as the officer of ``node`` (or at the URL given)."""
     url = node if isinstance(node, str) else node.api_url
-    env = {
-        **os.environ,
-        "NCPX_NODE": url,
-        "NCPX_TOKEN": token or (node.token if isinstance(node, Node) else ""),
-    }
-    env.pop("NCPX_CONFIG", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "node.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
+    env = {"NCPX_NODE": url, "NCPX_TOKEN": token or (node.token if isinstance(node, Node) else "")}
+    return Run(*(await run_cli(*args, env=env)))
 
 
 @pytest.fixture

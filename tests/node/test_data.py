@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from node.storage.database import Database, _migrations
 from protocol.envelope import Envelope
 from protocol.errors import SchemaTooNew
 from tests.node.support import Federation, Node, TestClock, wait_for
+from tests.node.support import run_cli as ncpx
 
 ENQUIRY = {
     "recipients": ["MY"],
@@ -35,22 +35,6 @@ ENQUIRY = {
     "subject": "Vessel suspected of carrying migrants",
     "text": "Please confirm the last port of call.",
 }
-
-
-async def ncpx(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``python -m node.cli`` in its own process (the nodes of the test keep serving meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "node.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def b64(data: bytes) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -16,22 +13,7 @@ from keys.tls import TLS_CERT_FILE, TLS_KEY_FILE, make_tls_certificate
 from node.config import OfficerListener, write_config
 from node.storage import database
 from tests.node.support import Federation, Node, free_port
-
-
-async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``python -m node.cli`` as a subprocess (the event loop keeps serving the node meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "node.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**{k: v for k, v in os.environ.items() if k != "NCPX_CONFIG"}, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+from tests.node.support import run_cli as run
 
 
 def node_toml(node: Node, tmp_path: Path) -> Path:
